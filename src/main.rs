@@ -2,9 +2,13 @@
 //! dispatches to one verb, prints any error once, and exits with Docker's
 //! exit codes (see `error::Kind`).
 
+mod assemble;
 mod cli;
 mod config;
 mod error;
+mod network;
+mod runtime;
+mod sys;
 
 fn main() {
     let code = match cli::main() {

@@ -1,1 +1,3 @@
 //! mini-store
+
+pub mod containers;

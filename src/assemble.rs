@@ -1,0 +1,145 @@
+//! Container directory + layer chain → [`MountPlan`]: the overlay that
+//! becomes the container's root, as data.
+//!
+//! Contract: `lowers` are listed top layer first (overlayfs order), each an
+//! unpacked layer directory shared by every image that has the layer; the
+//! container owns `upper` (its changes) and `work` (overlay scratch, same
+//! filesystem as `upper`); the overlay is mounted on `target`. Nothing here
+//! touches the filesystem: `sys` carries the plan out.
+
+use std::path::{Path, PathBuf};
+
+/// Overlayfs' own limit on lower layers.
+pub const MAX_LOWERS: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPlan {
+    /// Top layer first.
+    pub lowers: Vec<PathBuf>,
+    /// None for a read-only overlay (export: the upper dir joins the lowers).
+    pub upper: Option<PathBuf>,
+    pub work: Option<PathBuf>,
+    pub target: PathBuf,
+    /// Inside a user namespace overlay keeps its xattrs in `user.*`.
+    pub userxattr: bool,
+}
+
+/// The directories of one container, as laid out by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerDirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl ContainerDirs {
+    pub fn under(dir: &Path) -> ContainerDirs {
+        ContainerDirs { upper: dir.join("upper"), work: dir.join("work"), rootfs: dir.join("rootfs") }
+    }
+}
+
+/// The overlay for a running container: `layer_dirs` bottom layer first, as
+/// images list their diff-ids.
+pub fn plan(layer_dirs: &[PathBuf], dirs: &ContainerDirs, userxattr: bool) -> MountPlan {
+    MountPlan {
+        lowers: layer_dirs.iter().rev().cloned().collect(),
+        upper: Some(dirs.upper.clone()),
+        work: Some(dirs.work.clone()),
+        target: dirs.rootfs.clone(),
+        userxattr,
+    }
+}
+
+/// A read-only view of the merged filesystem (for export): the container's
+/// upper dir becomes the topmost lower, so its whiteouts and opaque
+/// directories apply, and the live container's upper/work stay unshared.
+pub fn read_only_plan(layer_dirs: &[PathBuf], dirs: &ContainerDirs, target: &Path) -> MountPlan {
+    let mut lowers = vec![dirs.upper.clone()];
+    lowers.extend(layer_dirs.iter().rev().cloned());
+    MountPlan { lowers, upper: None, work: None, target: target.to_path_buf(), userxattr: false }
+}
+
+impl MountPlan {
+    /// Classic mount(2) option string (used when the new mount API is
+    /// missing). Lower paths are written relative to `base` when they live
+    /// under it, because the whole string must fit in one page.
+    pub fn classic_options(&self, base: Option<&Path>) -> String {
+        let short = |p: &PathBuf| -> String {
+            match base.and_then(|b| p.strip_prefix(b).ok()) {
+                Some(rel) => rel.display().to_string(),
+                None => p.display().to_string(),
+            }
+        };
+        let lowers: Vec<String> = self.lowers.iter().map(|p| escape(&short(p))).collect();
+        let mut opts = format!("lowerdir={}", lowers.join(":"));
+        if let (Some(u), Some(w)) = (&self.upper, &self.work) {
+            opts.push_str(&format!(",upperdir={},workdir={}", escape(&short(u)), escape(&short(w))));
+        }
+        if self.userxattr {
+            opts.push_str(",userxattr");
+        }
+        opts
+    }
+
+    /// A single-layer image with no upper dir needs at least two lowers for
+    /// a read-only overlay; callers can check this to bind instead.
+    pub fn is_empty(&self) -> bool {
+        self.lowers.is_empty()
+    }
+}
+
+/// Overlay splits option values on ',' and lowerdir on ':'; escape both.
+fn escape(p: &str) -> String {
+    p.replace('\\', "\\\\").replace(':', "\\:").replace(',', "\\,")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers() -> Vec<PathBuf> {
+        vec!["/s/layers/aa/diff".into(), "/s/layers/bb/diff".into(), "/s/layers/cc/diff".into()]
+    }
+
+    #[test]
+    fn lowers_are_top_first_and_dirs_come_from_the_container() {
+        let dirs = ContainerDirs::under(Path::new("/s/containers/42"));
+        let p = plan(&layers(), &dirs, false);
+        assert_eq!(
+            p,
+            MountPlan {
+                lowers: vec![
+                    "/s/layers/cc/diff".into(),
+                    "/s/layers/bb/diff".into(),
+                    "/s/layers/aa/diff".into()
+                ],
+                upper: Some("/s/containers/42/upper".into()),
+                work: Some("/s/containers/42/work".into()),
+                target: "/s/containers/42/rootfs".into(),
+                userxattr: false,
+            }
+        );
+    }
+
+    #[test]
+    fn classic_options_shorten_under_base_and_escape() {
+        let dirs = ContainerDirs::under(Path::new("/s/containers/42"));
+        let mut p = plan(&layers(), &dirs, true);
+        p.lowers.push("/odd:dir,x".into());
+        assert_eq!(
+            p.classic_options(Some(Path::new("/s"))),
+            "lowerdir=layers/cc/diff:layers/bb/diff:layers/aa/diff:/odd\\:dir\\,x,\
+             upperdir=containers/42/upper,workdir=containers/42/work,userxattr"
+        );
+    }
+
+    #[test]
+    fn read_only_view_puts_upper_on_top() {
+        let dirs = ContainerDirs::under(Path::new("/c"));
+        let p = read_only_plan(&layers(), &dirs, Path::new("/mnt"));
+        assert_eq!(p.lowers[0], PathBuf::from("/c/upper"));
+        assert_eq!(p.lowers[3], PathBuf::from("/s/layers/aa/diff"));
+        assert_eq!(p.upper, None);
+        assert_eq!(p.classic_options(None).matches(':').count(), 3);
+    }
+}

@@ -1,0 +1,270 @@
+//! RunSpec → the ordered operations that build a container's root, as data
+//! ([`plan`]), and the one executor that carries them out through
+//! [`Sys`] ([`execute`]).
+//!
+//! Everything is mounted beneath the overlay root *before* `pivot_root`,
+//! each target resolved inside the root with openat2(RESOLVE_IN_ROOT) so an
+//! image's symlinks can never point a mount at the host; `/proc`, `/sys`
+//! and `/dev` must not be symlinks at all. Host-side sources (volumes,
+//! devices, the per-container /etc files) are only reachable before the
+//! pivot, which is why the order is what it is. All of this runs in the
+//! container's own mount namespace: when it dies, every mount goes with it.
+
+use std::path::{Path, PathBuf};
+
+use super::spec::{Tmpfs, Volume};
+use crate::assemble::MountPlan;
+use crate::error::Result;
+use crate::sys::{flags::*, Kind, Sys};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Stop mounts propagating to or from the host.
+    MakePrivate,
+    Overlay(MountPlan),
+    /// A fresh filesystem at `target` (a path inside the container).
+    Mount { fstype: &'static str, target: PathBuf, flags: u64, data: Option<String>, no_symlinks: bool },
+    /// A host path bound at `target`; remounted with `ro_flags` when set.
+    Bind { source: PathBuf, target: PathBuf, kind: Kind, ro_flags: Option<u64> },
+    Symlink { target: PathBuf, link: PathBuf },
+    /// /dev/null over a file (skipped if absent).
+    MaskFile(PathBuf),
+    /// An empty read-only tmpfs over a directory (skipped if absent).
+    MaskDir(PathBuf),
+    /// Bind a path onto itself and make it read-only (skipped if absent).
+    ReadOnly(PathBuf),
+    PivotRoot,
+    /// After the pivot: the root itself becomes read-only (`--read-only`).
+    RootReadOnly,
+}
+
+/// What the root plan needs to know.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    pub overlay: &'a MountPlan,
+    /// Directory holding the container's `hostname`, `hosts`, `resolv.conf`.
+    pub etc_dir: &'a Path,
+    pub volumes: &'a [Volume],
+    pub tmpfs: &'a [Tmpfs],
+    pub read_only: bool,
+    /// In a user namespace devpts cannot use gid 5 unless it is mapped.
+    pub userns: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub root: PathBuf,
+    pub ops: Vec<Op>,
+}
+
+pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+pub const MASKED_FILES: [&str; 6] =
+    ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"];
+pub const MASKED_DIRS: [&str; 3] = ["/proc/acpi", "/proc/scsi", "/sys/firmware"];
+pub const READONLY_PATHS: [&str; 5] = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"];
+
+fn p(s: &str) -> PathBuf {
+    PathBuf::from(s)
+}
+
+pub fn plan(input: &Input) -> Plan {
+    let mut ops = vec![Op::MakePrivate, Op::Overlay(input.overlay.clone())];
+    let m = |fstype, target: &str, flags, data: Option<&str>, no_symlinks| Op::Mount {
+        fstype,
+        target: p(target),
+        flags,
+        data: data.map(str::to_string),
+        no_symlinks,
+    };
+    ops.push(m("proc", "/proc", NOSUID | NODEV | NOEXEC, None, true));
+    ops.push(m("sysfs", "/sys", NOSUID | NODEV | NOEXEC | RDONLY, None, true));
+    ops.push(m("tmpfs", "/dev", NOSUID | STRICTATIME, Some("mode=755,size=65536k"), true));
+    for dev in DEVICES {
+        let path = format!("/dev/{dev}");
+        ops.push(Op::Bind { source: p(&path), target: p(&path), kind: Kind::File, ro_flags: None });
+    }
+    let pts = if input.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
+    ops.push(m("devpts", "/dev/pts", NOSUID | NOEXEC, Some(pts), false));
+    for (target, link) in [
+        ("pts/ptmx", "/dev/ptmx"),
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+    ] {
+        ops.push(Op::Symlink { target: p(target), link: p(link) });
+    }
+    ops.push(m("tmpfs", "/dev/shm", NOSUID | NODEV | NOEXEC, Some("mode=1777,size=65536k"), false));
+    ops.push(m("mqueue", "/dev/mqueue", NOSUID | NODEV | NOEXEC, None, false));
+    for file in ["hostname", "hosts", "resolv.conf"] {
+        let target = p("/etc").join(file);
+        ops.push(Op::Bind { source: input.etc_dir.join(file), target, kind: Kind::File, ro_flags: None });
+    }
+    for v in input.volumes {
+        // The kind (file or dir) is the source's; the executor checks it.
+        ops.push(Op::Bind {
+            source: v.source.clone(),
+            target: v.target.clone(),
+            kind: Kind::Dir,
+            ro_flags: v.read_only.then_some(RDONLY),
+        });
+    }
+    for t in input.tmpfs {
+        let target = t.target.display().to_string();
+        ops.push(m("tmpfs", &target, NOSUID | NODEV | NOEXEC, t.options.as_deref(), false));
+    }
+    ops.extend(MASKED_FILES.iter().map(|f| Op::MaskFile(p(f))));
+    ops.extend(MASKED_DIRS.iter().map(|d| Op::MaskDir(p(d))));
+    ops.extend(READONLY_PATHS.iter().map(|d| Op::ReadOnly(p(d))));
+    ops.push(Op::PivotRoot);
+    if input.read_only {
+        ops.push(Op::RootReadOnly);
+    }
+    Plan { root: input.overlay.target.clone(), ops }
+}
+
+/// Carry the plan out, stopping at the first failure.
+pub fn execute(plan: &Plan, sys: &dyn Sys) -> Result<()> {
+    for op in &plan.ops {
+        execute_one(&plan.root, op, sys)?;
+    }
+    Ok(())
+}
+
+fn execute_one(root: &Path, op: &Op, sys: &dyn Sys) -> Result<()> {
+    match op {
+        Op::MakePrivate => sys.mount(None, Path::new("/"), None, REC | PRIVATE, None),
+        Op::Overlay(plan) => sys.mount_overlay(plan),
+        Op::Mount { fstype, target, flags, data, no_symlinks } => {
+            let t = must(sys.resolve(root, target, Kind::Dir, true, *no_symlinks)?, target)?;
+            sys.mount(Some(Path::new(fstype)), &t.path, Some(fstype), *flags, data.as_deref())
+        }
+        Op::Bind { source, target, kind, ro_flags } => {
+            let kind = if *kind == Kind::Dir && !source.is_dir() { Kind::File } else { *kind };
+            let t = must(sys.resolve(root, target, kind, true, false)?, target)?;
+            sys.mount(Some(source), &t.path, None, BIND | REC, None)?;
+            if let Some(f) = ro_flags {
+                let t = must(sys.resolve(root, target, kind, false, false)?, target)?;
+                sys.mount(None, &t.path, None, REMOUNT | BIND | f, None)?;
+            }
+            Ok(())
+        }
+        Op::Symlink { target, link } => {
+            let rel: PathBuf = link.components().skip(1).collect();
+            sys.symlink(target, &root.join(rel))
+        }
+        Op::MaskFile(path) => match sys.resolve(root, path, Kind::File, false, false)? {
+            Some(t) => sys.mount(Some(Path::new("/dev/null")), &t.path, None, BIND, None),
+            None => Ok(()),
+        },
+        Op::MaskDir(path) => match sys.resolve(root, path, Kind::Dir, false, false)? {
+            Some(t) => sys.mount(Some(Path::new("tmpfs")), &t.path, Some("tmpfs"), RDONLY | NOSUID | NODEV | NOEXEC, Some("size=0")),
+            None => Ok(()),
+        },
+        Op::ReadOnly(path) => {
+            let Some(t) = sys.resolve(root, path, Kind::File, false, false)? else { return Ok(()) };
+            sys.mount(Some(&t.path), &t.path, None, BIND | REC, None)?;
+            let t = must(sys.resolve(root, path, Kind::File, false, false)?, path)?;
+            sys.mount(None, &t.path, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV | NOEXEC, None)
+        }
+        Op::PivotRoot => sys.pivot_root(root),
+        Op::RootReadOnly => sys.mount(None, Path::new("/"), None, REMOUNT | BIND | RDONLY, None),
+    }
+}
+
+/// `resolve` with `create` never answers None; a path that vanished
+/// between two resolutions is an error.
+fn must(r: Option<crate::sys::Resolved>, path: &Path) -> Result<crate::sys::Resolved> {
+    r.ok_or_else(|| crate::error::Error::new(format!("resolve {}", path.display())).because("it vanished"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble::{self, ContainerDirs};
+    use crate::sys::FakeSys;
+
+    fn overlay() -> MountPlan {
+        assemble::plan(&[p("/s/l/a"), p("/s/l/b")], &ContainerDirs::under(Path::new("/c")), false)
+    }
+
+    #[test]
+    fn plan_orders_root_first_pivot_last() {
+        let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: true }];
+        let tmpfs = [Tmpfs { target: p("/run"), options: None }];
+        let ov = overlay();
+        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &vols, tmpfs: &tmpfs, read_only: true, userns: false };
+        let plan = plan(&input);
+        assert_eq!(plan.root, p("/c/rootfs"));
+        assert_eq!(plan.ops[0], Op::MakePrivate);
+        assert_eq!(plan.ops[1], Op::Overlay(ov.clone()));
+        assert!(matches!(&plan.ops[2], Op::Mount { fstype: "proc", no_symlinks: true, .. }));
+        let pos = |want: &Op| plan.ops.iter().position(|o| o == want).unwrap();
+        let vol = pos(&Op::Bind { source: p("/data"), target: p("/mnt"), kind: Kind::Dir, ro_flags: Some(RDONLY) });
+        let pivot = pos(&Op::PivotRoot);
+        assert!(vol < pos(&Op::MaskFile(p("/proc/kcore"))));
+        assert!(pos(&Op::ReadOnly(p("/proc/sys"))) < pivot);
+        assert_eq!(plan.ops.last(), Some(&Op::RootReadOnly));
+        assert_eq!(pivot, plan.ops.len() - 2);
+        let hosts = Op::Bind { source: p("/c/hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
+        assert!(pos(&hosts) < vol);
+    }
+
+    #[test]
+    fn executor_resolves_inside_the_root_and_skips_absent_masks() {
+        let ov = overlay();
+        let plan = Plan {
+            root: p("/c/rootfs"),
+            ops: vec![
+                Op::MakePrivate,
+                Op::Overlay(ov),
+                Op::Mount { fstype: "proc", target: p("/proc"), flags: NOSUID, data: None, no_symlinks: true },
+                Op::MaskFile(p("/proc/kcore")),
+                Op::MaskFile(p("/proc/timer_stats")),
+                Op::ReadOnly(p("/proc/sys")),
+                Op::Bind { source: p("/etc"), target: p("/mnt"), kind: Kind::Dir, ro_flags: Some(RDONLY) },
+                Op::Symlink { target: p("pts/ptmx"), link: p("/dev/ptmx") },
+                Op::PivotRoot,
+                Op::RootReadOnly,
+            ],
+        };
+        let sys = FakeSys::new().with_absent(&["/proc/timer_stats"]);
+        execute(&plan, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                "mount - / - rec,private",
+                "overlay /c/rootfs lowerdir=/s/l/b:/s/l/a,upperdir=/c/upper,workdir=/c/work",
+                "resolve /c/rootfs /proc dir create nosymlinks",
+                "mount proc /c/rootfs/proc proc nosuid",
+                "resolve /c/rootfs /proc/kcore file",
+                "mount /dev/null /c/rootfs/proc/kcore - bind",
+                "resolve /c/rootfs /proc/timer_stats file",
+                "resolve /c/rootfs /proc/sys file",
+                "mount /c/rootfs/proc/sys /c/rootfs/proc/sys - bind,rec",
+                "resolve /c/rootfs /proc/sys file",
+                "mount - /c/rootfs/proc/sys - remount,bind,ro,nosuid,nodev,noexec",
+                "resolve /c/rootfs /mnt dir create",
+                "mount /etc /c/rootfs/mnt - bind,rec",
+                "resolve /c/rootfs /mnt dir",
+                "mount - /c/rootfs/mnt - remount,bind,ro",
+                "symlink /c/rootfs/dev/ptmx -> pts/ptmx",
+                "pivot_root /c/rootfs",
+                "mount - / - remount,bind,ro",
+            ]
+        );
+    }
+
+    #[test]
+    fn executor_stops_at_the_first_failure() {
+        let ov = overlay();
+        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &[], tmpfs: &[], read_only: false, userns: true };
+        let sys = FakeSys::failing_on("mount sysfs");
+        let err = execute(&plan(&input), &sys).unwrap_err().to_string();
+        assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");
+        assert_eq!(sys.calls().last().map(|s| s.starts_with("mount sysfs")), Some(true));
+        assert!(!sys.calls().iter().any(|c| c.starts_with("pivot_root")));
+        let sys = FakeSys::failing_on("resolve /c/rootfs /dev dir");
+        assert!(execute(&plan(&input), &sys).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! `--userns=auto`: container root mapped to an unprivileged id range.

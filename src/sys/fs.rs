@@ -1,0 +1,1 @@
+//! Filesystem calls that std lacks: extended attributes.

@@ -1,0 +1,281 @@
+//! [`RealSys`]: the [`Sys`] calls against the kernel.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
+use rustix::mount::{
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags,
+};
+
+use super::{flags, Kind, Resolved, Sys};
+use crate::assemble::MountPlan;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealSys;
+
+pub(crate) fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::new(format!("path {}", p.display())).because("contains a NUL byte"))
+}
+
+fn errno() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// mount(2) with an error naming what was mounted where.
+pub fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    fl: u64,
+    data: Option<&str>,
+) -> Result<()> {
+    let src = source.map(cstr).transpose()?;
+    let tgt = cstr(target)?;
+    let fst = fstype.map(|f| CString::new(f).unwrap_or_default());
+    let dat = data.map(|d| CString::new(d).unwrap_or_default());
+    // SAFETY: every pointer is a valid NUL-terminated string or null.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            tgt.as_ptr(),
+            fst.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            fl as libc::c_ulong,
+            dat.as_ref().map_or(std::ptr::null(), |s| s.as_ptr().cast()),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let what = match (fstype, source) {
+        (Some(t), _) => format!("mount {t} on {}", target.display()),
+        (None, Some(s)) => format!("mount {} on {} ({})", s.display(), target.display(), flags::render(fl)),
+        (None, None) => format!("mount {} ({})", target.display(), flags::render(fl)),
+    };
+    Err(Error::new(what).because(errno()))
+}
+
+/// umount2(2); `detach` is MNT_DETACH.
+pub fn umount(target: &Path, detach: bool) -> Result<()> {
+    let tgt = cstr(target)?;
+    let fl = if detach { libc::MNT_DETACH } else { 0 };
+    // SAFETY: valid C string.
+    if unsafe { libc::umount2(tgt.as_ptr(), fl) } == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(format!("unmount {}", target.display())).because(errno()))
+    }
+}
+
+/// Whether `path` is a mount point: its device differs from its parent's
+/// (a bind mount of a directory onto its own filesystem is not detected,
+/// which is fine for the overlay roots this is used on).
+pub fn is_mountpoint(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(me), Some(parent)) = (std::fs::symlink_metadata(path), path.parent()) else {
+        return false;
+    };
+    std::fs::metadata(parent).map(|p| p.dev() != me.dev()).unwrap_or(false)
+}
+
+/// Make every mount in this (new) mount namespace private, so nothing we
+/// mount propagates back to the host.
+pub fn make_rprivate() -> Result<()> {
+    mount(None, Path::new("/"), None, flags::REC | flags::PRIVATE, None)
+        .map_err(|e| e.within("make mounts private"))
+}
+
+impl Sys for RealSys {
+    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, fl: u64, data: Option<&str>) -> Result<()> {
+        mount(source, target, fstype, fl, data)
+    }
+
+    fn mount_overlay(&self, plan: &MountPlan) -> Result<()> {
+        let what = || format!("mount overlay on {}", plan.target.display());
+        match overlay_new_api(plan) {
+            Ok(()) => Ok(()),
+            // No new mount API, or an overlay without `lowerdir+` (< 6.7).
+            Err((e, _)) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::INVAL => {
+                overlay_classic(plan).map_err(|e| e.within(what()))
+            }
+            Err((e, log)) => {
+                let mut err = Error::new(what()).because(io::Error::from(e));
+                if !log.is_empty() {
+                    err = err.hint(log);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn resolve(&self, root: &Path, path: &Path, kind: Kind, create: bool, no_symlinks: bool) -> Result<Option<Resolved>> {
+        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::new(format!("open container root {}", root.display())).because(io::Error::from(e)))?;
+        let rel = relative(path);
+        let fd = match resolve_at(&rootfd, &rel, kind, create, no_symlinks, 0) {
+            Err(rustix::io::Errno::NOENT) if !create => return Ok(None),
+            other => other,
+        };
+        let fd = fd.map_err(|e| {
+            let why = if e == rustix::io::Errno::LOOP && no_symlinks {
+                "is a symlink (refusing to mount on it)".to_string()
+            } else {
+                io::Error::from(e).to_string()
+            };
+            Error::new(format!("resolve {} in {}", path.display(), root.display())).because(why)
+        })?;
+        Ok(Some(Resolved { path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())), fd: Some(fd) }))
+    }
+
+    fn pivot_root(&self, root: &Path) -> Result<()> {
+        let what = || format!("pivot_root to {}", root.display());
+        std::env::set_current_dir(root).map_err(|e| Error::new(what()).because(e))?;
+        let dot = c".";
+        // SAFETY: valid C strings. pivot_root(".", ".") stacks the old root
+        // on top of the new one; unmounting "." then removes the old root.
+        if unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } != 0 {
+            return Err(Error::new(what()).because(errno()));
+        }
+        umount(Path::new("."), true).map_err(|e| e.within("detach the old root"))?;
+        std::env::set_current_dir("/").map_err(|e| Error::new(what()).because(e))
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
+        std::os::unix::fs::symlink(target, link)
+            .map_err(|e| Error::new(format!("symlink {} -> {}", link.display(), target.display())).because(e))
+    }
+
+    fn sethostname(&self, name: &str) -> Result<()> {
+        // SAFETY: pointer and length describe `name`.
+        if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } == 0 {
+            Ok(())
+        } else {
+            Err(Error::new(format!("set hostname {name}")).because(errno()))
+        }
+    }
+
+    fn loopback_up(&self) -> Result<()> {
+        super::net::interface_up("lo")
+    }
+}
+
+fn relative(path: &Path) -> PathBuf {
+    path.components().filter(|c| matches!(c, Component::Normal(_))).collect()
+}
+
+/// openat2 with RESOLVE_IN_ROOT: symlinks and ".." are resolved as if
+/// `root` were "/", so nothing resolves outside it. Missing parts are
+/// created one at a time through their already-resolved parent.
+fn resolve_at(
+    root: &OwnedFd,
+    rel: &Path,
+    kind: Kind,
+    create: bool,
+    no_symlinks: bool,
+    depth: u32,
+) -> rustix::io::Result<OwnedFd> {
+    let mut how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    if no_symlinks {
+        how |= ResolveFlags::NO_SYMLINKS;
+    }
+    let mut oflags = OFlags::PATH | OFlags::CLOEXEC;
+    if kind == Kind::Dir {
+        oflags |= OFlags::DIRECTORY;
+    }
+    let target: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    match rustix::fs::openat2(root.as_fd(), target, oflags, Mode::empty(), how) {
+        Err(rustix::io::Errno::NOENT) if create && depth < 2 => {
+            let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+                return Err(rustix::io::Errno::NOENT);
+            };
+            let pfd = resolve_at(root, parent, Kind::Dir, true, no_symlinks, 0)?;
+            // A plain name relative to a resolved parent: never followed.
+            let dir = rustix::fs::openat(pfd.as_fd(), ".", OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+            let made = match kind {
+                Kind::Dir => rustix::fs::mkdirat(dir.as_fd(), name, Mode::from_raw_mode(0o755)),
+                Kind::File => rustix::fs::openat(
+                    dir.as_fd(),
+                    name,
+                    OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                    Mode::from_raw_mode(0o644),
+                )
+                .map(drop),
+            };
+            match made {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e),
+            }
+            resolve_at(root, rel, kind, create, no_symlinks, depth + 1)
+        }
+        other => other,
+    }
+}
+
+/// fsopen("overlay") + one `lowerdir+` per layer: no one-page limit.
+/// On failure returns the errno and the fs_context log.
+fn overlay_new_api(plan: &MountPlan) -> std::result::Result<(), (rustix::io::Errno, String)> {
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| (e, String::new()))?;
+    let with_log = |e: rustix::io::Errno| (e, read_fs_log(&fs));
+    for lower in &plan.lowers {
+        fsconfig_set_string(fs.as_fd(), "lowerdir+", lower.as_path()).map_err(with_log)?;
+    }
+    if let (Some(upper), Some(work)) = (&plan.upper, &plan.work) {
+        fsconfig_set_string(fs.as_fd(), "upperdir", upper.as_path()).map_err(with_log)?;
+        fsconfig_set_string(fs.as_fd(), "workdir", work.as_path()).map_err(with_log)?;
+    }
+    if plan.userxattr {
+        fsconfig_set_flag(fs.as_fd(), "userxattr").map_err(with_log)?;
+    }
+    fsconfig_create(fs.as_fd()).map_err(with_log)?;
+    let attrs = if plan.upper.is_none() { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
+    let mnt = fsmount(fs.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(with_log)?;
+    move_mount(mnt.as_fd(), "", CWD, plan.target.as_path(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .map_err(|e| (e, String::new()))
+}
+
+/// The kernel explains fsconfig failures in a log read from the fs fd.
+fn read_fs_log(fs: &OwnedFd) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    while let Ok(n) = rustix::io::read(fs.as_fd(), &mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push(String::from_utf8_lossy(&buf[..n]).trim().to_string());
+    }
+    out.join("; ")
+}
+
+/// Classic mount(2): the options must fit one page, so lower paths are
+/// made relative to their common parent and the mount runs from there.
+fn overlay_classic(plan: &MountPlan) -> Result<()> {
+    let base = common_base(plan);
+    let opts = plan.classic_options(base.as_deref());
+    let fl = if plan.upper.is_none() { flags::RDONLY } else { 0 };
+    let cwd = std::env::current_dir().ok();
+    if let Some(b) = &base {
+        std::env::set_current_dir(b).map_err(|e| Error::new(format!("enter {}", b.display())).because(e))?;
+    }
+    let r = mount(Some(Path::new("overlay")), &plan.target, Some("overlay"), fl, Some(&opts));
+    if let (Some(_), Some(c)) = (&base, cwd) {
+        let _ = std::env::set_current_dir(c);
+    }
+    r
+}
+
+fn common_base(plan: &MountPlan) -> Option<PathBuf> {
+    let mut all = plan.lowers.iter().chain(plan.upper.iter()).chain(plan.work.iter());
+    let mut base = all.next()?.parent()?.to_path_buf();
+    for p in all {
+        while !p.starts_with(&base) {
+            base = base.parent()?.to_path_buf();
+        }
+    }
+    (base != Path::new("/")).then_some(base)
+}

@@ -1,0 +1,331 @@
+//! Process-level calls: clone into namespaces, signals, wait, credentials,
+//! capabilities, seccomp, id maps, exec. Thin wrappers whose errors name
+//! the operation; the decisions live in `runtime`.
+
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+fn last(what: impl Into<String>) -> Error {
+    Error::new(what).because(io::Error::last_os_error())
+}
+
+/// Namespace flags for clone(2).
+pub mod ns {
+    pub const UTS: i32 = libc::CLONE_NEWUTS;
+    pub const PID: i32 = libc::CLONE_NEWPID;
+    pub const MOUNT: i32 = libc::CLONE_NEWNS;
+    pub const NET: i32 = libc::CLONE_NEWNET;
+    pub const IPC: i32 = libc::CLONE_NEWIPC;
+    pub const CGROUP: i32 = libc::CLONE_NEWCGROUP;
+    pub const USER: i32 = libc::CLONE_NEWUSER;
+}
+
+/// Forking is only safe while no other thread exists (a thread could hold
+/// the allocator's lock); the run path never starts one, and this checks.
+pub fn assert_single_threaded() -> Result<()> {
+    let n = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(Error::new("start the container process")
+            .because(format!("mini has {n} threads; it must have one to clone safely")))
+    }
+}
+
+/// clone(2) without a new stack, like fork, into the namespaces in `flags`.
+/// Returns `Some(pid)` in the parent and `None` in the child.
+pub fn clone(flags: i32) -> Result<Option<i32>> {
+    // SAFETY: a fork-like clone (null stack: the child gets a copy-on-write
+    // image) of a single-threaded process.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    match rc {
+        -1 => Err(last("clone the container process into new namespaces")),
+        0 => Ok(None),
+        pid => Ok(Some(pid as i32)),
+    }
+}
+
+/// fork(2), for the --init reaper's child.
+pub fn fork() -> Result<Option<i32>> {
+    clone(0)
+}
+
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::new("create a pipe").because(io::Error::from(e)))
+}
+
+/// A connected pair of unix stream sockets (close-on-exec).
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(last("create a socket pair"));
+    }
+    // SAFETY: both were just returned by the kernel and are ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The signals a foreground `mini run` forwards to its container.
+pub const FORWARDED: [i32; 7] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+
+pub type SigSet = libc::sigset_t;
+
+pub fn sigset(signals: &[i32]) -> SigSet {
+    // SAFETY: sigemptyset/sigaddset initialise and fill a local set.
+    unsafe {
+        let mut set: SigSet = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    }
+}
+
+/// Block `signals`; returns the previous mask.
+pub fn block(signals: &[i32]) -> SigSet {
+    let set = sigset(signals);
+    // SAFETY: valid sets.
+    unsafe {
+        let mut old: SigSet = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    }
+}
+
+/// Unblock everything and restore default dispositions (before exec).
+pub fn reset_signals() {
+    // SAFETY: resetting dispositions and the mask of this process.
+    unsafe {
+        for s in 1..libc::SIGRTMIN() {
+            if s != libc::SIGKILL && s != libc::SIGSTOP {
+                libc::signal(s, libc::SIG_DFL);
+            }
+        }
+        let mut empty: SigSet = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+/// A signalfd for `signals` (which the caller has blocked).
+pub fn signalfd(signals: &[i32]) -> Result<OwnedFd> {
+    let set = sigset(signals);
+    // SAFETY: valid set; a new fd is returned.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(last("create a signalfd"));
+    }
+    // SAFETY: fd is new and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Read one signal number from a signalfd.
+pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
+    // SAFETY: reading one siginfo into a correctly sized buffer.
+    unsafe {
+        let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+        let n = libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), std::mem::size_of_val(&info));
+        (n == std::mem::size_of_val(&info) as isize).then_some(info.ssi_signo as i32)
+    }
+}
+
+/// Wait for the next blocked signal in `set` (sigwaitinfo).
+pub fn wait_signal(set: &SigSet) -> i32 {
+    loop {
+        // SAFETY: valid set; no siginfo wanted.
+        let s = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if s > 0 {
+            return s;
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// waitpid(2); `pid` -1 for any child. None: nothing to reap (WNOHANG) or no children.
+pub fn wait(pid: i32, nohang: bool) -> Result<Option<(i32, Exit)>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, if nohang { libc::WNOHANG } else { 0 }) };
+        if rc == -1 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ECHILD) => return Ok(None),
+                _ => return Err(Error::new(format!("wait for process {pid}")).because(e)),
+            }
+        }
+        if rc == 0 {
+            return Ok(None);
+        }
+        if libc::WIFEXITED(status) {
+            return Ok(Some((rc, Exit::Code(libc::WEXITSTATUS(status)))));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok(Some((rc, Exit::Signal(libc::WTERMSIG(status)))));
+        }
+    }
+}
+
+pub fn kill(pid: i32, sig: i32) -> Result<()> {
+    // SAFETY: plain kill(2).
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(last(format!("send signal {sig} to process {pid}")))
+    }
+}
+
+/// Whether `pid` exists (signal 0).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// Die with SIGKILL when the parent (mini) dies, so a killed `mini run`
+/// takes its container with it. Cleared by credential changes: call it
+/// after setting user and groups.
+pub fn die_with_parent() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(last("set the parent-death signal"));
+    }
+    Ok(())
+}
+
+pub fn set_subreaper() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(last("become a subreaper"));
+    }
+    Ok(())
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(last("set no_new_privs"));
+    }
+    Ok(())
+}
+
+/// Mark every fd from 3 up close-on-exec, so nothing of mini's leaks into
+/// the container while the sync pipe still works until exec.
+pub fn cloexec_from(first: u32) -> Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } != 0 {
+        return Err(last("mark file descriptors close-on-exec"));
+    }
+    Ok(())
+}
+
+pub fn dup2(from: RawFd, to: RawFd) -> Result<()> {
+    // SAFETY: dup2 on descriptors we own.
+    if unsafe { libc::dup2(from, to) } < 0 {
+        return Err(last(format!("dup fd {from} to {to}")));
+    }
+    Ok(())
+}
+
+pub fn setsid() -> Result<()> {
+    // SAFETY: no arguments.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(last("start a session"));
+    }
+    Ok(())
+}
+
+/// Make `fd` (a tty) the controlling terminal of this session.
+pub fn set_controlling_tty(fd: RawFd) -> Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument.
+    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(last("set the controlling terminal"));
+    }
+    Ok(())
+}
+
+/// Switch to `uid`/`gid` with supplementary `groups`.
+pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
+    // SAFETY: plain credential calls with valid pointers.
+    unsafe {
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+            return Err(last(format!("set supplementary groups {groups:?}")));
+        }
+        if libc::setresgid(gid, gid, gid) != 0 {
+            return Err(last(format!("set group id {gid}")));
+        }
+        if libc::setresuid(uid, uid, uid) != 0 {
+            return Err(last(format!("set user id {uid}")));
+        }
+    }
+    Ok(())
+}
+
+/// Write `/proc/<pid>/{uid_map,gid_map}` (and deny setgroups first, as
+/// the kernel requires of an unprivileged writer; root may keep it).
+pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
+    for (file, text) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| Error::new(format!("write {path}")).because(e))?;
+    }
+    Ok(())
+}
+
+/// execve(2) of `path`; only returns on failure.
+pub fn execve(path: &Path, argv: &[OsString], env: &[String]) -> io::Error {
+    let c = |b: &[u8]| CString::new(b).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
+    let prog = match c(path.as_os_str().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let Ok(args) = argv.iter().map(|a| c(a.as_bytes())).collect::<io::Result<Vec<_>>>() else {
+        return io::Error::from_raw_os_error(libc::EINVAL);
+    };
+    let Ok(envs) = env.iter().map(|e| c(e.as_bytes())).collect::<io::Result<Vec<_>>>() else {
+        return io::Error::from_raw_os_error(libc::EINVAL);
+    };
+    let mut argp: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argp.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = envs.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
+    unsafe { libc::execve(prog.as_ptr(), argp.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Whether `path` is a regular file we may execute (access X_OK).
+pub fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else { return false };
+    let is_file = std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    // SAFETY: valid C string.
+    is_file && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+}
+
+/// `_exit(2)`: leave the child without running the parent's destructors.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: terminates the process.
+    unsafe { libc::_exit(code) }
+}
+
+/// Open this process's user namespace file of `pid` (for idmapped mounts).
+pub fn open_ns(pid: i32, ns: &str) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/ns/{ns}");
+    std::fs::File::open(&path).map(OwnedFd::from).map_err(|e| Error::new(format!("open {path}")).because(e))
+}

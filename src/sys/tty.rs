@@ -1,0 +1,1 @@
+//! Terminal calls: ptys, termios, window sizes, fd passing.

@@ -1,0 +1,314 @@
+//! Container directories: `containers/<id>/` with `config.json` (what was
+//! asked, written once), `state.json` (what is happening: status, pid,
+//! times, exit code; rewritten atomically), `upper/`, `work/` (the overlay's
+//! writable layer and scratch), `rootfs/` (mount point of the merged root,
+//! mounted only inside the container's own mount namespace) and the
+//! per-container `hostname`, `hosts`, `resolv.conf`.
+//!
+//! Names are unique: `containers/.names/<name>` is created with O_EXCL and
+//! holds the id, so two `mini` processes cannot take the same name.
+//! Removal renames the directory into `containers/.trash/` first, so a
+//! killed `mini rm` never leaves a half-deleted container listed.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The container's life, as `ps` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// Host pid of the container's first process while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Host pid of the `mini` process that watches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_pid: Option<i32>,
+    /// The monitor's start time (from /proc/<pid>/stat), so a reused pid
+    /// is not mistaken for a live monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+impl State {
+    pub fn created() -> State {
+        State {
+            status: Status::Created,
+            pid: None,
+            monitor_pid: None,
+            monitor_start: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("the name \"{0}\" is already in use by container {1}")]
+    NameInUse(String, String),
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("{0} matches more than one container")]
+    Ambiguous(String),
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: io::Error },
+    #[error("parse {path}: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+}
+
+type Result<T> = std::result::Result<T, ContainerError>;
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ContainerError + 'a {
+    move |source| ContainerError::Io { op, path: path.to_path_buf(), source }
+}
+
+/// All containers under one store root.
+#[derive(Debug, Clone)]
+pub struct Containers {
+    dir: PathBuf,
+}
+
+/// One container's directory.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+impl Containers {
+    /// `dir` is `<store root>/containers`; created if missing.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Containers> {
+        let dir = dir.into();
+        for d in [dir.clone(), dir.join(".names"), dir.join(".trash")] {
+            fs::create_dir_all(&d).map_err(io_err("create", &d))?;
+        }
+        Ok(Containers { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Make `containers/<id>/` with its upper, work and rootfs dirs, claim
+    /// `name`, and write `config` (any JSON value) and a "created" state.
+    pub fn create<C: Serialize>(&self, id: &str, name: &str, config: &C) -> Result<Container> {
+        let name_file = self.dir.join(".names").join(name);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
+            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("write", &name_file))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&name_file).unwrap_or_default();
+                return Err(ContainerError::NameInUse(name.to_string(), owner.chars().take(12).collect()));
+            }
+            Err(e) => return Err(io_err("create", &name_file)(e)),
+        }
+        let c = Container { id: id.to_string(), dir: self.dir.join(id) };
+        let made = (|| {
+            fs::create_dir(&c.dir).map_err(io_err("create", &c.dir))?;
+            for sub in ["upper", "work", "rootfs"] {
+                let d = c.dir.join(sub);
+                fs::create_dir(&d).map_err(io_err("create", &d))?;
+            }
+            write_json(&c.dir.join("config.json"), config)?;
+            c.write_state(&State::created())
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_file(&name_file);
+            let _ = fs::remove_dir_all(&c.dir);
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    /// Every container id (64 hex), sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err("read", &self.dir))? {
+            let entry = entry.map_err(io_err("read", &self.dir))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    pub fn get(&self, id: &str) -> Container {
+        Container { id: id.to_string(), dir: self.dir.join(id) }
+    }
+
+    /// The name a container was created with (reverse lookup of `.names`).
+    pub fn name_of(&self, id: &str) -> Option<String> {
+        let names = self.dir.join(".names");
+        fs::read_dir(names).ok()?.flatten().find_map(|e| {
+            let owner = fs::read_to_string(e.path()).ok()?;
+            (owner == id).then(|| e.file_name().to_string_lossy().to_string())
+        })
+    }
+
+    /// Find a container by name, full id or unique id prefix.
+    pub fn find(&self, key: &str) -> Result<Container> {
+        let name_file = self.dir.join(".names").join(key);
+        if !key.contains('/') && !key.starts_with('.') {
+            if let Ok(id) = fs::read_to_string(&name_file) {
+                if self.dir.join(&id).is_dir() {
+                    return Ok(self.get(&id));
+                }
+            }
+        }
+        let matches: Vec<String> = if key.is_empty() {
+            vec![]
+        } else {
+            self.ids()?.into_iter().filter(|id| id.starts_with(key)).collect()
+        };
+        match matches.as_slice() {
+            [one] => Ok(self.get(one)),
+            [] => Err(ContainerError::NotFound(key.to_string())),
+            _ => Err(ContainerError::Ambiguous(key.to_string())),
+        }
+    }
+
+    /// Remove a container's directory and release its name. The directory
+    /// is renamed into `.trash` first (atomic disappearance), then deleted.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        if let Some(name) = self.name_of(id) {
+            let f = self.dir.join(".names").join(name);
+            fs::remove_file(&f).map_err(io_err("remove", &f))?;
+        }
+        let dir = self.dir.join(id);
+        let trash = self.dir.join(".trash").join(format!("{id}-{}", std::process::id()));
+        match fs::rename(&dir, &trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("move to trash", &dir)(e)),
+        }
+        self.sweep_trash();
+        Ok(())
+    }
+
+    /// Delete whatever a killed `mini rm` left in the trash.
+    pub fn sweep_trash(&self) {
+        let trash = self.dir.join(".trash");
+        if let Ok(entries) = fs::read_dir(&trash) {
+            for e in entries.flatten() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    pub fn config<C: for<'de> Deserialize<'de>>(&self) -> Result<C> {
+        read_json(&self.dir.join("config.json"))
+    }
+
+    pub fn state(&self) -> Result<State> {
+        read_json(&self.dir.join("state.json"))
+    }
+
+    /// Replace state.json atomically (temp file, fsync, rename).
+    pub fn write_state(&self, state: &State) -> Result<()> {
+        write_json(&self.dir.join("state.json"), state)
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = fs::read(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            ContainerError::NotFound(path.display().to_string())
+        } else {
+            io_err("read", path)(e)
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| ContainerError::Json { path: path.to_path_buf(), source })
+}
+
+fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|source| ContainerError::Json { path: path.to_path_buf(), source })?;
+    let write = || -> io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err("write", path)(e)
+    })
+}
+
+/// A fresh random container id: 64 lowercase hex characters.
+pub fn new_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_find_state_remove() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::open(tmp.path().join("containers")).unwrap();
+        let id = new_id();
+        assert_eq!(id.len(), 64);
+        let c = cs.create(&id, "web", &serde_json::json!({"image": "x"})).unwrap();
+        assert!(c.upper().is_dir() && c.work().is_dir() && c.rootfs().is_dir());
+        assert_eq!(c.state().unwrap().status, Status::Created);
+        let v: serde_json::Value = c.config().unwrap();
+        assert_eq!(v["image"], "x");
+        assert_eq!(cs.find("web").unwrap().id, id);
+        assert_eq!(cs.find(&id[..5]).unwrap().id, id);
+        assert!(matches!(cs.find("nope"), Err(ContainerError::NotFound(_))));
+        let e = cs.create(&new_id(), "web", &()).unwrap_err();
+        assert!(matches!(e, ContainerError::NameInUse(..)), "{e}");
+        let mut s = State::created();
+        s.status = Status::Exited;
+        s.exit_code = Some(3);
+        c.write_state(&s).unwrap();
+        assert_eq!(c.state().unwrap(), s);
+        assert_eq!(cs.ids().unwrap(), vec![id.clone()]);
+        assert_eq!(cs.name_of(&id).as_deref(), Some("web"));
+        cs.remove(&id).unwrap();
+        assert!(cs.ids().unwrap().is_empty());
+        assert!(fs::read_dir(tmp.path().join("containers/.trash")).unwrap().next().is_none());
+        cs.create(&new_id(), "web", &()).unwrap();
+    }
+}
