@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod error;
+mod image;
 
 fn main() {
     let code = match cli::main() {

@@ -1,0 +1,5 @@
+//! Images: references, manifests and configs (pure), and the images mini
+//! has in its store.
+
+pub mod manifest;
+pub mod reference;
