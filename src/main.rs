@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod error;
 mod image;
+mod registry;
 
 fn main() {
     let code = match cli::main() {
