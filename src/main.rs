@@ -2,10 +2,14 @@
 //! dispatches to one verb, prints any error once, and exits with Docker's
 //! exit codes (see `error::Kind`).
 
+mod alpine;
 mod cli;
 mod config;
 mod error;
 mod image;
+mod progress;
+mod prune;
+mod pull;
 mod registry;
 
 fn main() {

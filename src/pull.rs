@@ -50,6 +50,8 @@ pub struct PullOptions {
 pub fn pull(config: &Config, text: &str, opts: &PullOptions) -> Result<LocalImage> {
     let reference = Reference::parse(text)?;
     let store = Arc::new(Store::open(&config.root)?);
+    // Holds off `prune` until the record that keeps our blobs alive is written.
+    let _gc = store.lock_gc_shared()?;
     let progress = Progress::new(opts.quiet);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -130,8 +132,9 @@ impl Puller<'_> {
             Manifest::Index(index) => {
                 let want = self.opts.platform.clone().unwrap_or_else(PlatformSpec::host);
                 let entry = choose_platform(&index, &want)?;
-                let (inner, _) = registry.manifest_by_digest(entry.digest().as_ref()).await?;
-                let inner_digest = verify_document(&inner, Some(entry.digest().as_ref()), "manifest")?;
+                let entry_digest = entry.digest().to_string();
+                let (inner, _) = registry.manifest_by_digest(&entry_digest).await?;
+                let inner_digest = verify_document(&inner, Some(&entry_digest), "manifest")?;
                 let Manifest::Image(manifest) = Manifest::parse(&inner, None)? else {
                     return Err(Error::new(format!("read manifest {inner_digest}")).because("an index inside an index is not supported"));
                 };
@@ -159,9 +162,9 @@ impl Puller<'_> {
         let bytes = if self.store.content().contains(&digest) {
             Bytes::from(self.store.content().read(&digest)?)
         } else {
-            Bytes::from(registry.small_blob(digest.as_ref(), desc.size()).await?)
+            Bytes::from(registry.small_blob(&digest.to_string(), desc.size()).await?)
         };
-        verify_document(&bytes, Some(digest.as_ref()), "config")?;
+        verify_document(&bytes, Some(&digest.to_string()), "config")?;
         let config = parse_config(&bytes, &resolved.manifest)?;
         // A single-platform manifest names no platform; its config does.
         if let (Some(want), None) = (&self.opts.platform, &resolved.index) {
@@ -284,7 +287,7 @@ impl Download<'_> {
         let mut attempt = 1;
         loop {
             let offset = ingest.written();
-            let failure = match self.registry.open_blob(self.digest.as_ref(), offset).await {
+            let failure = match self.registry.open_blob(&self.digest.to_string(), offset).await {
                 Ok(body) => match self.copy(body, ingest, &mut tee).await? {
                     None => return Ok(()),
                     Some(e) => e,

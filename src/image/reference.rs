@@ -98,6 +98,11 @@ impl Reference {
         }
     }
 
+    /// The same repository with another tag (any digest dropped).
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() }
+    }
+
     /// The same reference pinned to `digest` (the tag dropped).
     pub fn with_digest(&self, digest: &str) -> Reference {
         Reference { tag: None, digest: Some(digest.to_string()), ..self.clone() }

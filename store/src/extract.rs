@@ -130,7 +130,11 @@ impl Extractor {
                 self.make_hardlink(&pfd, &name, &rel, &target)
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                let (major, minor) = device_numbers(e).op("read device numbers of", self.full(&rel))?;
+                // A fifo has no device numbers; tar writers leave the fields blank.
+                let (major, minor) = match kind {
+                    EntryType::Fifo => (0, 0),
+                    _ => device_numbers(e).op("read device numbers of", self.full(&rel))?,
+                };
                 let ft = match kind {
                     EntryType::Char => FileType::CharacterDevice,
                     EntryType::Block => FileType::BlockDevice,
