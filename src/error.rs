@@ -138,6 +138,12 @@ where
     }
 }
 
+impl From<mini_store::error::StoreError> for Error {
+    fn from(e: mini_store::error::StoreError) -> Error {
+        Error::new(chain(&e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

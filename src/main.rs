@@ -2,11 +2,17 @@
 //! dispatches to one verb, prints any error once, and exits with Docker's
 //! exit codes (see `error::Kind`).
 
+mod alpine;
 mod assemble;
 mod cli;
 mod config;
 mod error;
+mod image;
 mod network;
+mod progress;
+mod prune;
+mod pull;
+mod registry;
 mod runtime;
 mod sys;
 

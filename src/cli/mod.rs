@@ -6,6 +6,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod format;
+mod images;
+mod inspect;
+mod prune;
+mod pull;
+mod rmi;
+
 use crate::config::{Config, Overrides};
 use crate::error::Result;
 
@@ -34,7 +41,43 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Pull an image from a registry, or the Alpine minirootfs
+    Pull(pull::Args),
+    /// List images
+    Images(images::Args),
+    /// Show an image's details as JSON
+    Inspect(inspect::Args),
+    /// Remove images
+    Rmi(rmi::Args),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage the whole store
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Pull an image (same as `mini pull`)
+    Pull(pull::Args),
+    /// List images (same as `mini images`)
+    #[command(alias = "list")]
+    Ls(images::Args),
+    /// Show an image's details as JSON
+    Inspect(inspect::Args),
+    /// Remove images (same as `mini rmi`)
+    Rm(rmi::Args),
+    /// Remove blobs and layers no image uses
+    Prune(prune::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// Remove everything no image uses
+    Prune(prune::Args),
+}
 
 impl Cli {
     fn config(&self) -> Result<Config> {
@@ -64,6 +107,11 @@ pub fn main() -> Result<i32> {
         }
     };
     let config = cli.config()?;
-    let _ = &config;
-    match cli.command {}
+    match cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(a, &config),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &config),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(a, &config),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &config),
+        Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
+    }
 }

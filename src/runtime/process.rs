@@ -87,3 +87,278 @@ mod tests {
         assert_eq!(Message::decode(b"garbage").unwrap().into_error().exit_code(), 125);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Starting and waiting.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::rootfs;
+use super::spec::RunSpec;
+use super::userns::IdMap;
+use super::{init, security, tty as rtty};
+use crate::error::Result;
+use crate::sys::process::{self as p, ns};
+use crate::sys::{self, Sys};
+
+/// Everything the child needs, computed before the clone.
+pub struct Launch<'a> {
+    pub spec: &'a RunSpec,
+    pub rootfs: &'a rootfs::Plan,
+    pub hostname: &'a str,
+    /// Set with `--userns=auto`.
+    pub idmap: Option<&'a IdMap>,
+}
+
+/// A started container process, as seen from mini.
+pub struct Started {
+    pub pid: i32,
+    master: Option<OwnedFd>,
+    sigfd: OwnedFd,
+    interactive: bool,
+}
+
+/// The signals mini handles itself while the container runs.
+fn handled() -> Vec<i32> {
+    let mut v = p::FORWARDED.to_vec();
+    v.push(libc::SIGCHLD);
+    v
+}
+
+/// Clone the container process and take it up to its exec. Returns once
+/// the command runs; a setup or exec failure in the child comes back as
+/// this function's error (with the 125/126/127 kind), the child reaped.
+pub fn start(l: &Launch) -> Result<Started> {
+    p::assert_single_threaded()?;
+    // Blocked before the clone so no signal is lost; the child unblocks
+    // just before exec.
+    p::block(&handled());
+    let sigfd = p::signalfd(&handled())?;
+    let (go_r, go_w) = p::pipe()?;
+    let (report_r, report_w) = p::pipe()?;
+    let pty = if l.spec.tty { Some(p::socketpair()?) } else { None };
+    let mut flags = ns::UTS | ns::PID | ns::MOUNT | ns::NET | ns::IPC | ns::CGROUP;
+    if l.idmap.is_some() {
+        flags |= ns::USER;
+    }
+    let pid = match p::clone(flags)? {
+        None => {
+            drop((go_w, report_r));
+            let pty_sock = pty.map(|(_, c)| c);
+            child(l, go_r, report_w, pty_sock)
+        }
+        Some(pid) => pid,
+    };
+    drop((go_r, report_w));
+    let pty_parent = pty.map(|(parent_end, _child_end)| parent_end);
+    let setup = (|| -> Result<()> {
+        if let Some(map) = l.idmap {
+            p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
+        }
+        // Seam: the container's cgroup placement goes here, before "go".
+        let mut w = std::fs::File::from(go_w);
+        w.write_all(b"g").map_err(|e| Error::new("signal the container process to start").because(e))
+    })();
+    let mut report = Vec::new();
+    if setup.is_ok() {
+        let _ = std::fs::File::from(report_r).read_to_end(&mut report);
+    }
+    if let Err(e) = setup.and_then(|_| Message::decode(&report).map_or(Ok(()), |m| Err(m.into_error()))) {
+        let _ = p::kill(pid, libc::SIGKILL);
+        let _ = p::wait(pid, false);
+        return Err(e);
+    }
+    let master = match &pty_parent {
+        Some(sock) => sys::tty::recv_fd(sock.as_raw_fd())?,
+        None => None,
+    };
+    Ok(Started { pid, master, sigfd, interactive: l.spec.interactive })
+}
+
+impl Started {
+    /// Wait for the container to exit, forwarding signals (and, with -t,
+    /// relaying the terminal).
+    pub fn wait(self) -> Result<Exit> {
+        if let Some(master) = self.master {
+            return rtty::relay(master, self.pid, &self.sigfd, self.interactive);
+        }
+        loop {
+            match p::read_signal(&self.sigfd) {
+                Some(libc::SIGCHLD) => {
+                    if let Some((_, exit)) = p::wait(self.pid, true)? {
+                        return Ok(exit);
+                    }
+                }
+                Some(sig) => {
+                    let _ = p::kill(self.pid, sig);
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// The child: never returns. Any failure is reported to the parent as one
+/// line and the child exits with the failure's code.
+fn child(l: &Launch, go: OwnedFd, report: OwnedFd, pty_sock: Option<OwnedFd>) -> ! {
+    let mut report = std::fs::File::from(report);
+    let err = match setup_and_exec(l, go, &mut report, pty_sock) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let kind = if err.exit_code() == 126 {
+        Kind::CannotExecute
+    } else if err.exit_code() == 127 {
+        Kind::CommandNotFound
+    } else {
+        Kind::Engine
+    };
+    let _ = report.write_all(&Message::Failed { kind, text: err.to_string() }.encode());
+    p::exit_now(err.exit_code())
+}
+
+enum Never {}
+
+fn setup_and_exec(l: &Launch, go: OwnedFd, report: &mut std::fs::File, pty_sock: Option<OwnedFd>) -> Result<Never> {
+    let mut byte = [0u8; 1];
+    let n = std::fs::File::from(go).read(&mut byte).unwrap_or(0);
+    if n == 0 {
+        p::exit_now(125); // mini gave up on us
+    }
+    if l.idmap.is_some() {
+        p::set_ids(0, 0, &[])?;
+    }
+    let sys = sys::RealSys;
+    rootfs::execute(l.rootfs, &sys)?;
+    sys.sethostname(l.hostname)?;
+    sys.loopback_up()?;
+    let user = l.spec.user.resolve(
+        std::fs::read("/etc/passwd").ok().as_deref(),
+        std::fs::read("/etc/group").ok().as_deref(),
+    )?;
+    let mut env = l.spec.env.clone();
+    if l.spec.env_value("HOME").is_none() {
+        env.push(format!("HOME={}", user.home));
+    }
+    enter_workdir(&l.spec.workdir)?;
+    stdio(l, pty_sock)?;
+    let path = l.spec.env_value("PATH").unwrap_or(super::spec::DEFAULT_PATH).to_string();
+    let program = find_program(&l.spec.argv[0], &path, &|p: &Path| p::executable(p), &|p: &Path| p.exists())?;
+    let filters = security::seccomp_programs()?;
+    security::limit_bounding_set()?;
+    p::set_no_new_privs()?;
+    p::set_ids(user.uid, user.gid, &user.groups)?;
+    security::set_process_caps(user.uid)?;
+    p::die_with_parent()?;
+    p::cloexec_from(3)?;
+    if l.spec.init {
+        if let Some(pid) = p::fork()? {
+            // pid 1: our copy of the report pipe must not hold it open.
+            let _ = report.flush();
+            // SAFETY-free: closing by dropping a duplicate is not possible
+            // on a borrowed File; mark it closed for the parent by closing.
+            unsafe { libc::close(report.as_raw_fd()) };
+            init::reap(pid);
+        }
+    }
+    security::apply_seccomp(&filters)?;
+    p::reset_signals();
+    let e = p::execve(&program, &l.spec.argv, &env);
+    Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
+}
+
+/// Create the working directory if missing (as root, as Docker does) and
+/// enter it.
+fn enter_workdir(dir: &Path) -> Result<()> {
+    let what = || format!("working directory {}", dir.display());
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(Error::new(what()).because("not a directory")),
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("create {}", what())).because(e))?,
+    }
+    std::env::set_current_dir(dir).map_err(|e| Error::new(format!("enter {}", what())).because(e))
+}
+
+/// stdin is /dev/null without -i; -t gives 0,1,2 a pty from the
+/// container's devpts whose other end goes to mini.
+fn stdio(l: &Launch, pty_sock: Option<OwnedFd>) -> Result<()> {
+    if let Some(sock) = pty_sock {
+        let (master, slave) = sys::tty::open_pty("/dev/ptmx")?;
+        sys::tty::send_fd(sock.as_raw_fd(), master.as_raw_fd())?;
+        drop(master);
+        p::setsid()?;
+        p::set_controlling_tty(slave.as_raw_fd())?;
+        for fd in 0..3 {
+            p::dup2(slave.as_raw_fd(), fd)?;
+        }
+        if !l.spec.interactive {
+            // -t without -i: the pty is output only; reading stdin sees EOF.
+            let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
+            p::dup2(null.as_raw_fd(), 0)?;
+        }
+        return Ok(());
+    }
+    if !l.spec.interactive {
+        let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
+        p::dup2(null.as_raw_fd(), 0)?;
+    }
+    Ok(())
+}
+
+/// The program to exec: `argv0` itself when it has a '/', else the first
+/// executable match in `path` (the container's PATH), as execvp does.
+pub fn find_program(
+    argv0: &OsString,
+    path: &str,
+    is_executable: &dyn Fn(&Path) -> bool,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Result<PathBuf> {
+    let name = Path::new(argv0);
+    if argv0.is_empty() {
+        return Err(Error::new("exec \"\"").because("empty command").kind(Kind::CommandNotFound));
+    }
+    if argv0.as_encoded_bytes().contains(&b'/') {
+        return Ok(name.to_path_buf());
+    }
+    let mut found_not_exec = None;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+        if found_not_exec.is_none() && exists(&candidate) {
+            found_not_exec = Some(candidate);
+        }
+    }
+    let shown = name.display();
+    match found_not_exec {
+        Some(c) => Err(Error::new(format!("exec \"{shown}\""))
+            .because(format!("{} is not executable", c.display()))
+            .kind(Kind::CannotExecute)),
+        None => Err(Error::new(format!("exec \"{shown}\""))
+            .because("executable file not found in $PATH")
+            .kind(Kind::CommandNotFound)),
+    }
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::*;
+
+    #[test]
+    fn path_lookup_finds_first_executable_and_maps_failures() {
+        let exec = |p: &Path| p == Path::new("/bin/sh") || p == Path::new("/usr/bin/sh");
+        let exists = |p: &Path| exec(p) || p == Path::new("/usr/local/bin/data");
+        let f = |a: &str| find_program(&OsString::from(a), "/usr/local/bin::/bin:/usr/bin", &exec, &exists);
+        assert_eq!(f("sh").unwrap(), PathBuf::from("/bin/sh"));
+        assert_eq!(f("./x").unwrap(), PathBuf::from("./x"));
+        assert_eq!(f("/nope").unwrap(), PathBuf::from("/nope"));
+        let e = f("nope").unwrap_err();
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (127, "exec \"nope\": executable file not found in $PATH"));
+        assert_eq!(f("data").unwrap_err().exit_code(), 126);
+        assert_eq!(f("").unwrap_err().exit_code(), 127);
+    }
+}

@@ -7,8 +7,11 @@
 //!
 //! Names are unique: `containers/.names/<name>` is created with O_EXCL and
 //! holds the id, so two `mini` processes cannot take the same name.
-//! Removal renames the directory into `containers/.trash/` first, so a
+//! Removal renames the directory into the store's `trash/` first, so a
 //! killed `mini rm` never leaves a half-deleted container listed.
+//!
+//! `config.json` is a [`ContainerConfig`]: the store reads its `layers` and
+//! `image_id` (GC roots); the runtime keeps its own run settings in `spec`.
 
 use std::fs;
 use std::io::{self, Write};
@@ -80,10 +83,32 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Con
     move |source| ContainerError::Io { op, path: path.to_path_buf(), source }
 }
 
+/// What a container was created from; written once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// Config digest of the image ("sha256:…").
+    pub image_id: String,
+    /// Manifest digest of the image, a GC root for its blobs.
+    #[serde(default)]
+    pub manifest: String,
+    /// Diff-ids of the layers, bottom first ("sha256:…").
+    pub layers: Vec<String>,
+    /// RFC 3339 creation time and seconds since the epoch.
+    pub created: String,
+    pub created_unix: u64,
+    /// The runtime's settings (argv, env, mounts, ...), opaque here.
+    pub spec: serde_json::Value,
+}
+
 /// All containers under one store root.
 #[derive(Debug, Clone)]
 pub struct Containers {
     dir: PathBuf,
+    trash: PathBuf,
 }
 
 /// One container's directory.
@@ -94,13 +119,14 @@ pub struct Container {
 }
 
 impl Containers {
-    /// `dir` is `<store root>/containers`; created if missing.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Containers> {
-        let dir = dir.into();
-        for d in [dir.clone(), dir.join(".names"), dir.join(".trash")] {
+    /// `dir` is `<store root>/containers`, `trash` the store's trash dir;
+    /// both created if missing.
+    pub fn open(dir: impl Into<PathBuf>, trash: impl Into<PathBuf>) -> Result<Containers> {
+        let (dir, trash) = (dir.into(), trash.into());
+        for d in [dir.clone(), dir.join(".names"), trash.clone()] {
             fs::create_dir_all(&d).map_err(io_err("create", &d))?;
         }
-        Ok(Containers { dir })
+        Ok(Containers { dir, trash })
     }
 
     pub fn dir(&self) -> &Path {
@@ -109,7 +135,8 @@ impl Containers {
 
     /// Make `containers/<id>/` with its upper, work and rootfs dirs, claim
     /// `name`, and write `config` (any JSON value) and a "created" state.
-    pub fn create<C: Serialize>(&self, id: &str, name: &str, config: &C) -> Result<Container> {
+    pub fn create(&self, config: &ContainerConfig) -> Result<Container> {
+        let (id, name) = (config.id.as_str(), config.name.as_str());
         let name_file = self.dir.join(".names").join(name);
         match fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
             Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("write", &name_file))?,
@@ -194,24 +221,28 @@ impl Containers {
             fs::remove_file(&f).map_err(io_err("remove", &f))?;
         }
         let dir = self.dir.join(id);
-        let trash = self.dir.join(".trash").join(format!("{id}-{}", std::process::id()));
+        let trash = self.trash.join(format!("container-{id}-{}", std::process::id()));
         match fs::rename(&dir, &trash) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_err("move to trash", &dir)(e)),
         }
-        self.sweep_trash();
-        Ok(())
+        fs::remove_dir_all(&trash).map_err(io_err("remove", &trash))
     }
 
-    /// Delete whatever a killed `mini rm` left in the trash.
-    pub fn sweep_trash(&self) {
-        let trash = self.dir.join(".trash");
-        if let Ok(entries) = fs::read_dir(&trash) {
-            for e in entries.flatten() {
-                let _ = fs::remove_dir_all(e.path());
+    /// Layers and blobs that containers still use (GC roots).
+    pub fn roots(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let (mut layers, mut blobs) = (Vec::new(), Vec::new());
+        for id in self.ids()? {
+            if let Ok(c) = self.get(&id).config() {
+                layers.extend(c.layers);
+                blobs.push(c.image_id);
+                if !c.manifest.is_empty() {
+                    blobs.push(c.manifest);
+                }
             }
         }
+        Ok((layers, blobs))
     }
 }
 
@@ -232,7 +263,7 @@ impl Container {
         self.dir.join("rootfs")
     }
 
-    pub fn config<C: for<'de> Deserialize<'de>>(&self) -> Result<C> {
+    pub fn config(&self) -> Result<ContainerConfig> {
         read_json(&self.dir.join("config.json"))
     }
 
@@ -283,21 +314,35 @@ pub fn new_id() -> String {
 mod tests {
     use super::*;
 
+    fn cfg(id: &str, name: &str) -> ContainerConfig {
+        ContainerConfig {
+            id: id.into(),
+            name: name.into(),
+            image: "x".into(),
+            image_id: "sha256:cc".into(),
+            manifest: String::new(),
+            layers: vec!["sha256:aa".into()],
+            created: "2026-01-01T00:00:00Z".into(),
+            created_unix: 0,
+            spec: serde_json::Value::Null,
+        }
+    }
+
     #[test]
     fn create_find_state_remove() {
         let tmp = tempfile::tempdir().unwrap();
-        let cs = Containers::open(tmp.path().join("containers")).unwrap();
+        let cs = Containers::open(tmp.path().join("containers"), tmp.path().join("trash")).unwrap();
         let id = new_id();
         assert_eq!(id.len(), 64);
-        let c = cs.create(&id, "web", &serde_json::json!({"image": "x"})).unwrap();
+        let c = cs.create(&cfg(&id, "web")).unwrap();
         assert!(c.upper().is_dir() && c.work().is_dir() && c.rootfs().is_dir());
         assert_eq!(c.state().unwrap().status, Status::Created);
-        let v: serde_json::Value = c.config().unwrap();
-        assert_eq!(v["image"], "x");
+        assert_eq!(c.config().unwrap().image, "x");
+        assert_eq!(cs.roots().unwrap().0, vec!["sha256:aa".to_string()]);
         assert_eq!(cs.find("web").unwrap().id, id);
         assert_eq!(cs.find(&id[..5]).unwrap().id, id);
         assert!(matches!(cs.find("nope"), Err(ContainerError::NotFound(_))));
-        let e = cs.create(&new_id(), "web", &()).unwrap_err();
+        let e = cs.create(&cfg(&new_id(), "web")).unwrap_err();
         assert!(matches!(e, ContainerError::NameInUse(..)), "{e}");
         let mut s = State::created();
         s.status = Status::Exited;
@@ -308,7 +353,7 @@ mod tests {
         assert_eq!(cs.name_of(&id).as_deref(), Some("web"));
         cs.remove(&id).unwrap();
         assert!(cs.ids().unwrap().is_empty());
-        assert!(fs::read_dir(tmp.path().join("containers/.trash")).unwrap().next().is_none());
-        cs.create(&new_id(), "web", &()).unwrap();
+        assert!(fs::read_dir(tmp.path().join("trash")).unwrap().next().is_none());
+        cs.create(&cfg(&new_id(), "web")).unwrap();
     }
 }

@@ -1,0 +1,489 @@
+//! Our own tar extractor for layers: every path is resolved inside the layer root.
+//!
+//! The tar crate is used only to *read* entries. Each entry's parent directory is
+//! resolved with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) relative to the
+//! layer root fd, so `..`, absolute symlinks (`bin -> /usr/bin`, `evil -> /etc`)
+//! and hardlink targets all stay inside the layer. Objects are then created with
+//! *at() calls on that parent fd using a single plain name, never a path.
+//! Resolved parents are cached by their layer-relative path, which keeps the cost
+//! near one syscall per created object; the cache is dropped whenever a directory
+//! or symlink is removed, since cached resolutions may have gone through it.
+//!
+//! Paths: leading `/` and `./` are stripped; `a/../b` is normalized lexically; a
+//! `..` that would climb above the root is rejected as an [`StoreError::UnsafeEntry`]
+//! (as Docker does). Symlink targets are stored verbatim: they are only data.
+//!
+//! Whiteouts become overlayfs form: `dir/.wh.NAME` → char device 0:0 `dir/NAME`,
+//! `dir/.wh..wh..opq` → xattr `trusted.overlay.opaque=y` on `dir`.
+//!
+//! Metadata: owner (numeric ids), mode including setuid/setgid/sticky (chmod after
+//! chown, since chown clears setuid), PAX `SCHILY.xattr.*` (after chown, which
+//! clears security.capability), mtimes (directories in a final pass, after their
+//! children stopped changing them).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timestamps, Uid, XattrFlags};
+use rustix::io::Errno;
+use rustix::fs::Timespec;
+use tar::EntryType;
+
+use crate::error::{IoContext, Result, StoreError};
+
+const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
+const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// Bound on cached parent fds (RLIMIT_NOFILE's soft limit may be 1024).
+const MAX_CACHED_DIRS: usize = 256;
+const COPY_BUF: usize = 256 * 1024;
+
+/// Ownership, permissions, times and xattrs of one entry.
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: Timespec,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Meta {
+    fn times(&self) -> Timestamps {
+        Timestamps { last_access: self.mtime, last_modification: self.mtime }
+    }
+}
+
+/// Extracts one tar stream into the directory `root` (an open fd on it).
+pub(crate) struct Extractor {
+    root: Rc<OwnedFd>,
+    root_path: PathBuf,
+    layer: String,
+    cache: HashMap<PathBuf, Rc<OwnedFd>>,
+    dir_times: Vec<(PathBuf, Timestamps)>,
+    buf: Vec<u8>,
+    euid: u32,
+    egid: u32,
+}
+
+impl Extractor {
+    /// `root_path` is used for error messages only; `layer` names the layer in them.
+    pub(crate) fn new(root: OwnedFd, root_path: &Path, layer: &str) -> Extractor {
+        Extractor {
+            root: Rc::new(root),
+            root_path: root_path.to_path_buf(),
+            layer: layer.to_string(),
+            cache: HashMap::new(),
+            dir_times: Vec::new(),
+            buf: vec![0; COPY_BUF],
+            euid: rustix::process::geteuid().as_raw(),
+            egid: rustix::process::getegid().as_raw(),
+        }
+    }
+
+    /// Extracts every entry of `reader` (which is left positioned after the
+    /// end-of-archive marker; callers drain it to hash the padding too).
+    pub(crate) fn extract<R: Read>(&mut self, reader: R) -> Result<()> {
+        let mut archive = tar::Archive::new(reader);
+        let stream = PathBuf::from(format!("layer {}", self.layer));
+        for entry in archive.entries().op("read tar stream of", &stream)? {
+            let mut entry = entry.op("read tar entry of", &stream)?;
+            self.entry(&mut entry)?;
+        }
+        self.finish_dir_times()
+    }
+
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
+        let raw = e.path_bytes().into_owned();
+        let rel = self.normalize(&raw)?;
+        let kind = e.header().entry_type();
+        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+            return Ok(());
+        }
+        let meta = self.meta(e, &rel)?;
+        let Some(name) = rel.file_name().map(|n| n.as_bytes().to_vec()) else {
+            // The root itself ("./"): only a directory entry means anything.
+            return if kind == EntryType::Directory { self.root_meta(&meta) } else { Ok(()) };
+        };
+        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        if name.starts_with(WHITEOUT_PREFIX) {
+            return self.whiteout(&parent, &name, &rel, &meta);
+        }
+        let pfd = self.dir_fd(&parent, true)?;
+        match kind {
+            EntryType::Directory => self.make_dir(&pfd, &name, &rel, &meta),
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.make_file(&pfd, &name, &rel, &meta, e)
+            }
+            EntryType::Symlink => {
+                let target = e.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                self.make_symlink(&pfd, &name, &rel, &meta, &target)
+            }
+            EntryType::Link => {
+                let target = e.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                self.make_hardlink(&pfd, &name, &rel, &target)
+            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => {
+                // A fifo has no device numbers; tar writers leave the fields blank.
+                let (major, minor) = match kind {
+                    EntryType::Fifo => (0, 0),
+                    _ => device_numbers(e).op("read device numbers of", self.full(&rel))?,
+                };
+                let ft = match kind {
+                    EntryType::Char => FileType::CharacterDevice,
+                    EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                self.make_node(&pfd, &name, &rel, &meta, ft, rustix::fs::makedev(major, minor))
+            }
+            // Volume labels, multi-volume continuations and unknown types carry no file.
+            _ => Ok(()),
+        }
+    }
+
+    /// Normalizes an entry name to a relative path inside the layer.
+    fn normalize(&self, raw: &[u8]) -> Result<PathBuf> {
+        let mut parts: Vec<&[u8]> = Vec::new();
+        for c in raw.split(|&b| b == b'/') {
+            match c {
+                b"" | b"." => {}
+                b".." => {
+                    if parts.pop().is_none() {
+                        return Err(self.unsafe_entry(raw, "escapes the layer root"));
+                    }
+                }
+                _ => parts.push(c),
+            }
+        }
+        let mut p = PathBuf::new();
+        for c in parts {
+            p.push(OsStr::from_bytes(c));
+        }
+        Ok(p)
+    }
+
+    fn unsafe_entry(&self, raw: &[u8], reason: &str) -> StoreError {
+        StoreError::UnsafeEntry {
+            layer: self.layer.clone(),
+            entry: String::from_utf8_lossy(raw).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn full(&self, rel: &Path) -> PathBuf {
+        self.root_path.join(rel)
+    }
+
+    fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>, rel: &Path) -> Result<Meta> {
+        let h = e.header();
+        let at = || self.full(rel);
+        let mut m = Meta {
+            uid: h.uid().op("read uid of tar entry", at())? as u32,
+            gid: h.gid().op("read gid of tar entry", at())? as u32,
+            mode: h.mode().op("read mode of tar entry", at())? & 0o7777,
+            mtime: Timespec { tv_sec: h.mtime().op("read mtime of tar entry", at())? as i64, tv_nsec: 0 },
+            xattrs: Vec::new(),
+        };
+        if let Some(exts) = e.pax_extensions().op("read PAX header of tar entry", at())? {
+            for ext in exts {
+                let ext = ext.op("read PAX header of tar entry", at())?;
+                let (k, v) = (ext.key_bytes(), ext.value_bytes());
+                if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
+                    m.xattrs.push((name.to_vec(), v.to_vec()));
+                } else if k == b"uid" {
+                    m.uid = parse_num(v).unwrap_or(m.uid);
+                } else if k == b"gid" {
+                    m.gid = parse_num(v).unwrap_or(m.gid);
+                } else if k == b"mtime" {
+                    m.mtime = parse_pax_time(v).unwrap_or(m.mtime);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// The directory fd for a layer-relative path, resolved inside the root and,
+    /// if `create`, created (with missing ancestors, mode 0755) when absent.
+    fn dir_fd(&mut self, rel: &Path, create: bool) -> Result<Rc<OwnedFd>> {
+        if rel.as_os_str().is_empty() {
+            return Ok(self.root.clone());
+        }
+        if let Some(fd) = self.cache.get(rel) {
+            return Ok(fd.clone());
+        }
+        let fd = match self.open_in_root(rel, OFlags::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) if create => {
+                let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+                let pfd = self.dir_fd(&parent, true)?;
+                let name = rel.file_name().unwrap_or_default();
+                match rustix::fs::mkdirat(&*pfd, name, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e).op("create directory", self.full(rel)),
+                }
+                self.open_in_root(rel, OFlags::empty()).op("open directory", self.full(rel))?
+            }
+            Err(e) => return Err(e).op("open directory", self.full(rel)),
+        };
+        let fd = Rc::new(fd);
+        self.remember(rel, fd.clone());
+        Ok(fd)
+    }
+
+    fn open_in_root(&self, rel: &Path, extra: OFlags) -> rustix::io::Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | extra;
+        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+        loop {
+            match rustix::fs::openat2(&*self.root, rel, flags, Mode::empty(), resolve) {
+                Err(Errno::AGAIN) | Err(Errno::INTR) => continue, // openat2 asks for a retry on rename races
+                r => return r,
+            }
+        }
+    }
+
+    fn remember(&mut self, rel: &Path, fd: Rc<OwnedFd>) {
+        if self.cache.len() >= MAX_CACHED_DIRS {
+            self.cache.clear();
+        }
+        self.cache.insert(rel.to_path_buf(), fd);
+    }
+
+    /// Removes whatever is at `pfd/name` (a whole tree for a directory).
+    fn remove_at(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path) -> Result<()> {
+        let st = match rustix::fs::statat(pfd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e).op("stat", self.full(rel)),
+        };
+        let ft = FileType::from_raw_mode(st.st_mode);
+        if ft == FileType::Directory {
+            // std's remove_dir_all does not follow symlinks inside the tree; the
+            // /proc path names the already-resolved parent.
+            std::fs::remove_dir_all(proc_path(pfd, name)).op("remove directory tree", self.full(rel))?;
+        } else {
+            rustix::fs::unlinkat(pfd, OsStr::from_bytes(name), AtFlags::empty()).op("remove", self.full(rel))?;
+        }
+        if matches!(ft, FileType::Directory | FileType::Symlink) {
+            self.cache.clear(); // cached resolutions may have passed through it
+        }
+        Ok(())
+    }
+
+    /// Runs `create`; if the name is taken, removes the old object and retries once.
+    fn create_replacing<T>(
+        &mut self,
+        pfd: &OwnedFd,
+        name: &[u8],
+        rel: &Path,
+        op: &str,
+        mut create: impl FnMut() -> rustix::io::Result<T>,
+    ) -> Result<T> {
+        match create() {
+            Err(Errno::EXIST) => {
+                self.remove_at(pfd, name, rel)?;
+                create().op(op, self.full(rel))
+            }
+            r => r.op(op, self.full(rel)),
+        }
+    }
+
+    fn make_dir(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
+        let n = OsStr::from_bytes(name);
+        match rustix::fs::mkdirat(pfd, n, Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => {
+                let st = rustix::fs::statat(pfd, n, AtFlags::SYMLINK_NOFOLLOW).op("stat", self.full(rel))?;
+                if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                    self.remove_at(pfd, name, rel)?;
+                    rustix::fs::mkdirat(pfd, n, Mode::from_raw_mode(0o700)).op("create directory", self.full(rel))?;
+                }
+            }
+            Err(e) => return Err(e).op("create directory", self.full(rel)),
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(pfd, n, flags, Mode::empty()).op("open directory", self.full(rel))?;
+        self.fd_meta(&fd, rel, meta)?;
+        self.dir_times.push((rel.to_path_buf(), meta.times()));
+        self.remember(rel, Rc::new(fd));
+        Ok(())
+    }
+
+    fn root_meta(&mut self, meta: &Meta) -> Result<()> {
+        let root = self.root.clone();
+        self.fd_meta(&*root, Path::new(""), meta)?;
+        self.dir_times.push((PathBuf::new(), meta.times()));
+        Ok(())
+    }
+
+    fn make_file<R: Read>(
+        &mut self,
+        pfd: &OwnedFd,
+        name: &[u8],
+        rel: &Path,
+        meta: &Meta,
+        data: &mut tar::Entry<'_, R>,
+    ) -> Result<()> {
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let n = OsStr::from_bytes(name);
+        let fd = self.create_replacing(pfd, name, rel, "create file", || {
+            rustix::fs::openat(pfd, n, flags, Mode::from_raw_mode(0o600))
+        })?;
+        let mut file = File::from(fd);
+        loop {
+            let got = match data.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).op("read tar data for", self.full(rel)),
+            };
+            file.write_all(&self.buf[..got]).op("write", self.full(rel))?;
+        }
+        self.fd_meta(file.as_fd(), rel, meta)?;
+        rustix::fs::futimens(&file, &meta.times()).op("set times of", self.full(rel))
+    }
+
+    fn make_symlink(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta, target: &[u8]) -> Result<()> {
+        let n = OsStr::from_bytes(name);
+        let t = OsStr::from_bytes(target);
+        self.create_replacing(pfd, name, rel, "create symlink", || rustix::fs::symlinkat(t, pfd, n))?;
+        self.at_meta(pfd, name, rel, meta, false)
+    }
+
+    fn make_node(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta, ft: FileType, dev: u64) -> Result<()> {
+        let n = OsStr::from_bytes(name);
+        let mode = Mode::from_raw_mode(meta.mode & 0o777);
+        self.create_replacing(pfd, name, rel, "create device node", || rustix::fs::mknodat(pfd, n, ft, mode, dev))?;
+        self.at_meta(pfd, name, rel, meta, true)
+    }
+
+    fn make_hardlink(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, raw_target: &[u8]) -> Result<()> {
+        let target = self.normalize(raw_target)?;
+        if target == rel {
+            return Ok(()); // a link to itself: nothing to do (removing first would lose it)
+        }
+        let Some(tname) = target.file_name().map(|n| n.to_os_string()) else {
+            return Err(self.unsafe_entry(raw_target, "is a hardlink to the layer root"));
+        };
+        let tparent = target.parent().unwrap_or(Path::new("")).to_path_buf();
+        let tpfd = self.dir_fd(&tparent, false)?;
+        let n = OsStr::from_bytes(name);
+        // Flags 0: never follow a symlink target; linking the symlink itself is harmless.
+        self.create_replacing(pfd, name, rel, "create hardlink", || {
+            rustix::fs::linkat(&*tpfd, &tname, pfd, n, AtFlags::empty())
+        })
+    }
+
+    fn whiteout(&mut self, parent: &Path, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
+        let pfd = self.dir_fd(parent, true)?;
+        if name == OPAQUE_MARKER {
+            return rustix::fs::fsetxattr(&*pfd, OPAQUE_XATTR, b"y", XattrFlags::empty())
+                .op("set opaque xattr on", self.full(parent));
+        }
+        if name.starts_with(WHITEOUT_META_PREFIX) {
+            return Ok(()); // other AUFS metadata (.wh..wh.plnk etc.) has no overlay meaning
+        }
+        let hidden = &name[WHITEOUT_PREFIX.len()..];
+        if hidden.is_empty() || hidden == b"." || hidden == b".." {
+            return Err(self.unsafe_entry(rel.as_os_str().as_bytes(), "is a whiteout without a valid name"));
+        }
+        let target_rel = parent.join(OsStr::from_bytes(hidden));
+        self.remove_at(&pfd, hidden, &target_rel)?;
+        let n = OsStr::from_bytes(hidden);
+        rustix::fs::mknodat(&*pfd, n, FileType::CharacterDevice, Mode::empty(), rustix::fs::makedev(0, 0))
+            .op("create whiteout", self.full(&target_rel))?;
+        self.chown_at(&pfd, hidden, &target_rel, meta)
+    }
+
+    /// chown (when needed), chmod, xattrs on an open fd. Order matters: chown
+    /// clears setuid bits and security.capability.
+    fn fd_meta(&self, fd: impl AsFd, rel: &Path, meta: &Meta) -> Result<()> {
+        let fd = fd.as_fd();
+        if meta.uid != self.euid || meta.gid != self.egid {
+            rustix::fs::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
+                .op("change owner of", self.full(rel))?;
+        }
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).op("change mode of", self.full(rel))?;
+        for (k, v) in &meta.xattrs {
+            rustix::fs::fsetxattr(fd, OsStr::from_bytes(k), v, XattrFlags::empty())
+                .op(&format!("set xattr {} on", String::from_utf8_lossy(k)), self.full(rel))?;
+        }
+        Ok(())
+    }
+
+    fn chown_at(&self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
+        if meta.uid == self.euid && meta.gid == self.egid {
+            return Ok(());
+        }
+        let (u, g) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+        rustix::fs::chownat(pfd, OsStr::from_bytes(name), u, g, AtFlags::SYMLINK_NOFOLLOW)
+            .op("change owner of", self.full(rel))
+    }
+
+    /// Metadata for objects we cannot open (symlinks, devices, fifos): by name
+    /// relative to the resolved parent, never following the final component.
+    fn at_meta(&self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta, chmod: bool) -> Result<()> {
+        let n = OsStr::from_bytes(name);
+        self.chown_at(pfd, name, rel, meta)?;
+        if chmod {
+            // The object was just created by us as a device or fifo, so following is moot.
+            rustix::fs::chmodat(pfd, n, Mode::from_raw_mode(meta.mode), AtFlags::empty())
+                .op("change mode of", self.full(rel))?;
+        }
+        for (k, v) in &meta.xattrs {
+            rustix::fs::lsetxattr(proc_path(pfd, name), OsStr::from_bytes(k), v, XattrFlags::empty())
+                .op(&format!("set xattr {} on", String::from_utf8_lossy(k)), self.full(rel))?;
+        }
+        rustix::fs::utimensat(pfd, n, &meta.times(), AtFlags::SYMLINK_NOFOLLOW).op("set times of", self.full(rel))
+    }
+
+    /// Directory mtimes, set last: creating children changed them.
+    fn finish_dir_times(&mut self) -> Result<()> {
+        let times = std::mem::take(&mut self.dir_times);
+        for (rel, ts) in &times {
+            let fd = if rel.as_os_str().is_empty() {
+                self.root.clone()
+            } else if let Some(fd) = self.cache.get(rel) {
+                fd.clone()
+            } else {
+                match self.open_in_root(rel, OFlags::NOFOLLOW) {
+                    Ok(fd) => Rc::new(fd),
+                    // Replaced later in the layer by a non-directory or removed: nothing to set.
+                    Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                    Err(e) => return Err(e).op("open directory", self.full(rel)),
+                }
+            };
+            rustix::fs::futimens(&*fd, ts).op("set times of", self.full(rel))?;
+        }
+        Ok(())
+    }
+}
+
+/// `/proc/self/fd/<dirfd>/<name>`: names an object by its resolved parent.
+fn proc_path(dir: &OwnedFd, name: &[u8]) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(OsStr::from_bytes(name))
+}
+
+fn device_numbers<R: Read>(e: &tar::Entry<'_, R>) -> io::Result<(u32, u32)> {
+    let h = e.header();
+    Ok((h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0)))
+}
+
+fn parse_num(v: &[u8]) -> Option<u32> {
+    std::str::from_utf8(v).ok()?.trim().parse().ok()
+}
+
+/// PAX times are decimal seconds with an optional fraction, e.g. `1700000000.123456789`.
+fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let tv_sec: i64 = secs.parse().ok()?;
+    let digits: String = frac.chars().take(9).collect();
+    let tv_nsec = if digits.is_empty() { 0 } else { format!("{digits:0<9}").parse().ok()? };
+    Some(Timespec { tv_sec, tv_nsec })
+}
