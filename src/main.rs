@@ -6,13 +6,16 @@ mod alpine;
 mod assemble;
 mod cli;
 mod config;
+mod container;
 mod error;
+mod export;
 mod image;
 mod network;
 mod progress;
 mod prune;
 mod pull;
 mod registry;
+mod run;
 mod runtime;
 mod sys;
 

@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 pub mod format;
 mod images;
 mod inspect;
+mod create;
+mod export;
+mod ps;
+mod rm;
+mod run;
 mod prune;
 mod pull;
 mod rmi;
@@ -53,6 +58,16 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Run a command in a new container
+    Run(run::Args),
+    /// Create a container without starting it
+    Create(create::Args),
+    /// List containers
+    Ps(ps::Args),
+    /// Remove containers
+    Rm(rm::Args),
+    /// Export a container's filesystem as a tar archive
+    Export(export::Args),
     /// Manage the whole store
     #[command(subcommand)]
     System(SystemCommand),
@@ -112,6 +127,11 @@ pub fn main() -> Result<i32> {
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &config),
         Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(a, &config),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &config),
+        Command::Run(a) => run::run(a, &config),
+        Command::Create(a) => create::run(a, &config),
+        Command::Ps(a) => ps::run(a, &config),
+        Command::Rm(a) => rm::run(a, &config),
+        Command::Export(a) => export::run(a, &config),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
     }
 }

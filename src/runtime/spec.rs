@@ -136,6 +136,15 @@ impl RunSpec {
         })
     }
 
+    /// Docker always sets HOSTNAME; the default (the short id) is only
+    /// known once the container exists.
+    pub fn set_hostname_default(&mut self, hostname: &str) {
+        if self.env_value("HOSTNAME").is_none() {
+            let at = usize::from(!self.env.is_empty());
+            self.env.insert(at, format!("HOSTNAME={hostname}"));
+        }
+    }
+
     pub fn env_value(&self, key: &str) -> Option<&str> {
         self.env.iter().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
     }
@@ -315,7 +324,7 @@ fn parse_userns(v: Option<&str>) -> Result<Userns> {
     }
 }
 
-fn parse_pull(v: Option<&str>) -> Result<PullPolicy> {
+pub fn parse_pull(v: Option<&str>) -> Result<PullPolicy> {
     match v {
         None | Some("missing") => Ok(PullPolicy::Missing),
         Some("always") => Ok(PullPolicy::Always),

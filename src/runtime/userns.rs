@@ -2,6 +2,7 @@
 //! 65536 host ids, taken from the `mini` entries of /etc/subuid and
 //! /etc/subgid (parsed from bytes), else [`DEFAULT_BASE`].
 
+use crate::assemble::ContainerDirs;
 use crate::error::{Error, Result};
 
 pub const RANGE: u32 = 65536;
@@ -30,6 +31,15 @@ impl IdMap {
             gid_base: subid_base(subgid, "/etc/subgid")?.unwrap_or(DEFAULT_BASE),
         })
     }
+}
+
+/// Hand the container's writable dirs to its mapped root.
+pub fn prepare_dirs(dirs: &ContainerDirs, map: &IdMap) -> Result<()> {
+    for d in [&dirs.upper, &dirs.work] {
+        std::os::unix::fs::chown(d, Some(map.uid_base), Some(map.gid_base))
+            .map_err(|e| Error::new(format!("chown {}", d.display())).because(e))?;
+    }
+    Ok(())
 }
 
 /// The first `mini:start:count` entry with count ≥ 65536.

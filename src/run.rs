@@ -1,0 +1,158 @@
+//! `mini run`, top to bottom, in the order bocker's `run` tells it: find the
+//! image, decide the spec, prepare the root, set up network and cgroup,
+//! start the isolated process, wait, clean up. The detail is one call down.
+
+use std::path::PathBuf;
+
+use mini_store::containers::{Container, Status};
+use mini_store::Store;
+
+use crate::assemble::{self, ContainerDirs};
+use crate::config::Config;
+use crate::container::{self, SpecRecord};
+use crate::error::{Error, Result};
+use crate::image::local::LocalImage;
+use crate::network;
+use crate::pull::{pull, PullOptions};
+use crate::runtime::process::{self, exit_code, Launch};
+use crate::runtime::spec::{self, EnvFile, ImageDefaults, PullPolicy, RunFlags, RunSpec, Userns};
+use crate::runtime::userns::IdMap;
+use crate::runtime::rootfs;
+
+/// Run a container in the foreground; returns its exit code.
+pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i32> {
+    let store = Store::open(&config.root)?;
+    container::sweep_stale(&store);
+    let image = image_for(config, &store, flags)?;
+    let mut spec = decide(&image, flags, env_files)?;
+    let idmap = id_map(&spec)?;
+    let id = mini_store::containers::new_id();
+    let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    spec.set_hostname_default(&hostname);
+    let record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
+
+    // Prepare the root: the container dir, its overlay plan, its /etc files.
+    let c = container::create(&store, &image, &spec, &record, &id)?;
+    let mut cleanup = Cleanup { store: &store, container: &c, keep: false };
+    c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
+    let layers = container::layer_dirs(&store, &c.config().map_err(|e| Error::new("read config").because(e))?.layers)?;
+    let dirs = ContainerDirs::under(&c.dir);
+    let overlay = assemble::plan(&layers, &dirs, idmap.is_some());
+    network::write_etc_files(&c.dir, &hostname)?;
+    let root = rootfs::plan(&rootfs::Input {
+        overlay: &overlay,
+        etc_dir: &c.dir,
+        volumes: &spec.volumes,
+        tmpfs: &spec.tmpfs,
+        read_only: spec.read_only,
+        userns: idmap.is_some(),
+    });
+    if let Some(map) = &idmap {
+        crate::runtime::userns::prepare_dirs(&dirs, map)?;
+    }
+
+    // Start the isolated process (network `none` and the cgroup seam are
+    // inside `start`: both happen before the child is told to go on).
+    let launch = Launch { spec: &spec, rootfs: &root, hostname: &hostname, idmap: idmap.as_ref() };
+    let started = process::start(&launch)?;
+    let mut state = container::owned_state(Status::Running);
+    state.pid = Some(started.pid);
+    state.started_at = Some(container::now());
+    let _ = c.write_state(&state);
+
+    // Wait, then record how it ended and clean up.
+    let exit = started.wait()?;
+    state.status = Status::Exited;
+    state.exit_code = Some(exit_code(exit));
+    state.finished_at = Some(container::now());
+    (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
+    let _ = c.write_state(&state);
+    cleanup.keep = !spec.rm;
+    Ok(exit_code(exit))
+}
+
+/// `mini create`: the container record and its dirs, nothing started.
+pub fn create(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<String> {
+    let store = Store::open(&config.root)?;
+    container::sweep_stale(&store);
+    let image = image_for(config, &store, flags)?;
+    let mut spec = decide(&image, flags, env_files)?;
+    let idmap = id_map(&spec)?;
+    let id = mini_store::containers::new_id();
+    let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    spec.set_hostname_default(&hostname);
+    let record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
+    let c = container::create(&store, &image, &spec, &record, &id)?;
+    if let Err(e) = network::write_etc_files(&c.dir, &hostname) {
+        let _ = container::containers(&store).map(|cs| cs.remove(&id));
+        return Err(e);
+    }
+    Ok(id)
+}
+
+/// The image, found or pulled as `--pull` says.
+fn image_for(config: &Config, store: &Store, flags: &RunFlags) -> Result<LocalImage> {
+    let policy = spec::parse_pull(flags.pull.as_deref())?;
+    let quiet = PullOptions { quiet: true, ..Default::default() };
+    match policy {
+        PullPolicy::Always => pull(config, &flags.image, &quiet),
+        PullPolicy::Never => LocalImage::load(store, &flags.image),
+        PullPolicy::Missing => match LocalImage::find(store, &flags.image)? {
+            Some(img) => Ok(img),
+            None => pull(config, &flags.image, &quiet),
+        },
+    }
+}
+
+/// Image config + flags → a validated RunSpec, with volume sources checked.
+fn decide(image: &LocalImage, flags: &RunFlags, env_files: &[EnvFile]) -> Result<RunSpec> {
+    spec::check_network(flags.network.as_deref())?;
+    let host_env = |k: &str| std::env::var(k).ok();
+    let spec = RunSpec::build(&ImageDefaults::from_oci(&image.config), flags, &host_env, env_files)?;
+    for v in &spec.volumes {
+        if !v.source.exists() {
+            return Err(Error::new(format!("invalid -v \"{}:{}\"", v.source.display(), v.target.display()))
+                .because(format!("host path {} does not exist", v.source.display())));
+        }
+    }
+    Ok(spec)
+}
+
+fn id_map(spec: &RunSpec) -> Result<Option<IdMap>> {
+    if spec.userns != Userns::Auto {
+        return Ok(None);
+    }
+    let subuid = std::fs::read("/etc/subuid").ok();
+    let subgid = std::fs::read("/etc/subgid").ok();
+    IdMap::from_subid(subuid.as_deref(), subgid.as_deref()).map(Some)
+}
+
+/// Read `--env-file` paths (the CLI calls this; the spec stays pure).
+pub fn read_env_files(paths: &[PathBuf]) -> Result<Vec<EnvFile>> {
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(|b| (p.clone(), b))
+                .map_err(|e| Error::new(format!("invalid --env-file {}", p.display())).because(e))
+        })
+        .collect()
+}
+
+/// Removes the container on every path out of `run` unless told to keep
+/// it: a failed setup leaves nothing behind, and --rm cleans up after exit.
+struct Cleanup<'a> {
+    store: &'a Store,
+    container: &'a Container,
+    keep: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            if let Ok(cs) = container::containers(self.store) {
+                let _ = cs.remove(&self.container.id);
+            }
+        }
+    }
+}
