@@ -1,9 +1,140 @@
 //! `mini export`: a container's merged filesystem as a tar stream.
-use std::path::Path;
+//!
+//! The merged view comes from a read-only overlay whose topmost lower is
+//! the container's upper dir (so its deletions and opaque dirs apply and
+//! no `.wh.` entry is ever seen), mounted in a private mount namespace of
+//! this process: it works whether or not the container runs, never
+//! touches the running container's own mount, and vanishes if mini is
+//! killed. Entries keep owners (shifted back for `--userns=auto`), modes
+//! with setuid bits, symlinks, hardlinks (by device and inode) and xattrs
+//! (PAX `SCHILY.xattr.*`). Only the directories /proc, /sys and /dev are
+//! written, not their contents, and volume contents never are: they live
+//! on the host, not in the container's layers.
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use mini_store::Store;
+
+use crate::assemble::{self, ContainerDirs};
 use crate::config::Config;
+use crate::container;
 use crate::error::{Error, Result};
+use crate::sys::{self, Sys};
 
-pub fn export(_config: &Config, key: &str, _out: Option<&Path>) -> Result<()> {
-    Err(Error::new(format!("export {key}")).because("not implemented yet"))
+/// Directories whose contents are runtime mounts, never exported.
+const SKIP_CONTENTS: [&str; 3] = ["proc", "sys", "dev"];
+
+pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
+    let what = || format!("export {key}");
+    if out.is_none() && sys::tty::isatty(1) {
+        return Err(Error::new(what())
+            .because("refusing to write a tar archive to a terminal")
+            .hint("use -o FILE or redirect stdout"));
+    }
+    let store = Store::open(&config.root)?;
+    let cs = container::containers(&store)?;
+    let c = cs.find(key).map_err(|e| Error::new(what()).because(e))?;
+    let cfg = c.config().map_err(|e| Error::new(what()).because(e))?;
+    let spec = container::spec_of(&c);
+    let layers = container::layer_dirs(&store, &cfg.layers)?;
+    let writer: Box<dyn Write> = match out {
+        Some(p) => Box::new(File::create(p).map_err(|e| Error::new(format!("create {}", p.display())).because(e))?),
+        None => Box::new(io::stdout().lock()),
+    };
+    sys::fs::private_mount_namespace().map_err(|e| e.within(what()))?;
+    let view = c.rootfs();
+    let plan = assemble::read_only_plan(&layers, &ContainerDirs::under(&c.dir), &view);
+    sys::RealSys.mount_overlay(&plan).map_err(|e| e.within(what()))?;
+    let mut w = TarWriter::new(BufWriter::new(writer), spec.id_base);
+    w.walk(&view, Path::new(""), 0).map_err(|e| Error::new(what()).because(e))?;
+    w.finish().map_err(|e| Error::new(what()).because(e))
+}
+
+struct TarWriter<W: Write> {
+    tar: tar::Builder<W>,
+    /// (dev, ino) → first path, for hardlinks.
+    seen: HashMap<(u64, u64), PathBuf>,
+    id_base: Option<(u32, u32)>,
+}
+
+impl<W: Write> TarWriter<W> {
+    fn new(w: W, id_base: Option<(u32, u32)>) -> Self {
+        let mut tar = tar::Builder::new(w);
+        tar.follow_symlinks(false);
+        TarWriter { tar, seen: HashMap::new(), id_base }
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.tar.finish()?;
+        self.tar.get_mut().flush()
+    }
+
+    /// Write `dir`'s entries (sorted, for reproducible archives), recursing.
+    fn walk(&mut self, root: &Path, rel: &Path, depth: usize) -> io::Result<()> {
+        let dir = root.join(rel);
+        let mut names: Vec<_> = std::fs::read_dir(&dir)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+        names.sort();
+        for name in names {
+            let rel = rel.join(&name);
+            let path = root.join(&rel);
+            let meta = std::fs::symlink_metadata(&path)?;
+            self.entry(&path, &rel, &meta)?;
+            let skip = depth == 0 && SKIP_CONTENTS.iter().any(|s| name == *s);
+            if meta.is_dir() && !skip {
+                self.walk(root, &rel, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, path: &Path, rel: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+        let (uid, gid) = self.unshift(meta.uid(), meta.gid());
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+        let xattrs = crate::sys::fs::xattrs(path).unwrap_or_default();
+        if !xattrs.is_empty() {
+            let pax: Vec<(String, Vec<u8>)> =
+                xattrs.into_iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v)).collect();
+            self.tar.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+        }
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target = std::fs::read_link(path)?;
+            h.set_size(0);
+            return self.tar.append_link(&mut h, rel, target);
+        }
+        if ft.is_file() && meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = self.seen.get(&key) {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                let first = first.clone();
+                return self.tar.append_link(&mut h, rel, first);
+            }
+            self.seen.insert(key, rel.to_path_buf());
+        }
+        if ft.is_file() {
+            let f = File::open(path)?;
+            return self.tar.append_data(&mut h, rel, f);
+        }
+        h.set_size(0);
+        let name = if ft.is_dir() { rel.join("") } else { rel.to_path_buf() };
+        self.tar.append_data(&mut h, name, io::empty())
+    }
+
+    /// Under --userns=auto files written by the container carry host ids
+    /// from its range; the archive carries the container's own ids.
+    fn unshift(&self, uid: u32, gid: u32) -> (u32, u32) {
+        let Some((ub, gb)) = self.id_base else { return (uid, gid) };
+        let range = crate::runtime::userns::RANGE;
+        let u = if uid >= ub && uid - ub < range { uid - ub } else { uid };
+        let g = if gid >= gb && gid - gb < range { gid - gb } else { gid };
+        (u, g)
+    }
 }

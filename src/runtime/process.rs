@@ -294,11 +294,7 @@ fn stdio(l: &Launch, pty_sock: Option<OwnedFd>) -> Result<()> {
         for fd in 0..3 {
             p::dup2(slave.as_raw_fd(), fd)?;
         }
-        if !l.spec.interactive {
-            // -t without -i: the pty is output only; reading stdin sees EOF.
-            let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
-            p::dup2(null.as_raw_fd(), 0)?;
-        }
+        // -t without -i: stdin stays the terminal, but mini copies nothing to it.
         return Ok(());
     }
     if !l.spec.interactive {
