@@ -1,0 +1,197 @@
+//! `mini run` as a user drives it: argv, namespaces, pid 1, files,
+//! volumes, read-only roots, exit codes. Needs root and the fixture
+//! registry (fixtures/up.sh).
+
+mod common;
+
+use common::Mini;
+
+#[test]
+fn argv_reaches_the_command_byte_for_byte() {
+    let Some(m) = Mini::new() else { return };
+    let (code, out, err) = m.run_in(&[], &["printf", "[%s]\\n", "a b", "", "-x", "$HOME", "--rm", "é\t"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "[a b]\n[]\n[-x]\n[$HOME]\n[--rm]\n[é\t]\n");
+}
+
+#[test]
+fn every_namespace_differs_from_the_hosts_and_the_command_is_pid_1() {
+    let Some(m) = Mini::new() else { return };
+    let kinds = ["uts", "pid", "mnt", "net", "ipc", "cgroup"];
+    let script = kinds.iter().map(|k| format!("readlink /proc/self/ns/{k};")).collect::<String>() + "echo $$";
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", &script]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    for (k, inside) in kinds.iter().zip(&lines) {
+        let host = std::fs::read_link(format!("/proc/self/ns/{k}")).unwrap();
+        assert_ne!(host.to_string_lossy(), *inside, "{k} namespace is the host's");
+    }
+    assert_eq!(lines[kinds.len()], "1");
+}
+
+#[test]
+fn the_container_sees_its_own_hostname_devices_and_loopback() {
+    let Some(m) = Mini::new() else { return };
+    let script = "hostname; cat /etc/hostname; grep -c box1 /etc/hosts; ls /dev | tr '\\n' ' '; echo; \
+                  cat /sys/class/net/lo/flags; echo $HOSTNAME $HOME; ls -l /dev/ptmx | grep -c 'pts/ptmx'; \
+                  awk '$5 == \"/proc/sys\"' /proc/self/mountinfo | grep -c ' ro,'; \
+                  awk '$5 == \"/sys\"' /proc/self/mountinfo | grep -c ' ro,'; \
+                  cat /proc/kcore /proc/timer_list 2>/dev/null | wc -c; ls /sys/firmware | wc -l";
+    let (code, out, err) = m.run_in(&["-h", "box1"], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "box1");
+    assert_eq!(lines[1], "box1");
+    assert_eq!(lines[2], "1");
+    for dev in ["null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue", "fd", "stdin"] {
+        assert!(lines[3].split(' ').any(|d| d == dev), "/dev lacks {dev}: {}", lines[3]);
+    }
+    let flags = u32::from_str_radix(lines[4].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "lo is not up");
+    assert_eq!(lines[5], "box1 /root");
+    assert_eq!(lines[6], "1");
+    assert_eq!(lines[7], "1", "/proc/sys is not read-only");
+    assert_eq!(lines[8], "1", "/sys is not read-only");
+    assert_eq!(lines[9].trim(), "0", "masked /proc files are readable");
+    assert_eq!(lines[10].trim(), "0", "/sys/firmware is not masked");
+}
+
+#[test]
+fn whiteouts_and_opaque_dirs_apply_at_run_time() {
+    let Some(m) = Mini::new() else { return };
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", "ls /opt/replaced; test -e /etc/removed-later && echo present; true"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "new1\n");
+}
+
+#[test]
+fn writes_stay_in_one_container() {
+    let Some(m) = Mini::new() else { return };
+    let out = m.run(&["run", "--name", "writer", common::IMAGE, "sh", "-c", "echo mine > /etc/passwd; echo x > /newfile"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, out, _) = m.run_in(&[], &["sh", "-c", "grep -c root /etc/passwd; test -e /newfile || echo absent"]);
+    assert_eq!((code, out.as_str()), (0, "1\nabsent\n"));
+    let out = m.run(&["rm", "writer"]);
+    assert!(out.status.success());
+    assert!(m.containers().is_empty());
+}
+
+#[test]
+fn read_only_root_with_tmpfs_and_volumes() {
+    let Some(m) = Mini::new() else { return };
+    let vol = m.root.parent().unwrap().join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("in"), "from host\n").unwrap();
+    let file = m.root.parent().unwrap().join("single-file");
+    std::fs::write(&file, "one file\n").unwrap();
+    let v1 = format!("{}:/data", vol.display());
+    let v2 = format!("{}:/ro:ro", vol.display());
+    let v3 = format!("{}:/etc/one", file.display());
+    let script = "cat /data/in; echo out > /data/out; touch /ro/x 2>/dev/null || echo ro-refused; \
+                  touch /x 2>/dev/null || echo root-refused; touch /run/ok && echo tmpfs-ok; cat /etc/one";
+    let (code, out, err) = m.run_in(&["--read-only", "--tmpfs", "/run", "-v", &v1, "-v", &v2, "-v", &v3], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "from host\nro-refused\nroot-refused\ntmpfs-ok\none file\n");
+    assert_eq!(std::fs::read_to_string(vol.join("out")).unwrap(), "out\n");
+}
+
+#[test]
+fn volume_targets_never_escape_through_symlinks() {
+    let Some(m) = Mini::new() else { return };
+    let vol = m.root.parent().unwrap().join("vol2");
+    std::fs::create_dir_all(&vol).unwrap();
+    // First container makes /escape a symlink to the host-looking path /tmp/..;
+    // the second mounts a volume at /escape/target: it must land inside.
+    let out = m.run(&["run", "--name", "evil", common::IMAGE, "sh", "-c", "ln -s /../../../../tmp /escape"]);
+    assert!(out.status.success());
+    let marker = format!("mini-escape-{}", std::process::id());
+    let v = format!("{}:/escape/{marker}", vol.display());
+    let out = m.run(&["run", "--rm", "-v", &v, common::IMAGE, "true"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!std::path::Path::new("/tmp").join(&marker).exists(), "volume target escaped to the host");
+}
+
+#[test]
+fn users_groups_env_and_workdir() {
+    let Some(m) = Mini::new() else { return };
+    let env_file = m.root.parent().unwrap().join("env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=1\nOVER=file\n").unwrap();
+    let env_path = env_file.display().to_string();
+    let (code, out, err) = m.run_in(
+        &["-u", "app", "-w", "/made/here", "-e", "OVER=flag", "--env-file", &env_path, "-e", "HOME"],
+        &["sh", "-c", "id -u; id -g; pwd; echo $FROM_FILE $OVER; echo $HOME"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let home = std::env::var("HOME").unwrap_or_default();
+    assert_eq!(out, format!("1000\n1000\n/made/here\n1 flag\n{home}\n"));
+    let (code, out, _) = m.run_in(&["-u", "4242:99"], &["sh", "-c", "id -u; id -g; echo $HOME"]);
+    assert_eq!((code, out.as_str()), (0, "4242\n99\n/\n"));
+}
+
+#[test]
+fn exit_codes_are_dockers() {
+    let Some(m) = Mini::new() else { return };
+    let cases: [(&[&str], &[&str], i32); 8] = [
+        (&[], &["true"], 0),
+        (&[], &["false"], 1),
+        (&[], &["sh", "-c", "exit 72"], 72),
+        (&[], &["/etc/passwd"], 126),
+        (&[], &["/etc"], 126),
+        (&[], &["no-such-command"], 127),
+        (&["--init"], &["sh", "-c", "kill -KILL $$"], 137),
+        (&["--init"], &["sh", "-c", "kill -TERM $$"], 143),
+    ];
+    for (flags, argv, want) in cases {
+        let (code, _, err) = m.run_in(flags, argv);
+        assert_eq!(code, want, "{argv:?}: {err}");
+        if want >= 126 && want <= 127 {
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+        }
+    }
+    assert!(m.containers().is_empty());
+}
+
+#[test]
+fn signals_reach_the_container_and_init_reaps_zombies() {
+    let Some(m) = Mini::new() else { return };
+    // An orphan whose parent exits is re-parented to pid 1, which must reap it.
+    let script = "(sleep 0.2 &) ; sleep 1; cat /proc/1/comm; grep -l '^State:.*Z' /proc/[0-9]*/status | wc -l";
+    let (code, out, err) = m.run_in(&["--init"], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "mini");
+    assert_eq!(lines[1].trim(), "0", "zombies left: {out}");
+
+    let mut child = m.cmd(&["run", "--rm", "--init", common::IMAGE, "sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(m.containers().is_empty());
+    assert!(m.host_mounts().is_empty());
+}
+
+#[test]
+fn ps_lists_and_rm_removes() {
+    let Some(m) = Mini::new() else { return };
+    let out = m.run(&["run", "--name", "done1", common::IMAGE, "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = m.run(&["create", "--name", "made1", common::IMAGE, "echo", "hi"]);
+    assert!(out.status.success());
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = String::from_utf8_lossy(&m.run(&["ps", "-a"]).stdout).to_string();
+    let lines: Vec<&str> = ps.lines().collect();
+    assert!(lines[0].starts_with("CONTAINER ID   IMAGE"), "{ps}");
+    assert!(lines[0].ends_with("NAMES"));
+    assert!(ps.contains(&id[..12]) && ps.contains("Created") && ps.contains("made1"), "{ps}");
+    assert!(ps.contains("Exited (3)") && ps.contains("done1") && ps.contains("\"sh -c exit 3\""), "{ps}");
+    let ps = String::from_utf8_lossy(&m.run(&["ps"]).stdout).to_string();
+    assert_eq!(ps.lines().count(), 1, "only running containers without -a: {ps}");
+    let out = m.run(&["run", "--rm", "--name", "made1", common::IMAGE, "true"]);
+    assert_eq!(out.status.code(), Some(125), "duplicate name");
+    assert!(m.run(&["rm", "done1", &id[..8]]).status.success());
+    assert!(m.containers().is_empty());
+    assert_eq!(m.run(&["rm", "done1"]).status.code(), Some(125));
+}
