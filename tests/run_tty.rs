@@ -1,0 +1,88 @@
+//! Terminals and streams: `-t` under a pty driven by the test (raw mode
+//! restored, window size forwarded), `-i` binary streams passing unaltered,
+//! stdout and stderr kept apart without `-t`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Stdio;
+
+use common::{Mini, IMAGE};
+
+fn openpty() -> (OwnedFd, OwnedFd) {
+    let (mut m, mut s) = (0, 0);
+    // SAFETY: out pointers to locals; the fds become ours.
+    unsafe {
+        assert_eq!(libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()), 0);
+        (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s))
+    }
+}
+
+fn lflag(fd: i32) -> libc::tcflag_t {
+    // SAFETY: termios read into a local.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(fd, &mut t);
+        t.c_lflag
+    }
+}
+
+#[test]
+fn tty_gives_a_pty_with_the_hosts_size_and_restores_the_terminal() {
+    let Some(m) = Mini::new() else { return };
+    let (master, slave) = openpty();
+    let ws = libc::winsize { ws_row: 33, ws_col: 101, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ with a valid winsize.
+    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    let before = lflag(slave.as_raw_fd());
+    let mut cmd = m.cmd(&["run", "--rm", "-it", IMAGE, "sh", "-c", "tty; stty size; read line; echo got:$line; exit 7"]);
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd); // the Command holds copies of the terminal end
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let mut mf = std::fs::File::from(master.try_clone().unwrap());
+    mf.write_all(b"hello\r").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(lflag(slave.as_raw_fd()), before, "terminal settings not restored");
+    drop(slave);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match mf.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("/dev/pts/0"), "{out:?}");
+    assert!(out.contains("33 101"), "{out:?}");
+    assert!(out.contains("got:hello"), "{out:?}");
+    assert!(m.containers().is_empty());
+}
+
+#[test]
+fn binary_streams_pass_unaltered_and_stderr_stays_apart() {
+    let Some(m) = Mini::new() else { return };
+    let data: Vec<u8> = (0..(2 << 20)).map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let mut child = m
+        .cmd(&["run", "--rm", "-i", IMAGE, "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(out == data, "stream altered: {} bytes in, {} out", data.len(), out.len());
+
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", "echo out; echo err >&2; read x || echo no-stdin"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "out\nno-stdin\n", "err\n"));
+}
