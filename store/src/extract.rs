@@ -130,17 +130,24 @@ impl Extractor {
                 self.make_hardlink(&pfd, &name, &rel, &target)
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                let (major, minor) = device_numbers(e).op("read device numbers of", self.full(&rel))?;
-                let ft = match kind {
-                    EntryType::Char => FileType::CharacterDevice,
-                    EntryType::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
+                let (ft, dev) = match kind {
+                    EntryType::Char => (FileType::CharacterDevice, self.device(e, &rel)?),
+                    EntryType::Block => (FileType::BlockDevice, self.device(e, &rel)?),
+                    _ => (FileType::Fifo, 0), // fifos' device fields are often blank
                 };
-                self.make_node(&pfd, &name, &rel, &meta, ft, rustix::fs::makedev(major, minor))
+                self.make_node(&pfd, &name, &rel, &meta, ft, dev)
             }
             // Volume labels, multi-volume continuations and unknown types carry no file.
             _ => Ok(()),
         }
+    }
+
+    fn device<R: Read>(&self, e: &tar::Entry<'_, R>, rel: &Path) -> Result<u64> {
+        let h = e.header();
+        let op = "read device numbers of tar entry";
+        let major = h.device_major().op(op, self.full(rel))?.unwrap_or(0);
+        let minor = h.device_minor().op(op, self.full(rel))?.unwrap_or(0);
+        Ok(rustix::fs::makedev(major, minor))
     }
 
     /// Normalizes an entry name to a relative path inside the layer.
@@ -465,10 +472,6 @@ fn proc_path(dir: &OwnedFd, name: &[u8]) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(OsStr::from_bytes(name))
 }
 
-fn device_numbers<R: Read>(e: &tar::Entry<'_, R>) -> io::Result<(u32, u32)> {
-    let h = e.header();
-    Ok((h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0)))
-}
 
 fn parse_num(v: &[u8]) -> Option<u32> {
     std::str::from_utf8(v).ok()?.trim().parse().ok()

@@ -26,6 +26,8 @@ pub mod images;
 pub mod layers;
 pub mod lock;
 mod util;
+#[cfg(test)]
+mod testutil;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -123,3 +125,6 @@ impl Store {
         StoreLock::exclusive(&self.root.join("gc.lock"))
     }
 }
+
+#[cfg(test)]
+mod tests;
