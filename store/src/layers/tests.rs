@@ -71,6 +71,10 @@ fn regular_tree_and_metadata() {
     let long = format!("deep/{}/{}", "d".repeat(120), "f".repeat(100));
     t.pax(&[("path", long.as_bytes()), ("uid", b"3000000000")]);
     t.entry(E { name: b"ignored-name", data: b"long", ..E::default() });
+    t.entry(E { name: b"rw-all", data: b"w", mode: 0o666, ..E::default() });
+    t.entry(E { name: b"read-only", data: b"r", mode: 0o444, uid: 9, ..E::default() });
+    t.pax(&[("SCHILY.xattr.trusted.link", b"t"), ("SCHILY.xattr.user.refused-by-kernel", b"u")]);
+    t.entry(E { name: b"link-with-xattr", kind: EntryType::Symlink, link: b"rw-all", ..E::default() });
     let root = unpack(&s, &t.finish()).unwrap();
 
     let m = |p: &str| fs::symlink_metadata(root.join(p)).unwrap();
@@ -99,6 +103,11 @@ fn regular_tree_and_metadata() {
     assert_eq!(m("bin/ping").mtime_nsec(), 500_000_000);
     assert_eq!(fs::read(root.join(&long)).unwrap(), b"long");
     assert_eq!(m(&long).uid(), 3_000_000_000);
+    assert_eq!(m("rw-all").mode() & 0o7777, 0o666, "umask does not leak into modes");
+    assert_eq!((m("read-only").mode() & 0o7777, m("read-only").uid()), (0o444, 9));
+    assert_eq!(fs::read(root.join("read-only")).unwrap(), b"r");
+    assert_eq!(xattr(&root.join("link-with-xattr"), "trusted.link").unwrap(), b"t");
+    assert!(xattr(&root.join("rw-all"), "trusted.link").is_none(), "xattr on the link, not its target");
     let meta = s.layers().meta(&Digest::of_bytes(&t.finish())).unwrap().unwrap();
     assert_eq!(meta.size, t.finish().len() as u64);
     no_temp_left(&s);
@@ -269,7 +278,8 @@ fn breakouts_leave_the_outside_untouched() {
         ("opaque via symlink parent", Tar::new().symlink("evil", &out).file("evil/.wh..wh..opq", b"").finish()),
         ("device via symlink parent", Tar::new().symlink("evil", &out).entry(E { name: b"evil/passwd", kind: EntryType::Char, dev: (1, 3), ..E::default() }).finish()),
         ("symlink via symlink parent", Tar::new().symlink("evil", &out).symlink("evil/passwd", "/x").finish()),
-        ("xattr via symlink", Tar::new().symlink("s", &out).pax(&[("SCHILY.xattr.user.pwned", b"1")]).symlink("s", &out).finish()),
+        ("xattr via symlink", Tar::new().symlink("s", &out).pax(&[("SCHILY.xattr.trusted.pwned", b"1")]).symlink("s", &out).finish()),
+        ("xattr on file via symlink", Tar::new().symlink("s", &format!("{out}/passwd")).pax(&[("SCHILY.xattr.trusted.pwned", b"1")]).file("s", b"x").finish()),
         ("symlink loop", Tar::new().symlink("loop", "loop").file("loop/x", b"pwned").finish()),
         ("proc magic link", Tar::new().symlink("p", "/proc/self/root").file(&format!("p{out}/passwd"), b"pwned").finish()),
         ("dotdot dir then file", Tar::new().dir("..").file("../passwd", b"pwned").finish()),
