@@ -225,3 +225,78 @@ fn skopeo_and_umoci_read_the_store() {
         assert_eq!(Digest::of_bytes(&raw.stdout), c);
     }
 }
+
+const CHILD_ENV: &str = "MINI_STORE_TEST_CHILD_ROOT";
+
+/// A reader that yields `data` and then blocks forever (after touching `ready`).
+struct Stalls {
+    data: std::io::Cursor<Vec<u8>>,
+    ready: std::path::PathBuf,
+}
+
+impl std::io::Read for Stalls {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.read(buf)?;
+        if n == 0 {
+            fs::write(&self.ready, b"").unwrap();
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+        Ok(n)
+    }
+}
+
+/// Body of the child process that `killed_process_leaves_a_sweepable_store`
+/// kills mid-write; does nothing when run on its own.
+#[test]
+#[ignore]
+fn child_writes_until_killed() {
+    let Ok(root) = std::env::var(CHILD_ENV) else { return };
+    let s = Store::open(Path::new(&root)).unwrap();
+    let mut w = s.content().ingest(&Digest::of_bytes(b"never"), None).unwrap();
+    std::io::Write::write_all(&mut w, &[7; 300_000]).unwrap();
+    std::io::Write::flush(&mut w).unwrap();
+    let mut t = Tar::new();
+    t.dir("usr").file("usr/a", b"a").file("usr/b", &[1; 10_000]);
+    let mut partial = t.finish();
+    partial.truncate(partial.len() - 5120); // no end-of-archive yet
+    let reader = Stalls { data: std::io::Cursor::new(partial), ready: Path::new(&root).join("ready") };
+    let _ = s.layers().unpack(&Digest::of_bytes(b"x"), reader);
+}
+
+#[test]
+fn killed_process_leaves_a_sweepable_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    Store::open(&root).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tests::child_writes_until_killed", "--ignored", "--test-threads=1"])
+        .env(CHILD_ENV, &root)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = root.join("ready");
+    for _ in 0..2000 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ready.exists(), "child never got going");
+    let temps = |d: &str| fs::read_dir(root.join(d)).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    let in_flight: Vec<_> = temps("ingest").into_iter().chain(temps("layers")).collect();
+    assert_eq!(in_flight.len(), 2, "{in_flight:?}");
+    for p in &in_flight {
+        age(p, 3600);
+    }
+    // While the child lives its temps are locked: another open leaves them alone.
+    Store::open(&root).unwrap();
+    assert!(in_flight.iter().all(|p| p.exists()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let s = Store::open(&root).unwrap();
+    assert!(in_flight.iter().all(|p| !p.exists()), "{in_flight:?}");
+    assert!(s.content().list().unwrap().is_empty());
+    assert!(s.layers().list().unwrap().is_empty());
+    assert!(s.images().list().unwrap().is_empty());
+    assert_eq!(temps("trash").len(), 0);
+}
