@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -70,6 +70,8 @@ pub(crate) struct Extractor {
     buf: Vec<u8>,
     euid: u32,
     egid: u32,
+    /// The process umask, to know when a create mode needs no fchmod.
+    umask: u32,
 }
 
 impl Extractor {
@@ -84,6 +86,7 @@ impl Extractor {
             buf: vec![0; COPY_BUF],
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
+            umask: read_umask(),
         }
     }
 
@@ -130,21 +133,24 @@ impl Extractor {
                 self.make_hardlink(&pfd, &name, &rel, &target)
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                // A fifo has no device numbers; tar writers leave the fields blank.
-                let (major, minor) = match kind {
-                    EntryType::Fifo => (0, 0),
-                    _ => device_numbers(e).op("read device numbers of", self.full(&rel))?,
+                let (ft, dev) = match kind {
+                    EntryType::Char => (FileType::CharacterDevice, self.device(e, &rel)?),
+                    EntryType::Block => (FileType::BlockDevice, self.device(e, &rel)?),
+                    _ => (FileType::Fifo, 0), // fifos' device fields are often blank
                 };
-                let ft = match kind {
-                    EntryType::Char => FileType::CharacterDevice,
-                    EntryType::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
-                };
-                self.make_node(&pfd, &name, &rel, &meta, ft, rustix::fs::makedev(major, minor))
+                self.make_node(&pfd, &name, &rel, &meta, ft, dev)
             }
             // Volume labels, multi-volume continuations and unknown types carry no file.
             _ => Ok(()),
         }
+    }
+
+    fn device<R: Read>(&self, e: &tar::Entry<'_, R>, rel: &Path) -> Result<u64> {
+        let h = e.header();
+        let op = "read device numbers of tar entry";
+        let major = h.device_major().op(op, self.full(rel))?.unwrap_or(0);
+        let minor = h.device_minor().op(op, self.full(rel))?.unwrap_or(0);
+        Ok(rustix::fs::makedev(major, minor))
     }
 
     /// Normalizes an entry name to a relative path inside the layer.
@@ -331,8 +337,9 @@ impl Extractor {
     ) -> Result<()> {
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let n = OsStr::from_bytes(name);
+        let create_mode = Mode::from_raw_mode(meta.mode & 0o777);
         let fd = self.create_replacing(pfd, name, rel, "create file", || {
-            rustix::fs::openat(pfd, n, flags, Mode::from_raw_mode(0o600))
+            rustix::fs::openat(pfd, n, flags, create_mode)
         })?;
         let mut file = File::from(fd);
         loop {
@@ -344,7 +351,7 @@ impl Extractor {
             };
             file.write_all(&self.buf[..got]).op("write", self.full(rel))?;
         }
-        self.fd_meta(file.as_fd(), rel, meta)?;
+        self.fd_meta_created(file.as_fd(), rel, meta)?;
         rustix::fs::futimens(&file, &meta.times()).op("set times of", self.full(rel))
     }
 
@@ -403,17 +410,40 @@ impl Extractor {
     /// chown (when needed), chmod, xattrs on an open fd. Order matters: chown
     /// clears setuid bits and security.capability.
     fn fd_meta(&self, fd: impl AsFd, rel: &Path, meta: &Meta) -> Result<()> {
-        let fd = fd.as_fd();
+        self.fd_meta_inner(fd.as_fd(), rel, meta, true)
+    }
+
+    /// Like [`Self::fd_meta`] for an object just created with `meta.mode & 0o777`:
+    /// the fchmod is skipped when that mode is already exact (no umask bits lost,
+    /// no setuid/setgid/sticky), which saves a syscall per file.
+    fn fd_meta_created(&self, fd: BorrowedFd<'_>, rel: &Path, meta: &Meta) -> Result<()> {
+        let exact = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
+        self.fd_meta_inner(fd, rel, meta, !exact)
+    }
+
+    fn fd_meta_inner(&self, fd: BorrowedFd<'_>, rel: &Path, meta: &Meta, chmod: bool) -> Result<()> {
         if meta.uid != self.euid || meta.gid != self.egid {
             rustix::fs::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
                 .op("change owner of", self.full(rel))?;
         }
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).op("change mode of", self.full(rel))?;
+        if chmod {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).op("change mode of", self.full(rel))?;
+        }
         for (k, v) in &meta.xattrs {
-            rustix::fs::fsetxattr(fd, OsStr::from_bytes(k), v, XattrFlags::empty())
-                .op(&format!("set xattr {} on", String::from_utf8_lossy(k)), self.full(rel))?;
+            let r = rustix::fs::fsetxattr(fd, OsStr::from_bytes(k), v, XattrFlags::empty());
+            self.xattr_result(r, k, false, rel)?;
         }
         Ok(())
+    }
+
+    /// Like Docker, a filesystem without xattr support is not an error; nor is
+    /// a `user.*` xattr on a symlink or device, which the kernel never allows.
+    fn xattr_result(&self, r: rustix::io::Result<()>, name: &[u8], special: bool, rel: &Path) -> Result<()> {
+        match r {
+            Ok(()) | Err(Errno::NOTSUP) => Ok(()),
+            Err(Errno::PERM) if special && name.starts_with(b"user.") => Ok(()),
+            Err(e) => Err(e).op(&format!("set xattr {} on", String::from_utf8_lossy(name)), self.full(rel)),
+        }
     }
 
     fn chown_at(&self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
@@ -436,8 +466,8 @@ impl Extractor {
                 .op("change mode of", self.full(rel))?;
         }
         for (k, v) in &meta.xattrs {
-            rustix::fs::lsetxattr(proc_path(pfd, name), OsStr::from_bytes(k), v, XattrFlags::empty())
-                .op(&format!("set xattr {} on", String::from_utf8_lossy(k)), self.full(rel))?;
+            let r = rustix::fs::lsetxattr(proc_path(pfd, name), OsStr::from_bytes(k), v, XattrFlags::empty());
+            self.xattr_result(r, k, true, rel)?;
         }
         rustix::fs::utimensat(pfd, n, &meta.times(), AtFlags::SYMLINK_NOFOLLOW).op("set times of", self.full(rel))
     }
@@ -469,9 +499,16 @@ fn proc_path(dir: &OwnedFd, name: &[u8]) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(OsStr::from_bytes(name))
 }
 
-fn device_numbers<R: Read>(e: &tar::Entry<'_, R>) -> io::Result<(u32, u32)> {
-    let h = e.header();
-    Ok((h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0)))
+
+/// The umask from /proc/self/status (reading it with umask(2) would change it,
+/// racing other threads). Unknown means "assume every bit is masked".
+fn read_umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .unwrap_or(0o777)
 }
 
 fn parse_num(v: &[u8]) -> Option<u32> {

@@ -219,3 +219,6 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
     rustix::fs::open(path, flags, Mode::empty()).op("open directory", path)
 }
+
+#[cfg(test)]
+mod tests;

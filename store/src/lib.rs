@@ -26,6 +26,8 @@ pub mod images;
 pub mod layers;
 pub mod lock;
 mod util;
+#[cfg(test)]
+mod testutil;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -76,6 +78,16 @@ impl Store {
     fn sweep(&self) -> Result<()> {
         self.content.sweep_ingest()?;
         self.layers.sweep_temp()?;
+        // Temp files of util::write_atomic (index.json, oci-layout) are never
+        // locked; they live for milliseconds, so a minute-old one is abandoned.
+        for entry in fs::read_dir(&self.root).op("list store root", &self.root)? {
+            let entry = entry.op("list store root", &self.root)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.contains(".tmp-") && util::older_than(&entry.path(), 60) {
+                util::remove_any(&entry.path())?;
+            }
+        }
         let trash = self.root.join("trash");
         for entry in fs::read_dir(&trash).op("list trash dir", &trash)? {
             let path = entry.op("list trash dir", &trash)?.path();
@@ -123,3 +135,6 @@ impl Store {
         StoreLock::exclusive(&self.root.join("gc.lock"))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -122,13 +122,17 @@ pub(crate) fn is_abandoned(path: &Path) -> bool {
     if rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_err() {
         return false;
     }
-    let age = f
-        .metadata()
+    older_than(path, 5)
+}
+
+/// True if `path`'s mtime is at least `secs` seconds in the past.
+pub(crate) fn older_than(path: &Path, secs: u64) -> bool {
+    let age = fs::symlink_metadata(path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| SystemTime::now().duration_since(t).ok())
         .unwrap_or(Duration::ZERO);
-    age >= Duration::from_secs(5)
+    age >= Duration::from_secs(secs)
 }
 
 /// Current time as RFC 3339 UTC, e.g. `2026-11-29T03:04:05Z`.
