@@ -5,7 +5,7 @@
 //! official alpine image is built from the same tarball.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use futures_util::StreamExt;
 use mini_store::content::Ingest;
