@@ -1,1 +1,24 @@
-fn main() {}
+//! `mini`: a small container engine. This file parses the command line,
+//! dispatches to one verb, prints any error once, and exits with Docker's
+//! exit codes (see `error::Kind`).
+
+mod alpine;
+mod cli;
+mod config;
+mod error;
+mod image;
+mod progress;
+mod prune;
+mod pull;
+mod registry;
+
+fn main() {
+    let code = match cli::main() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mini: {err}");
+            err.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -188,19 +188,27 @@ impl Ingest {
         &self.path
     }
 
-    /// Verifies size and digest, fsyncs, and renames into `blobs/sha256/`.
-    /// An existing blob with that digest is success.
-    pub fn commit(mut self) -> Result<()> {
-        let what = || format!("blob {}", self.expected);
+    /// Checks size and digest of what was written so far, without making
+    /// anything visible (callers verify every blob of an image before
+    /// committing any).
+    pub fn verify(&self) -> Result<()> {
         if let Some(expected) = self.expected_size {
             if expected != self.written() {
-                return Err(StoreError::SizeMismatch { what: what(), expected, actual: self.written() });
+                let what = format!("blob {}", self.expected);
+                return Err(StoreError::SizeMismatch { what, expected, actual: self.written() });
             }
         }
-        let actual = std::mem::take(&mut self.hasher).finish();
+        let actual = self.hasher.clone().finish();
         if actual != self.expected {
             return Err(StoreError::DigestMismatch { what: "blob".into(), expected: self.expected.clone(), actual });
         }
+        Ok(())
+    }
+
+    /// Verifies size and digest, fsyncs, and renames into `blobs/sha256/`.
+    /// An existing blob with that digest is success.
+    pub fn commit(mut self) -> Result<()> {
+        self.verify()?;
         let out = self.out.take().ok_or_else(|| StoreError::Corrupt {
             what: format!("blob ingest file {}", self.path.display()),
             reason: "already committed".into(),

@@ -1,0 +1,117 @@
+//! The command line: global flags, one subcommand per verb. Each verb lives in
+//! its own thin file (`cli/<verb>.rs`) holding its clap `Args` and a function
+//! that calls the engine; nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub mod format;
+mod images;
+mod inspect;
+mod prune;
+mod pull;
+mod rmi;
+
+use crate::config::{Config, Overrides};
+use crate::error::Result;
+
+#[derive(Debug, Parser)]
+#[command(name = "mini", version, about = "A small container engine", propagate_version = true)]
+pub struct Cli {
+    /// Store root (default /var/lib/mini)
+    #[arg(long, global = true, env = "MINI_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Config file (default /etc/mini/config.toml)
+    #[arg(long, global = true, env = "MINI_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Registry mirror for docker.io, tried before Docker Hub (repeatable)
+    #[arg(long = "registry-mirror", global = true, env = "MINI_REGISTRY_MIRROR",
+          value_delimiter = ',', value_name = "URL")]
+    registry_mirrors: Vec<String>,
+    /// Registry reached over plain http (repeatable; loopback always is)
+    #[arg(long = "insecure-registry", global = true, env = "MINI_INSECURE_REGISTRY",
+          value_delimiter = ',', value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Base URL of the Alpine release mirror
+    #[arg(long, global = true, env = "MINI_ALPINE_MIRROR", value_name = "URL")]
+    alpine_mirror: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pull an image from a registry, or the Alpine minirootfs
+    Pull(pull::Args),
+    /// List images
+    Images(images::Args),
+    /// Show an image's details as JSON
+    Inspect(inspect::Args),
+    /// Remove images
+    Rmi(rmi::Args),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage the whole store
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// Pull an image (same as `mini pull`)
+    Pull(pull::Args),
+    /// List images (same as `mini images`)
+    #[command(alias = "list")]
+    Ls(images::Args),
+    /// Show an image's details as JSON
+    Inspect(inspect::Args),
+    /// Remove images (same as `mini rmi`)
+    Rm(rmi::Args),
+    /// Remove blobs and layers no image uses
+    Prune(prune::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// Remove everything no image uses
+    Prune(prune::Args),
+}
+
+impl Cli {
+    fn config(&self) -> Result<Config> {
+        let overrides = Overrides {
+            root: self.root.clone(),
+            registry_mirrors: self.registry_mirrors.clone(),
+            insecure_registries: self.insecure_registries.clone(),
+            alpine_mirror: self.alpine_mirror.clone(),
+        };
+        Config::load(self.config.as_deref(), &overrides)
+    }
+}
+
+/// Parse the command line and run one verb; returns the process exit code.
+pub fn main() -> Result<i32> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // Docker exits 125 on a bad flag; print clap's own text, which
+            // already says what was wrong and shows usage.
+            let _ = e.print();
+            return Ok(125);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return Ok(0);
+        }
+    };
+    let config = cli.config()?;
+    match cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(a, &config),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &config),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(a, &config),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &config),
+        Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
+    }
+}

@@ -1,0 +1,241 @@
+//! mini's configuration: where the store lives, which registries to reach
+//! through which mirrors, which may use plain http, where the Alpine
+//! minirootfs comes from, and where containers' cgroups go.
+//!
+//! Sources, later ones winning: built-in defaults, the config file
+//! (`/etc/mini/config.toml`, or `$MINI_CONFIG`), environment variables
+//! (`MINI_ROOT`, `MINI_REGISTRY_MIRROR`, `MINI_INSECURE_REGISTRY`,
+//! `MINI_ALPINE_MIRROR`), then command-line flags. The file format:
+//!
+//! ```toml
+//! root = "/var/lib/mini"
+//! registry-mirrors = ["http://127.0.0.1:5000"]     # tried first for docker.io, like Docker's
+//! insecure-registries = ["registry.lan:5000"]      # plain http allowed (localhost always is)
+//! alpine-mirror = "http://127.0.0.1:8080"          # default https://dl-cdn.alpinelinux.org/alpine
+//! cgroup-parent = "mini"                           # relative to mini's own cgroup, or absolute
+//!
+//! [registry."quay.io"]                             # per-registry mirrors
+//! mirrors = ["http://127.0.0.1:5000"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_ROOT: &str = "/var/lib/mini";
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/mini/config.toml";
+pub const DEFAULT_ALPINE_MIRROR: &str = "https://dl-cdn.alpinelinux.org/alpine";
+/// Docker Hub's canonical registry name and the host that actually serves it.
+pub const DOCKER_HUB: &str = "docker.io";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub root: PathBuf,
+    /// Mirrors per registry host ("docker.io", "quay.io", ...), each a base URL.
+    pub mirrors: BTreeMap<String, Vec<String>>,
+    /// Registries (host[:port]) reached over plain http.
+    pub insecure_registries: Vec<String>,
+    pub alpine_mirror: String,
+    pub cgroup_parent: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            root: PathBuf::from(DEFAULT_ROOT),
+            mirrors: BTreeMap::new(),
+            insecure_registries: Vec::new(),
+            alpine_mirror: DEFAULT_ALPINE_MIRROR.to_string(),
+            cgroup_parent: None,
+        }
+    }
+}
+
+/// The config file as written by a user.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct ConfigFile {
+    root: Option<PathBuf>,
+    #[serde(default)]
+    registry_mirrors: Vec<String>,
+    #[serde(default)]
+    insecure_registries: Vec<String>,
+    alpine_mirror: Option<String>,
+    cgroup_parent: Option<String>,
+    #[serde(default)]
+    registry: BTreeMap<String, RegistrySection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct RegistrySection {
+    #[serde(default)]
+    mirrors: Vec<String>,
+}
+
+/// Values that override the file: from the environment or from flags.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub root: Option<PathBuf>,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+    pub alpine_mirror: Option<String>,
+}
+
+impl Config {
+    /// Load the config file at `path` (a missing file is fine unless it was
+    /// named explicitly) and apply `overrides` on top.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => Config::parse(&text)
+                .map_err(|e| e.within(format!("read config file {}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Config::default(),
+            Err(e) => {
+                return Err(Error::new(format!("read config file {}", path.display())).because(e))
+            }
+        };
+        config.apply(overrides);
+        Ok(config)
+    }
+
+    /// Parse the TOML text of a config file.
+    pub fn parse(text: &str) -> Result<Config> {
+        let file: ConfigFile = toml::from_str(text)
+            .map_err(|e| Error::new("parse config").because(e.message()))?;
+        let mut config = Config::default();
+        if let Some(root) = file.root {
+            config.root = root;
+        }
+        for (registry, section) in file.registry {
+            config.mirrors.entry(registry).or_default().extend(section.mirrors);
+        }
+        if !file.registry_mirrors.is_empty() {
+            config.mirrors.entry(DOCKER_HUB.to_string()).or_default().extend(file.registry_mirrors);
+        }
+        config.insecure_registries = file.insecure_registries;
+        if let Some(m) = file.alpine_mirror {
+            config.alpine_mirror = m;
+        }
+        config.cgroup_parent = file.cgroup_parent;
+        for urls in config.mirrors.values() {
+            for url in urls {
+                check_url(url)?;
+            }
+        }
+        check_url(&config.alpine_mirror)?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(root) = &o.root {
+            self.root = root.clone();
+        }
+        if !o.registry_mirrors.is_empty() {
+            // Like dockerd's flag, mirrors given at run time replace the file's docker.io list.
+            self.mirrors.insert(DOCKER_HUB.to_string(), o.registry_mirrors.clone());
+        }
+        self.insecure_registries.extend(o.insecure_registries.iter().cloned());
+        if let Some(m) = &o.alpine_mirror {
+            self.alpine_mirror = m.clone();
+        }
+    }
+
+    /// Mirror base URLs to try, in order, before `registry` itself.
+    pub fn mirrors_for(&self, registry: &str) -> &[String] {
+        self.mirrors.get(registry).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Whether `host` (host[:port]) may be reached over plain http: loopback
+    /// always, as Docker allows, plus every registry listed as insecure.
+    pub fn is_insecure(&self, host: &str) -> bool {
+        let name = host_without_port(host);
+        matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+            || name.starts_with("127.")
+            || self.insecure_registries.iter().any(|r| r == host || r == name)
+    }
+}
+
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().map(|h| &host[..h.len() + 2]).unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+fn check_url(url: &str) -> Result<()> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(Error::new(format!("mirror URL `{url}`"))
+            .because("not an http:// or https:// URL")
+            .hint("write mirrors as full URLs, e.g. http://127.0.0.1:5000"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_keys() {
+        let c = Config::parse(
+            r#"
+            root = "/srv/mini"
+            registry-mirrors = ["http://127.0.0.1:5000"]
+            insecure-registries = ["reg.lan:5000"]
+            alpine-mirror = "http://127.0.0.1:8080"
+            cgroup-parent = "ci"
+            [registry."quay.io"]
+            mirrors = ["https://mirror.example"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.root, PathBuf::from("/srv/mini"));
+        assert_eq!(c.mirrors_for("docker.io"), ["http://127.0.0.1:5000"]);
+        assert_eq!(c.mirrors_for("quay.io"), ["https://mirror.example"]);
+        assert!(c.mirrors_for("ghcr.io").is_empty());
+        assert_eq!(c.alpine_mirror, "http://127.0.0.1:8080");
+        assert_eq!(c.cgroup_parent.as_deref(), Some("ci"));
+        assert!(c.is_insecure("reg.lan:5000"));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_urls() {
+        assert!(Config::parse("rooot = \"/x\"").unwrap_err().to_string().contains("rooot"));
+        let e = Config::parse("registry-mirrors = [\"127.0.0.1:5000\"]").unwrap_err();
+        assert!(e.to_string().contains("not an http:// or https:// URL"), "{e}");
+    }
+
+    #[test]
+    fn overrides_win() {
+        let mut c = Config::parse("registry-mirrors = [\"http://a\"]").unwrap();
+        c.apply(&Overrides {
+            root: Some("/r".into()),
+            registry_mirrors: vec!["http://b".into()],
+            insecure_registries: vec!["x:1".into()],
+            alpine_mirror: Some("http://m".into()),
+        });
+        assert_eq!(c.root, PathBuf::from("/r"));
+        assert_eq!(c.mirrors_for("docker.io"), ["http://b"]);
+        assert!(c.is_insecure("x:1"));
+        assert_eq!(c.alpine_mirror, "http://m");
+    }
+
+    #[test]
+    fn loopback_is_always_insecure() {
+        let c = Config::default();
+        assert!(c.is_insecure("127.0.0.1:5000"));
+        assert!(c.is_insecure("localhost:5000"));
+        assert!(c.is_insecure("localhost"));
+        assert!(c.is_insecure("[::1]:5000"));
+        assert!(!c.is_insecure("registry-1.docker.io"));
+        assert!(!c.is_insecure("example.com:5000"));
+    }
+}

@@ -1,0 +1,4 @@
+//! Talking to OCI registries: credentials and the client.
+
+pub mod auth;
+pub mod client;
