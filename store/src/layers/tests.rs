@@ -114,6 +114,26 @@ fn regular_tree_and_metadata() {
 }
 
 #[test]
+fn setgid_directories_do_not_leak_their_group() {
+    requires_root!();
+    let (_t, s) = store();
+    let mut t = Tar::new();
+    t.entry(E { name: b"g/", kind: EntryType::Directory, mode: 0o2775, gid: 50, ..E::default() });
+    t.entry(E { name: b"g/f", data: b"x", mode: 0o644, ..E::default() });
+    t.entry(E { name: b"g/l", kind: EntryType::Symlink, link: b"f", ..E::default() });
+    t.entry(E { name: b"g/d/", kind: EntryType::Directory, mode: 0o755, ..E::default() });
+    t.entry(E { name: b"g/d/inner", data: b"y", ..E::default() });
+    t.entry(E { name: b"g/p", kind: EntryType::Fifo, mode: 0o600, ..E::default() });
+    let root = unpack(&s, &t.finish()).unwrap();
+    let m = |p: &str| fs::symlink_metadata(root.join(p)).unwrap();
+    assert_eq!((m("g").gid(), m("g").mode() & 0o7777), (50, 0o2775));
+    for p in ["g/f", "g/l", "g/d", "g/d/inner", "g/p"] {
+        assert_eq!(m(p).gid(), 0, "{p} took the setgid directory's group");
+    }
+    assert_eq!(m("g/d").mode() & 0o7777, 0o755, "setgid bit not inherited");
+}
+
+#[test]
 fn whiteouts_become_overlay_form() {
     requires_root!();
     let (_t, s) = store();
