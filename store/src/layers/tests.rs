@@ -334,3 +334,50 @@ fn escaping_names_are_rejected_with_a_clear_error() {
     assert!(matches!(unpack(&s, &tar), Err(StoreError::UnsafeEntry { .. })));
     no_temp_left(&s);
 }
+
+/// Unmounts on drop, even if the test panics.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+/// The whiteout forms we write are the ones the kernel's overlayfs honours.
+#[test]
+fn overlayfs_honours_our_whiteouts() {
+    requires_root!();
+    let (t, s) = store();
+    let lower = Tar::new().file("a/x", b"x").file("a/y", b"y").file("b/old", b"o").file("c", b"c").finish();
+    let mut upper = Tar::new();
+    upper.file("a/.wh.x", b"").file("b/.wh..wh..opq", b"").file("b/new", b"n").file(".wh.c", b"");
+    let (l1, l2) = (unpack(&s, &lower).unwrap(), unpack(&s, &upper.finish()).unwrap());
+    let mnt = t.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let opts = std::ffi::CString::new(format!("lowerdir={}:{}", l2.display(), l1.display())).unwrap();
+    let mounted = rustix::mount::mount("overlay", &mnt, "overlay", rustix::mount::MountFlags::RDONLY, opts.as_c_str());
+    if let Err(e) = mounted {
+        eprintln!("skipping: overlay mount failed here: {e}");
+        return;
+    }
+    let _guard = Mounted(mnt.clone());
+    assert!(mnt.join("a/y").exists());
+    assert!(!mnt.join("a/x").exists(), "whiteout hides a lower file");
+    assert!(mnt.join("b/new").exists());
+    assert!(!mnt.join("b/old").exists(), "opaque dir hides lower contents");
+    assert!(!mnt.join("c").exists());
+}
+
+#[test]
+fn non_utf8_names_round_trip() {
+    let (_t, s) = store();
+    let mut t = Tar::new();
+    t.entry(E { name: b"caf\xe9/\xff\xfe", data: b"bytes", ..E::default() });
+    t.entry(E { name: b"link", kind: EntryType::Symlink, link: b"caf\xe9/\xff\xfe", ..E::default() });
+    let root = unpack(&s, &t.finish()).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    let p = root.join(std::ffi::OsStr::from_bytes(b"caf\xe9/\xff\xfe"));
+    assert_eq!(fs::read(&p).unwrap(), b"bytes");
+    assert_eq!(fs::read(root.join("link")).unwrap(), b"bytes");
+}
