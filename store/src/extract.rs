@@ -125,12 +125,12 @@ impl Extractor {
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
-        let raw = e.path_bytes().into_owned();
-        let rel = self.normalize(&raw)?;
         let kind = e.header().entry_type();
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
-            return Ok(());
+            return Ok(()); // metadata records, not files (global PAX headers reach us)
         }
+        let raw = e.path_bytes().into_owned();
+        let rel = self.normalize(&raw)?;
         let meta = self.meta(e, &rel)?;
         let Some(name) = rel.file_name().map(|n| n.as_bytes().to_vec()) else {
             // The root itself ("./"): only a directory entry means anything.

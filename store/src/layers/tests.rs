@@ -69,6 +69,7 @@ fn regular_tree_and_metadata() {
     t.pax(&[("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), ("SCHILY.xattr.user.note", b"hi"), ("mtime", b"1234567890.5")]);
     t.entry(E { name: b"bin/ping", data: b"ping", mode: 0o755, uid: 0, ..E::default() });
     let long = format!("deep/{}/{}", "d".repeat(120), "f".repeat(100));
+    t.entry(E { name: b"pax_global_header", kind: EntryType::XGlobalHeader, data: b"19 comment=ignored\n", ..E::default() });
     t.pax(&[("path", long.as_bytes()), ("uid", b"3000000000")]);
     t.entry(E { name: b"ignored-name", data: b"long", ..E::default() });
     t.entry(E { name: b"rw-all", data: b"w", mode: 0o666, ..E::default() });
@@ -103,6 +104,7 @@ fn regular_tree_and_metadata() {
     assert_eq!(m("bin/ping").mtime_nsec(), 500_000_000);
     assert_eq!(fs::read(root.join(&long)).unwrap(), b"long");
     assert_eq!(m(&long).uid(), 3_000_000_000);
+    assert!(!root.join("pax_global_header").exists());
     assert_eq!(m("rw-all").mode() & 0o7777, 0o666, "umask does not leak into modes");
     assert_eq!((m("read-only").mode() & 0o7777, m("read-only").uid()), (0o444, 9));
     assert_eq!(fs::read(root.join("read-only")).unwrap(), b"r");
