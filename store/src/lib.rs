@@ -33,7 +33,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use content::{ContentStore, Ingest};
-pub use digest::{Digest, Sha256Hasher, Sha256Reader, Sha256Writer};
+pub use digest::{BackgroundHasher, BackgroundSha256Reader, Digest, Sha256Hasher, Sha256Reader, Sha256Writer};
 pub use error::{Result, StoreError};
 pub use images::{ImageIndex, ImageRecord, Platform};
 pub use layers::{LayerMeta, LayerStore, PendingLayer};

@@ -118,7 +118,12 @@ pub(crate) fn remove_any(path: &Path) -> Result<()> {
 /// lock their temp files and dirs for their whole life) and it is older than a
 /// few seconds (covers the instant between an owner's create and its flock).
 pub(crate) fn is_abandoned(path: &Path) -> bool {
-    let Ok(f) = File::open(path) else { return false };
+    // Non-blocking and no-follow: a stray fifo or symlink must not hang or mislead us.
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    let Ok(f) = opened else { return false };
     if rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_err() {
         return false;
     }

@@ -69,6 +69,7 @@ fn regular_tree_and_metadata() {
     t.pax(&[("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), ("SCHILY.xattr.user.note", b"hi"), ("mtime", b"1234567890.5")]);
     t.entry(E { name: b"bin/ping", data: b"ping", mode: 0o755, uid: 0, ..E::default() });
     let long = format!("deep/{}/{}", "d".repeat(120), "f".repeat(100));
+    t.entry(E { name: b"pax_global_header", kind: EntryType::XGlobalHeader, data: b"19 comment=ignored\n", ..E::default() });
     t.pax(&[("path", long.as_bytes()), ("uid", b"3000000000")]);
     t.entry(E { name: b"ignored-name", data: b"long", ..E::default() });
     t.entry(E { name: b"rw-all", data: b"w", mode: 0o666, ..E::default() });
@@ -103,6 +104,7 @@ fn regular_tree_and_metadata() {
     assert_eq!(m("bin/ping").mtime_nsec(), 500_000_000);
     assert_eq!(fs::read(root.join(&long)).unwrap(), b"long");
     assert_eq!(m(&long).uid(), 3_000_000_000);
+    assert!(!root.join("pax_global_header").exists());
     assert_eq!(m("rw-all").mode() & 0o7777, 0o666, "umask does not leak into modes");
     assert_eq!((m("read-only").mode() & 0o7777, m("read-only").uid()), (0o444, 9));
     assert_eq!(fs::read(root.join("read-only")).unwrap(), b"r");
@@ -111,6 +113,26 @@ fn regular_tree_and_metadata() {
     let meta = s.layers().meta(&Digest::of_bytes(&t.finish())).unwrap().unwrap();
     assert_eq!(meta.size, t.finish().len() as u64);
     no_temp_left(&s);
+}
+
+#[test]
+fn setgid_directories_do_not_leak_their_group() {
+    requires_root!();
+    let (_t, s) = store();
+    let mut t = Tar::new();
+    t.entry(E { name: b"g/", kind: EntryType::Directory, mode: 0o2775, gid: 50, ..E::default() });
+    t.entry(E { name: b"g/f", data: b"x", mode: 0o644, ..E::default() });
+    t.entry(E { name: b"g/l", kind: EntryType::Symlink, link: b"f", ..E::default() });
+    t.entry(E { name: b"g/d/", kind: EntryType::Directory, mode: 0o755, ..E::default() });
+    t.entry(E { name: b"g/d/inner", data: b"y", ..E::default() });
+    t.entry(E { name: b"g/p", kind: EntryType::Fifo, mode: 0o600, ..E::default() });
+    let root = unpack(&s, &t.finish()).unwrap();
+    let m = |p: &str| fs::symlink_metadata(root.join(p)).unwrap();
+    assert_eq!((m("g").gid(), m("g").mode() & 0o7777), (50, 0o2775));
+    for p in ["g/f", "g/l", "g/d", "g/d/inner", "g/p"] {
+        assert_eq!(m(p).gid(), 0, "{p} took the setgid directory's group");
+    }
+    assert_eq!(m("g/d").mode() & 0o7777, 0o755, "setgid bit not inherited");
 }
 
 #[test]
@@ -313,4 +335,51 @@ fn escaping_names_are_rejected_with_a_clear_error() {
     let tar = Tar::new().file("a", b"1").hardlink("b", "a/../../a").finish();
     assert!(matches!(unpack(&s, &tar), Err(StoreError::UnsafeEntry { .. })));
     no_temp_left(&s);
+}
+
+/// Unmounts on drop, even if the test panics.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+/// The whiteout forms we write are the ones the kernel's overlayfs honours.
+#[test]
+fn overlayfs_honours_our_whiteouts() {
+    requires_root!();
+    let (t, s) = store();
+    let lower = Tar::new().file("a/x", b"x").file("a/y", b"y").file("b/old", b"o").file("c", b"c").finish();
+    let mut upper = Tar::new();
+    upper.file("a/.wh.x", b"").file("b/.wh..wh..opq", b"").file("b/new", b"n").file(".wh.c", b"");
+    let (l1, l2) = (unpack(&s, &lower).unwrap(), unpack(&s, &upper.finish()).unwrap());
+    let mnt = t.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let opts = std::ffi::CString::new(format!("lowerdir={}:{}", l2.display(), l1.display())).unwrap();
+    let mounted = rustix::mount::mount("overlay", &mnt, "overlay", rustix::mount::MountFlags::RDONLY, opts.as_c_str());
+    if let Err(e) = mounted {
+        eprintln!("skipping: overlay mount failed here: {e}");
+        return;
+    }
+    let _guard = Mounted(mnt.clone());
+    assert!(mnt.join("a/y").exists());
+    assert!(!mnt.join("a/x").exists(), "whiteout hides a lower file");
+    assert!(mnt.join("b/new").exists());
+    assert!(!mnt.join("b/old").exists(), "opaque dir hides lower contents");
+    assert!(!mnt.join("c").exists());
+}
+
+#[test]
+fn non_utf8_names_round_trip() {
+    let (_t, s) = store();
+    let mut t = Tar::new();
+    t.entry(E { name: b"caf\xe9/\xff\xfe", data: b"bytes", ..E::default() });
+    t.entry(E { name: b"link", kind: EntryType::Symlink, link: b"caf\xe9/\xff\xfe", ..E::default() });
+    let root = unpack(&s, &t.finish()).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    let p = root.join(std::ffi::OsStr::from_bytes(b"caf\xe9/\xff\xfe"));
+    assert_eq!(fs::read(&p).unwrap(), b"bytes");
+    assert_eq!(fs::read(root.join("link")).unwrap(), b"bytes");
 }
