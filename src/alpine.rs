@@ -5,7 +5,7 @@
 //! official alpine image is built from the same tarball.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use futures_util::StreamExt;
 use mini_store::content::Ingest;
@@ -39,34 +39,47 @@ pub struct Release {
     pub time: Option<String>,
 }
 
-/// Parse latest-releases.yaml: a YAML list of flat maps. Only that subset of
-/// YAML is accepted, which is all the Alpine release tooling writes.
+/// Parse latest-releases.yaml: a YAML list of flat maps whose values may be
+/// quoted and continued on more-indented lines (the `desc` entries). Only
+/// that subset of YAML is accepted, which is all Alpine's release tooling writes.
 pub fn parse_releases(bytes: &[u8]) -> Result<Vec<Release>> {
-    let text = std::str::from_utf8(bytes).map_err(|e| Error::new("parse latest-releases.yaml").because(e))?;
+    let bad = |why: String| Error::new("parse latest-releases.yaml").because(why);
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
     let mut maps: Vec<BTreeMap<String, String>> = Vec::new();
-    for raw in text.lines() {
-        let line = raw.trim_end();
-        if line.is_empty() || line == "---" || line.trim_start().starts_with('#') {
+    // The key whose value is still open: a quote not yet closed.
+    let mut open: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let (Some(key), Some(map)) = (&open, maps.last_mut()) {
+            let value = map.entry(key.clone()).or_default();
+            value.push(' ');
+            value.push_str(trimmed.trim_end_matches('"'));
+            if trimmed.ends_with('"') {
+                open = None;
+            }
             continue;
         }
-        let rest = if let Some(rest) = line.strip_prefix('-') {
-            maps.push(BTreeMap::new());
-            rest.trim()
-        } else {
-            line.trim()
+        if trimmed.is_empty() || trimmed == "---" || trimmed.starts_with('#') {
+            continue;
+        }
+        let rest = match trimmed.strip_prefix('-') {
+            Some(rest) if line.starts_with('-') => {
+                maps.push(BTreeMap::new());
+                rest.trim()
+            }
+            _ => trimmed,
         };
         if rest.is_empty() {
             continue;
         }
-        let (key, value) = rest
-            .split_once(':')
-            .ok_or_else(|| Error::new("parse latest-releases.yaml").because(format!("unexpected line `{line}`")))?;
-        let value = value.trim().trim_matches('"').trim_matches('\'').to_string();
-        match maps.last_mut() {
-            Some(map) => {
-                map.insert(key.trim().to_string(), value);
-            }
-            None => return Err(Error::new("parse latest-releases.yaml").because("a key outside any list entry")),
+        let (key, value) = rest.split_once(':').ok_or_else(|| bad(format!("unexpected line `{line}`")))?;
+        let (key, value) = (key.trim().to_string(), value.trim());
+        let map = maps.last_mut().ok_or_else(|| bad("a key outside any list entry".into()))?;
+        if let Some(unclosed) = value.strip_prefix('"').filter(|v| !v.ends_with('"')) {
+            open = Some(key.clone());
+            map.insert(key, unclosed.to_string());
+        } else {
+            map.insert(key, value.trim_matches('"').trim_matches('\'').to_string());
         }
     }
     Ok(maps.into_iter().filter_map(release_of).collect())
@@ -158,6 +171,8 @@ async fn fetch(store: &Store, base: &str, progress: &Progress) -> Result<(Releas
         ingest.write_all(&chunk).context(|| format!("write {} to the store", release.file))?;
         bar.advance(chunk.len() as u64);
     }
+    // store_image reads the file back before committing it.
+    ingest.flush().context(|| format!("write {} to the store", release.file))?;
     ingest.verify().map_err(|e| {
         Error::from(e)
             .within(format!("verify {url}"))
@@ -245,6 +260,7 @@ mod tests {
 -
   title: "Mini root filesystem"
   desc: "Minimal root filesystem.
+    For use in containers: and chroots."
   flavor: alpine-minirootfs
   branch: v3.20
   arch: x86_64

@@ -193,13 +193,16 @@ impl Puller<'_> {
         });
         let results: Vec<Result<Fetched>> = futures_util::stream::iter(jobs).buffered(PARALLEL_LAYERS).collect().await;
         let mut fetched = Vec::with_capacity(results.len());
-        let mut first_error = None;
+        let mut first_error: Option<Error> = None;
         for r in results {
             match r {
                 Ok(f) => fetched.push(f),
-                Err(e) if first_error.is_none() && !e.to_string().contains(CANCELLED) => first_error = Some(e),
+                // Report the failure that cancelled the others, not a cancellation.
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    let cancelled = |e: &Error| e.to_string().contains(CANCELLED);
+                    if first_error.as_ref().is_none_or(|f| cancelled(f) && !cancelled(&e)) {
+                        first_error = Some(e);
+                    }
                 }
             }
         }

@@ -324,6 +324,21 @@ mod tests {
     }
 
     #[test]
+    fn verify_checks_without_publishing() {
+        let (_d, s) = store();
+        let c = s.content();
+        let d = Digest::of_bytes(b"abcdef");
+        let mut w = c.ingest(&d, Some(6)).unwrap();
+        w.write_all(b"abc").unwrap();
+        assert!(matches!(w.verify(), Err(StoreError::SizeMismatch { .. })));
+        w.write_all(b"def").unwrap();
+        w.verify().unwrap();
+        assert!(!c.contains(&d), "verify publishes nothing");
+        w.commit().unwrap();
+        assert_eq!(c.read(&d).unwrap(), b"abcdef");
+    }
+
+    #[test]
     fn dropped_ingest_cleans_up() {
         let (_d, s) = store();
         let d = Digest::of_bytes(b"abc");

@@ -1,6 +1,8 @@
 //! The store's error type. Every message names the operation and the object it
 //! was applied to, e.g. `write blob ingest file /var/lib/mini/ingest/abc: No space
 //! left on device`, so the one line the CLI prints is enough to act on.
+//! `Io` includes its cause in its own message *and* exposes it as `source()`;
+//! chain printers should skip a cause whose text is already present.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -21,11 +21,12 @@
 //! clears security.capability), mtimes (directories in a final pass, after their
 //! children stopped changing them).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -60,23 +61,46 @@ impl Meta {
     }
 }
 
+/// An open directory inside the layer. `setgid` matters because objects
+/// created in a setgid directory take its group, so their chown can't be skipped.
+struct Dir {
+    fd: OwnedFd,
+    setgid: Cell<bool>,
+}
+
+impl Dir {
+    fn new(fd: OwnedFd) -> Dir {
+        // Unknown counts as setgid: that only costs a chown.
+        let setgid = rustix::fs::fstat(&fd).map(|st| st.st_mode & 0o2000 != 0).unwrap_or(true);
+        Dir { fd, setgid: Cell::new(setgid) }
+    }
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 /// Extracts one tar stream into the directory `root` (an open fd on it).
 pub(crate) struct Extractor {
-    root: Rc<OwnedFd>,
+    root: Rc<Dir>,
     root_path: PathBuf,
     layer: String,
-    cache: HashMap<PathBuf, Rc<OwnedFd>>,
+    cache: HashMap<PathBuf, Rc<Dir>>,
     dir_times: Vec<(PathBuf, Timestamps)>,
     buf: Vec<u8>,
     euid: u32,
     egid: u32,
+    /// The process umask, to know when a create mode needs no fchmod.
+    umask: u32,
 }
 
 impl Extractor {
     /// `root_path` is used for error messages only; `layer` names the layer in them.
     pub(crate) fn new(root: OwnedFd, root_path: &Path, layer: &str) -> Extractor {
         Extractor {
-            root: Rc::new(root),
+            root: Rc::new(Dir::new(root)),
             root_path: root_path.to_path_buf(),
             layer: layer.to_string(),
             cache: HashMap::new(),
@@ -84,6 +108,7 @@ impl Extractor {
             buf: vec![0; COPY_BUF],
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
+            umask: read_umask(),
         }
     }
 
@@ -100,12 +125,12 @@ impl Extractor {
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
-        let raw = e.path_bytes().into_owned();
-        let rel = self.normalize(&raw)?;
         let kind = e.header().entry_type();
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
-            return Ok(());
+            return Ok(()); // metadata records, not files (global PAX headers reach us)
         }
+        let raw = e.path_bytes().into_owned();
+        let rel = self.normalize(&raw)?;
         let meta = self.meta(e, &rel)?;
         let Some(name) = rel.file_name().map(|n| n.as_bytes().to_vec()) else {
             // The root itself ("./"): only a directory entry means anything.
@@ -130,21 +155,24 @@ impl Extractor {
                 self.make_hardlink(&pfd, &name, &rel, &target)
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                // A fifo has no device numbers; tar writers leave the fields blank.
-                let (major, minor) = match kind {
-                    EntryType::Fifo => (0, 0),
-                    _ => device_numbers(e).op("read device numbers of", self.full(&rel))?,
+                let (ft, dev) = match kind {
+                    EntryType::Char => (FileType::CharacterDevice, self.device(e, &rel)?),
+                    EntryType::Block => (FileType::BlockDevice, self.device(e, &rel)?),
+                    _ => (FileType::Fifo, 0), // fifos' device fields are often blank
                 };
-                let ft = match kind {
-                    EntryType::Char => FileType::CharacterDevice,
-                    EntryType::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
-                };
-                self.make_node(&pfd, &name, &rel, &meta, ft, rustix::fs::makedev(major, minor))
+                self.make_node(&pfd, &name, &rel, &meta, ft, dev)
             }
             // Volume labels, multi-volume continuations and unknown types carry no file.
             _ => Ok(()),
         }
+    }
+
+    fn device<R: Read>(&self, e: &tar::Entry<'_, R>, rel: &Path) -> Result<u64> {
+        let h = e.header();
+        let op = "read device numbers of tar entry";
+        let major = h.device_major().op(op, self.full(rel))?.unwrap_or(0);
+        let minor = h.device_minor().op(op, self.full(rel))?.unwrap_or(0);
+        Ok(rustix::fs::makedev(major, minor))
     }
 
     /// Normalizes an entry name to a relative path inside the layer.
@@ -210,7 +238,7 @@ impl Extractor {
 
     /// The directory fd for a layer-relative path, resolved inside the root and,
     /// if `create`, created (with missing ancestors, mode 0755) when absent.
-    fn dir_fd(&mut self, rel: &Path, create: bool) -> Result<Rc<OwnedFd>> {
+    fn dir_fd(&mut self, rel: &Path, create: bool) -> Result<Rc<Dir>> {
         if rel.as_os_str().is_empty() {
             return Ok(self.root.clone());
         }
@@ -231,9 +259,9 @@ impl Extractor {
             }
             Err(e) => return Err(e).op("open directory", self.full(rel)),
         };
-        let fd = Rc::new(fd);
-        self.remember(rel, fd.clone());
-        Ok(fd)
+        let dir = Rc::new(Dir::new(fd));
+        self.remember(rel, dir.clone());
+        Ok(dir)
     }
 
     fn open_in_root(&self, rel: &Path, extra: OFlags) -> rustix::io::Result<OwnedFd> {
@@ -247,7 +275,7 @@ impl Extractor {
         }
     }
 
-    fn remember(&mut self, rel: &Path, fd: Rc<OwnedFd>) {
+    fn remember(&mut self, rel: &Path, fd: Rc<Dir>) {
         if self.cache.len() >= MAX_CACHED_DIRS {
             self.cache.clear();
         }
@@ -255,7 +283,7 @@ impl Extractor {
     }
 
     /// Removes whatever is at `pfd/name` (a whole tree for a directory).
-    fn remove_at(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path) -> Result<()> {
+    fn remove_at(&mut self, pfd: &Dir, name: &[u8], rel: &Path) -> Result<()> {
         let st = match rustix::fs::statat(pfd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::NOENT) => return Ok(()),
@@ -278,7 +306,7 @@ impl Extractor {
     /// Runs `create`; if the name is taken, removes the old object and retries once.
     fn create_replacing<T>(
         &mut self,
-        pfd: &OwnedFd,
+        pfd: &Dir,
         name: &[u8],
         rel: &Path,
         op: &str,
@@ -293,7 +321,7 @@ impl Extractor {
         }
     }
 
-    fn make_dir(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
+    fn make_dir(&mut self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
         let n = OsStr::from_bytes(name);
         match rustix::fs::mkdirat(pfd, n, Mode::from_raw_mode(0o700)) {
             Ok(()) => {}
@@ -308,22 +336,25 @@ impl Extractor {
         }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(pfd, n, flags, Mode::empty()).op("open directory", self.full(rel))?;
-        self.fd_meta(&fd, rel, meta)?;
+        self.fd_meta(&fd, rel, meta, pfd.setgid.get())?;
         self.dir_times.push((rel.to_path_buf(), meta.times()));
-        self.remember(rel, Rc::new(fd));
+        let dir = Dir { fd, setgid: Cell::new(meta.mode & 0o2000 != 0) };
+        self.remember(rel, Rc::new(dir));
         Ok(())
     }
 
     fn root_meta(&mut self, meta: &Meta) -> Result<()> {
         let root = self.root.clone();
-        self.fd_meta(&*root, Path::new(""), meta)?;
+        // The root's own parent is outside the layer: always chown.
+        self.fd_meta(&*root, Path::new(""), meta, true)?;
+        root.setgid.set(meta.mode & 0o2000 != 0);
         self.dir_times.push((PathBuf::new(), meta.times()));
         Ok(())
     }
 
     fn make_file<R: Read>(
         &mut self,
-        pfd: &OwnedFd,
+        pfd: &Dir,
         name: &[u8],
         rel: &Path,
         meta: &Meta,
@@ -331,8 +362,9 @@ impl Extractor {
     ) -> Result<()> {
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let n = OsStr::from_bytes(name);
+        let create_mode = Mode::from_raw_mode(meta.mode & 0o777);
         let fd = self.create_replacing(pfd, name, rel, "create file", || {
-            rustix::fs::openat(pfd, n, flags, Mode::from_raw_mode(0o600))
+            rustix::fs::openat(pfd, n, flags, create_mode)
         })?;
         let mut file = File::from(fd);
         loop {
@@ -344,25 +376,25 @@ impl Extractor {
             };
             file.write_all(&self.buf[..got]).op("write", self.full(rel))?;
         }
-        self.fd_meta(file.as_fd(), rel, meta)?;
+        self.fd_meta_created(file.as_fd(), rel, meta, pfd.setgid.get())?;
         rustix::fs::futimens(&file, &meta.times()).op("set times of", self.full(rel))
     }
 
-    fn make_symlink(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta, target: &[u8]) -> Result<()> {
+    fn make_symlink(&mut self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta, target: &[u8]) -> Result<()> {
         let n = OsStr::from_bytes(name);
         let t = OsStr::from_bytes(target);
         self.create_replacing(pfd, name, rel, "create symlink", || rustix::fs::symlinkat(t, pfd, n))?;
         self.at_meta(pfd, name, rel, meta, false)
     }
 
-    fn make_node(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta, ft: FileType, dev: u64) -> Result<()> {
+    fn make_node(&mut self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta, ft: FileType, dev: u64) -> Result<()> {
         let n = OsStr::from_bytes(name);
         let mode = Mode::from_raw_mode(meta.mode & 0o777);
         self.create_replacing(pfd, name, rel, "create device node", || rustix::fs::mknodat(pfd, n, ft, mode, dev))?;
         self.at_meta(pfd, name, rel, meta, true)
     }
 
-    fn make_hardlink(&mut self, pfd: &OwnedFd, name: &[u8], rel: &Path, raw_target: &[u8]) -> Result<()> {
+    fn make_hardlink(&mut self, pfd: &Dir, name: &[u8], rel: &Path, raw_target: &[u8]) -> Result<()> {
         let target = self.normalize(raw_target)?;
         if target == rel {
             return Ok(()); // a link to itself: nothing to do (removing first would lose it)
@@ -402,22 +434,51 @@ impl Extractor {
 
     /// chown (when needed), chmod, xattrs on an open fd. Order matters: chown
     /// clears setuid bits and security.capability.
-    fn fd_meta(&self, fd: impl AsFd, rel: &Path, meta: &Meta) -> Result<()> {
-        let fd = fd.as_fd();
-        if meta.uid != self.euid || meta.gid != self.egid {
+    fn fd_meta(&self, fd: impl AsFd, rel: &Path, meta: &Meta, in_setgid: bool) -> Result<()> {
+        self.fd_meta_inner(fd.as_fd(), rel, meta, true, in_setgid)
+    }
+
+    /// Like [`Self::fd_meta`] for an object just created with `meta.mode & 0o777`:
+    /// the fchmod is skipped when that mode is already exact (no umask bits lost,
+    /// no setuid/setgid/sticky), which saves a syscall per file.
+    fn fd_meta_created(&self, fd: BorrowedFd<'_>, rel: &Path, meta: &Meta, in_setgid: bool) -> Result<()> {
+        let exact = meta.mode & 0o7000 == 0 && meta.mode & self.umask == 0;
+        self.fd_meta_inner(fd, rel, meta, !exact, in_setgid)
+    }
+
+    /// Whether a new object needs a chown: it is owned by our euid and egid,
+    /// unless its directory is setgid (then it took the directory's group).
+    fn needs_chown(&self, meta: &Meta, in_setgid: bool) -> bool {
+        in_setgid || meta.uid != self.euid || meta.gid != self.egid
+    }
+
+    fn fd_meta_inner(&self, fd: BorrowedFd<'_>, rel: &Path, meta: &Meta, chmod: bool, in_setgid: bool) -> Result<()> {
+        if self.needs_chown(meta, in_setgid) {
             rustix::fs::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
                 .op("change owner of", self.full(rel))?;
         }
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).op("change mode of", self.full(rel))?;
+        if chmod {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).op("change mode of", self.full(rel))?;
+        }
         for (k, v) in &meta.xattrs {
-            rustix::fs::fsetxattr(fd, OsStr::from_bytes(k), v, XattrFlags::empty())
-                .op(&format!("set xattr {} on", String::from_utf8_lossy(k)), self.full(rel))?;
+            let r = rustix::fs::fsetxattr(fd, OsStr::from_bytes(k), v, XattrFlags::empty());
+            self.xattr_result(r, k, false, rel)?;
         }
         Ok(())
     }
 
-    fn chown_at(&self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
-        if meta.uid == self.euid && meta.gid == self.egid {
+    /// Like Docker, a filesystem without xattr support is not an error; nor is
+    /// a `user.*` xattr on a symlink or device, which the kernel never allows.
+    fn xattr_result(&self, r: rustix::io::Result<()>, name: &[u8], special: bool, rel: &Path) -> Result<()> {
+        match r {
+            Ok(()) | Err(Errno::NOTSUP) => Ok(()),
+            Err(Errno::PERM) if special && name.starts_with(b"user.") => Ok(()),
+            Err(e) => Err(e).op(&format!("set xattr {} on", String::from_utf8_lossy(name)), self.full(rel)),
+        }
+    }
+
+    fn chown_at(&self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
+        if !self.needs_chown(meta, pfd.setgid.get()) {
             return Ok(());
         }
         let (u, g) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
@@ -427,7 +488,7 @@ impl Extractor {
 
     /// Metadata for objects we cannot open (symlinks, devices, fifos): by name
     /// relative to the resolved parent, never following the final component.
-    fn at_meta(&self, pfd: &OwnedFd, name: &[u8], rel: &Path, meta: &Meta, chmod: bool) -> Result<()> {
+    fn at_meta(&self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta, chmod: bool) -> Result<()> {
         let n = OsStr::from_bytes(name);
         self.chown_at(pfd, name, rel, meta)?;
         if chmod {
@@ -436,8 +497,8 @@ impl Extractor {
                 .op("change mode of", self.full(rel))?;
         }
         for (k, v) in &meta.xattrs {
-            rustix::fs::lsetxattr(proc_path(pfd, name), OsStr::from_bytes(k), v, XattrFlags::empty())
-                .op(&format!("set xattr {} on", String::from_utf8_lossy(k)), self.full(rel))?;
+            let r = rustix::fs::lsetxattr(proc_path(pfd, name), OsStr::from_bytes(k), v, XattrFlags::empty());
+            self.xattr_result(r, k, true, rel)?;
         }
         rustix::fs::utimensat(pfd, n, &meta.times(), AtFlags::SYMLINK_NOFOLLOW).op("set times of", self.full(rel))
     }
@@ -448,11 +509,11 @@ impl Extractor {
         for (rel, ts) in &times {
             let fd = if rel.as_os_str().is_empty() {
                 self.root.clone()
-            } else if let Some(fd) = self.cache.get(rel) {
-                fd.clone()
+            } else if let Some(dir) = self.cache.get(rel) {
+                dir.clone()
             } else {
                 match self.open_in_root(rel, OFlags::NOFOLLOW) {
-                    Ok(fd) => Rc::new(fd),
+                    Ok(fd) => Rc::new(Dir::new(fd)),
                     // Replaced later in the layer by a non-directory or removed: nothing to set.
                     Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
                     Err(e) => return Err(e).op("open directory", self.full(rel)),
@@ -465,13 +526,20 @@ impl Extractor {
 }
 
 /// `/proc/self/fd/<dirfd>/<name>`: names an object by its resolved parent.
-fn proc_path(dir: &OwnedFd, name: &[u8]) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(OsStr::from_bytes(name))
+fn proc_path(dir: &Dir, name: &[u8]) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", dir.fd.as_raw_fd())).join(OsStr::from_bytes(name))
 }
 
-fn device_numbers<R: Read>(e: &tar::Entry<'_, R>) -> io::Result<(u32, u32)> {
-    let h = e.header();
-    Ok((h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0)))
+
+/// The umask from /proc/self/status (reading it with umask(2) would change it,
+/// racing other threads). Unknown means "assume every bit is masked".
+fn read_umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .unwrap_or(0o777)
 }
 
 fn parse_num(v: &[u8]) -> Option<u32> {

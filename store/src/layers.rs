@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, Sha256Reader};
+use crate::digest::{BackgroundSha256Reader, Digest};
 use crate::error::{IoContext, Result, StoreError};
 use crate::extract::Extractor;
 use crate::util;
@@ -84,7 +84,7 @@ impl LayerStore {
         let mut pending = self.create_temp(diff_id)?;
         let diff = pending.tmp.join("diff");
         let root = open_dir(&diff)?;
-        let mut reader = Sha256Reader::new(tar);
+        let mut reader = BackgroundSha256Reader::new(tar);
         Extractor::new(root, &diff, &diff_id.to_string()).extract(&mut reader)?;
         let stream = format!("layer {diff_id}");
         let (actual, size) = reader.drain().op("read tar stream of", stream)?;
@@ -219,3 +219,6 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
     rustix::fs::open(path, flags, Mode::empty()).op("open directory", path)
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,12 +27,14 @@ pub mod images;
 pub mod layers;
 pub mod lock;
 mod util;
+#[cfg(test)]
+mod testutil;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use content::{ContentStore, Ingest};
-pub use digest::{Digest, Sha256Hasher, Sha256Reader, Sha256Writer};
+pub use digest::{BackgroundHasher, BackgroundSha256Reader, Digest, Sha256Hasher, Sha256Reader, Sha256Writer};
 pub use error::{Result, StoreError};
 pub use images::{ImageIndex, ImageRecord, Platform};
 pub use layers::{LayerMeta, LayerStore, PendingLayer};
@@ -77,6 +79,16 @@ impl Store {
     fn sweep(&self) -> Result<()> {
         self.content.sweep_ingest()?;
         self.layers.sweep_temp()?;
+        // Temp files of util::write_atomic (index.json, oci-layout) are never
+        // locked; they live for milliseconds, so a minute-old one is abandoned.
+        for entry in fs::read_dir(&self.root).op("list store root", &self.root)? {
+            let entry = entry.op("list store root", &self.root)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.contains(".tmp-") && util::older_than(&entry.path(), 60) {
+                util::remove_any(&entry.path())?;
+            }
+        }
         let trash = self.root.join("trash");
         for entry in fs::read_dir(&trash).op("list trash dir", &trash)? {
             let path = entry.op("list trash dir", &trash)?.path();
@@ -129,3 +141,6 @@ impl Store {
         StoreLock::exclusive(&self.root.join("gc.lock"))
     }
 }
+
+#[cfg(test)]
+mod tests;

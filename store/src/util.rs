@@ -118,17 +118,26 @@ pub(crate) fn remove_any(path: &Path) -> Result<()> {
 /// lock their temp files and dirs for their whole life) and it is older than a
 /// few seconds (covers the instant between an owner's create and its flock).
 pub(crate) fn is_abandoned(path: &Path) -> bool {
-    let Ok(f) = File::open(path) else { return false };
+    // Non-blocking and no-follow: a stray fifo or symlink must not hang or mislead us.
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    let Ok(f) = opened else { return false };
     if rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_err() {
         return false;
     }
-    let age = f
-        .metadata()
+    older_than(path, 5)
+}
+
+/// True if `path`'s mtime is at least `secs` seconds in the past.
+pub(crate) fn older_than(path: &Path, secs: u64) -> bool {
+    let age = fs::symlink_metadata(path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| SystemTime::now().duration_since(t).ok())
         .unwrap_or(Duration::ZERO);
-    age >= Duration::from_secs(5)
+    age >= Duration::from_secs(secs)
 }
 
 /// Current time as RFC 3339 UTC, e.g. `2026-11-29T03:04:05Z`.
