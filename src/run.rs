@@ -37,7 +37,9 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
     let layers = container::layer_dirs(&store, &c.config().map_err(|e| Error::new("read config").because(e))?.layers)?;
     let dirs = ContainerDirs::under(&c.dir);
-    let overlay = assemble::plan(&layers, &dirs, idmap.is_some());
+    // Even with --userns=auto the overlay is mounted from the host's user
+    // namespace (over idmapped layers), so it keeps trusted.* xattrs.
+    let overlay = assemble::plan(&layers, &dirs, false);
     network::write_etc_files(&c.dir, &hostname)?;
     let root = rootfs::plan(&rootfs::Input {
         overlay: &overlay,
@@ -47,13 +49,24 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
         read_only: spec.read_only,
         userns: idmap.is_some(),
     });
-    if let Some(map) = &idmap {
-        crate::runtime::userns::prepare_dirs(&dirs, map)?;
-    }
+    let root = match &idmap {
+        Some(map) => {
+            crate::runtime::userns::prepare_dirs(&dirs, map)?;
+            rootfs::relative_to(&root, &c.dir)
+        }
+        None => root,
+    };
 
     // Start the isolated process (network `none` and the cgroup seam are
     // inside `start`: both happen before the child is told to go on).
-    let launch = Launch { spec: &spec, rootfs: &root, hostname: &hostname, idmap: idmap.as_ref() };
+    let launch = Launch {
+        spec: &spec,
+        overlay: &overlay,
+        rootfs: &root,
+        hostname: &hostname,
+        idmap: idmap.as_ref(),
+        dir: &c.dir,
+    };
     let started = process::start(&launch)?;
     let mut state = container::owned_state(Status::Running);
     state.pid = Some(started.pid);

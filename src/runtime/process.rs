@@ -107,10 +107,15 @@ use crate::sys::{self, Sys};
 /// Everything the child needs, computed before the clone.
 pub struct Launch<'a> {
     pub spec: &'a RunSpec,
+    /// The overlay; built by the parent itself under `--userns=auto`.
+    pub overlay: &'a crate::assemble::MountPlan,
     pub rootfs: &'a rootfs::Plan,
     pub hostname: &'a str,
     /// Set with `--userns=auto`.
     pub idmap: Option<&'a IdMap>,
+    /// The container dir; under `--userns=auto` the child starts in it (see
+    /// `rootfs::relative_to`).
+    pub dir: &'a Path,
 }
 
 /// A started container process, as seen from mini.
@@ -140,23 +145,35 @@ pub fn start(l: &Launch) -> Result<Started> {
     let (go_r, go_w) = p::pipe()?;
     let (report_r, report_w) = p::pipe()?;
     let pty = if l.spec.tty { Some(p::socketpair()?) } else { None };
+    let root_sock = if l.idmap.is_some() { Some(p::socketpair()?) } else { None };
     let mut flags = ns::UTS | ns::PID | ns::MOUNT | ns::NET | ns::IPC | ns::CGROUP;
     if l.idmap.is_some() {
         flags |= ns::USER;
     }
-    let pid = match p::clone(flags)? {
+    let cwd = std::env::current_dir().ok();
+    if l.idmap.is_some() {
+        std::env::set_current_dir(l.dir).map_err(|e| Error::new(format!("enter {}", l.dir.display())).because(e))?;
+    }
+    let cloned = p::clone(flags);
+    if let (Ok(Some(_)), Some(_), Some(cwd)) = (&cloned, l.idmap, &cwd) {
+        let _ = std::env::set_current_dir(cwd); // the parent only
+    }
+    let pid = match cloned? {
         None => {
             drop((go_w, report_r));
             let pty_sock = pty.map(|(_, c)| c);
-            child(l, go_r, report_w, pty_sock)
+            let root_sock = root_sock.map(|(_, c)| c);
+            child(l, go_r, report_w, pty_sock, root_sock)
         }
         Some(pid) => pid,
     };
     drop((go_r, report_w));
     let pty_parent = pty.map(|(parent_end, _child_end)| parent_end);
     let setup = (|| -> Result<()> {
-        if let Some(map) = l.idmap {
+        if let (Some(map), Some((sock, _))) = (l.idmap, &root_sock) {
             p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
+            let root = super::userns::overlay_for(pid, l.overlay)?;
+            sys::tty::send_fd(sock.as_raw_fd(), root.as_raw_fd())?;
         }
         // Seam: the container's cgroup placement goes here, before "go".
         let mut w = std::fs::File::from(go_w);
@@ -203,9 +220,9 @@ impl Started {
 
 /// The child: never returns. Any failure is reported to the parent as one
 /// line and the child exits with the failure's code.
-fn child(l: &Launch, go: OwnedFd, report: OwnedFd, pty_sock: Option<OwnedFd>) -> ! {
+fn child(l: &Launch, go: OwnedFd, report: OwnedFd, pty_sock: Option<OwnedFd>, root_sock: Option<OwnedFd>) -> ! {
     let mut report = std::fs::File::from(report);
-    let err = match setup_and_exec(l, go, &mut report, pty_sock) {
+    let err = match setup_and_exec(l, go, &mut report, pty_sock, root_sock) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -222,17 +239,28 @@ fn child(l: &Launch, go: OwnedFd, report: OwnedFd, pty_sock: Option<OwnedFd>) ->
 
 enum Never {}
 
-fn setup_and_exec(l: &Launch, go: OwnedFd, report: &mut std::fs::File, pty_sock: Option<OwnedFd>) -> Result<Never> {
+fn setup_and_exec(
+    l: &Launch,
+    go: OwnedFd,
+    report: &mut std::fs::File,
+    pty_sock: Option<OwnedFd>,
+    root_sock: Option<OwnedFd>,
+) -> Result<Never> {
     let mut byte = [0u8; 1];
     let n = std::fs::File::from(go).read(&mut byte).unwrap_or(0);
     if n == 0 {
         p::exit_now(125); // mini gave up on us
     }
+    let root_mount = match &root_sock {
+        Some(sock) => Some(sys::tty::recv_fd(sock.as_raw_fd())?.ok_or_else(|| Error::new("receive the container's root from mini"))?),
+        None => None,
+    };
     if l.idmap.is_some() {
         p::set_ids(0, 0, &[])?;
     }
     let sys = sys::RealSys;
-    rootfs::execute(l.rootfs, &sys)?;
+    rootfs::execute(l.rootfs, &sys, root_mount.as_ref())?;
+    drop(root_mount);
     sys.sethostname(l.hostname)?;
     sys.loopback_up()?;
     let user = l.spec.user.resolve(

@@ -10,6 +10,7 @@
 //! pivot, which is why the order is what it is. All of this runs in the
 //! container's own mount namespace: when it dies, every mount goes with it.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::spec::{Tmpfs, Volume};
@@ -22,6 +23,9 @@ pub enum Op {
     /// Stop mounts propagating to or from the host.
     MakePrivate,
     Overlay(MountPlan),
+    /// In a user namespace: attach the overlay mini's parent side built
+    /// (over idmapped layers) at `target`; later ops resolve in it.
+    AttachRoot { target: PathBuf },
     /// A fresh filesystem at `target` (a path inside the container).
     Mount { fstype: &'static str, target: PathBuf, flags: u64, data: Option<String>, no_symlinks: bool },
     /// A host path bound at `target`; remounted with `ro_flags` when set.
@@ -68,7 +72,12 @@ fn p(s: &str) -> PathBuf {
 }
 
 pub fn plan(input: &Input) -> Plan {
-    let mut ops = vec![Op::MakePrivate, Op::Overlay(input.overlay.clone())];
+    let root_op = if input.userns {
+        Op::AttachRoot { target: input.overlay.target.clone() }
+    } else {
+        Op::Overlay(input.overlay.clone())
+    };
+    let mut ops = vec![Op::MakePrivate, root_op];
     let m = |fstype, target: &str, flags, data: Option<&str>, no_symlinks| Op::Mount {
         fstype,
         target: p(target),
@@ -123,18 +132,51 @@ pub fn plan(input: &Input) -> Plan {
     Plan { root: input.overlay.target.clone(), ops }
 }
 
-/// Carry the plan out, stopping at the first failure.
-pub fn execute(plan: &Plan, sys: &dyn Sys) -> Result<()> {
+/// For a container in a user namespace: host-side paths under `base` (the
+/// container dir: its /etc files and the attach target) made relative, for
+/// a child started with `base` as its working directory. The container's
+/// mapped root cannot search the store's parent directories, but a
+/// relative lookup from the inherited working directory needs no search
+/// permission above it.
+pub fn relative_to(plan: &Plan, base: &Path) -> Plan {
+    let rel = |p: &Path| p.strip_prefix(base).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
+    let ops = plan
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::Bind { source, target, kind, ro_flags } => {
+                Op::Bind { source: rel(source), target: target.clone(), kind: *kind, ro_flags: *ro_flags }
+            }
+            Op::AttachRoot { target } => Op::AttachRoot { target: rel(target) },
+            other => other.clone(),
+        })
+        .collect();
+    Plan { root: plan.root.clone(), ops }
+}
+
+/// Carry the plan out, stopping at the first failure. `root_mount` is the
+/// detached overlay for `AttachRoot`; once attached, paths resolve through
+/// its fd, so the store's own directories need not be searchable by the
+/// container's (mapped) root.
+pub fn execute(plan: &Plan, sys: &dyn Sys, root_mount: Option<&OwnedFd>) -> Result<()> {
+    let root = match root_mount {
+        Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        None => plan.root.clone(),
+    };
     for op in &plan.ops {
-        execute_one(&plan.root, op, sys)?;
+        execute_one(&root, op, sys, root_mount)?;
     }
     Ok(())
 }
 
-fn execute_one(root: &Path, op: &Op, sys: &dyn Sys) -> Result<()> {
+fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, root_mount: Option<&OwnedFd>) -> Result<()> {
     match op {
         Op::MakePrivate => sys.mount(None, Path::new("/"), None, REC | PRIVATE, None),
         Op::Overlay(plan) => sys.mount_overlay(plan),
+        Op::AttachRoot { target } => match root_mount {
+            Some(fd) => sys.attach(fd, target),
+            None => Err(crate::error::Error::new("attach the container's root").because("no overlay was prepared")),
+        },
         Op::Mount { fstype, target, flags, data, no_symlinks } => {
             let t = must(sys.resolve(root, target, Kind::Dir, true, *no_symlinks)?, target)?;
             sys.mount(Some(Path::new(fstype)), &t.path, Some(fstype), *flags, data.as_deref())
@@ -229,7 +271,7 @@ mod tests {
             ],
         };
         let sys = FakeSys::new().with_absent(&["/proc/timer_stats"]);
-        execute(&plan, &sys).unwrap();
+        execute(&plan, &sys, None).unwrap();
         assert_eq!(
             sys.calls(),
             [
@@ -256,15 +298,43 @@ mod tests {
     }
 
     #[test]
-    fn executor_stops_at_the_first_failure() {
+    fn in_a_user_namespace_the_root_is_attached_and_devpts_has_no_gid() {
         let ov = overlay();
         let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &[], tmpfs: &[], read_only: false, userns: true };
+        let plan = plan(&input);
+        assert_eq!(plan.ops[1], Op::AttachRoot { target: p("/c/rootfs") });
+        let pts = plan.ops.iter().find_map(|o| match o {
+            Op::Mount { fstype: "devpts", data, .. } => data.clone(),
+            _ => None,
+        });
+        assert_eq!(pts.as_deref(), Some("newinstance,ptmxmode=0666,mode=0620"));
+        let err = execute(&plan, &FakeSys::new(), None).unwrap_err().to_string();
+        assert!(err.contains("no overlay was prepared"), "{err}");
+    }
+
+    #[test]
+    fn user_namespace_plans_reach_the_container_dir_relatively() {
+        let ov = overlay();
+        let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: false }];
+        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &vols, tmpfs: &[], read_only: false, userns: true };
+        let plan = relative_to(&plan(&input), Path::new("/c"));
+        assert_eq!(plan.ops[1], Op::AttachRoot { target: p("rootfs") });
+        let hosts = Op::Bind { source: p("hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
+        assert!(plan.ops.contains(&hosts));
+        let vol = Op::Bind { source: p("/data"), target: p("/mnt"), kind: Kind::Dir, ro_flags: None };
+        assert!(plan.ops.contains(&vol));
+    }
+
+    #[test]
+    fn executor_stops_at_the_first_failure() {
+        let ov = overlay();
+        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &[], tmpfs: &[], read_only: false, userns: false };
         let sys = FakeSys::failing_on("mount sysfs");
-        let err = execute(&plan(&input), &sys).unwrap_err().to_string();
+        let err = execute(&plan(&input), &sys, None).unwrap_err().to_string();
         assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");
         assert_eq!(sys.calls().last().map(|s| s.starts_with("mount sysfs")), Some(true));
         assert!(!sys.calls().iter().any(|c| c.starts_with("pivot_root")));
         let sys = FakeSys::failing_on("resolve /c/rootfs /dev dir");
-        assert!(execute(&plan(&input), &sys).is_err());
+        assert!(execute(&plan(&input), &sys, None).is_err());
     }
 }

@@ -2,8 +2,11 @@
 //! 65536 host ids, taken from the `mini` entries of /etc/subuid and
 //! /etc/subgid (parsed from bytes), else [`DEFAULT_BASE`].
 
-use crate::assemble::ContainerDirs;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::assemble::{ContainerDirs, MountPlan};
 use crate::error::{Error, Result};
+use crate::sys::{mount, process as p};
 
 pub const RANGE: u32 = 65536;
 /// Far above any host user: uids 100000000-100065535.
@@ -31,6 +34,22 @@ impl IdMap {
             gid_base: subid_base(subgid, "/etc/subgid")?.unwrap_or(DEFAULT_BASE),
         })
     }
+}
+
+/// The container's overlay, built by mini (host root) for the child `pid`
+/// in its new user namespace: each layer is an idmapped mount through that
+/// namespace, so files unpacked as host root appear owned by the
+/// container's root (and uid 1000 as 1000); the upper dir belongs to the
+/// mapped root, so the container's own writes land there with host ids
+/// from its range (`mini export` shifts them back). Returned detached: the
+/// child attaches it in its own mount namespace.
+pub fn overlay_for(pid: i32, plan: &MountPlan) -> Result<OwnedFd> {
+    let ns = p::open_ns(pid, "user")?;
+    let lowers = plan.lowers.iter().map(|l| mount::idmapped_clone(l, &ns)).collect::<Result<Vec<_>>>()?;
+    let mut idmapped = plan.clone();
+    idmapped.lowers = lowers.iter().map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()).into()).collect();
+    idmapped.userxattr = false;
+    mount::detached_overlay(&idmapped)
 }
 
 /// Hand the container's writable dirs to its mapped root.

@@ -86,6 +86,10 @@ impl Sys for FakeSys {
         self.record(format!("pivot_root {}", d(root)))
     }
 
+    fn attach(&self, _mount: &std::os::fd::OwnedFd, target: &Path) -> Result<()> {
+        self.record(format!("attach {}", d(target)))
+    }
+
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
         self.record(format!("symlink {} -> {}", d(link), d(target)))
     }

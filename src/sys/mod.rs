@@ -97,6 +97,8 @@ pub trait Sys {
         -> Result<Option<Resolved>>;
     /// Make `root` the root: pivot_root(".", ".") and detach the old root.
     fn pivot_root(&self, root: &Path) -> Result<()>;
+    /// Attach a detached mount (made by mini's parent side) at `target`.
+    fn attach(&self, mount: &OwnedFd, target: &Path) -> Result<()>;
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
     fn sethostname(&self, name: &str) -> Result<()>;
     /// Bring the loopback interface of the current network namespace up.

@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
 };
 
 use super::{flags, Kind, Resolved, Sys};
@@ -146,6 +146,11 @@ impl Sys for RealSys {
         std::env::set_current_dir("/").map_err(|e| Error::new(what()).because(e))
     }
 
+    fn attach(&self, mount: &OwnedFd, target: &Path) -> Result<()> {
+        move_mount(mount.as_fd(), "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+            .map_err(|e| Error::new(format!("attach the container's root on {}", target.display())).because(io::Error::from(e)))
+    }
+
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
         std::os::unix::fs::symlink(target, link)
             .map_err(|e| Error::new(format!("symlink {} -> {}", link.display(), target.display())).because(e))
@@ -220,6 +225,13 @@ fn resolve_at(
 /// fsopen("overlay") + one `lowerdir+` per layer: no one-page limit.
 /// On failure returns the errno and the fs_context log.
 fn overlay_new_api(plan: &MountPlan) -> std::result::Result<(), (rustix::io::Errno, String)> {
+    let mnt = overlay_fd(plan)?;
+    move_mount(mnt.as_fd(), "", CWD, plan.target.as_path(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .map_err(|e| (e, String::new()))
+}
+
+/// The overlay as a detached mount (not attached anywhere yet).
+fn overlay_fd(plan: &MountPlan) -> std::result::Result<OwnedFd, (rustix::io::Errno, String)> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| (e, String::new()))?;
     let with_log = |e: rustix::io::Errno| (e, read_fs_log(&fs));
     for lower in &plan.lowers {
@@ -234,9 +246,49 @@ fn overlay_new_api(plan: &MountPlan) -> std::result::Result<(), (rustix::io::Err
     }
     fsconfig_create(fs.as_fd()).map_err(with_log)?;
     let attrs = if plan.upper.is_none() { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
-    let mnt = fsmount(fs.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(with_log)?;
-    move_mount(mnt.as_fd(), "", CWD, plan.target.as_path(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(|e| (e, String::new()))
+    fsmount(fs.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(with_log)
+}
+
+/// The overlay of `plan` as a detached mount, for a container in a user
+/// namespace (its lowers are idmapped mounts, see [`idmapped_clone`]).
+pub fn detached_overlay(plan: &MountPlan) -> Result<OwnedFd> {
+    overlay_fd(plan).map_err(|(e, log)| {
+        let err = Error::new("mount the container's overlay").because(io::Error::from(e));
+        if log.is_empty() { err } else { err.hint(log) }
+    })
+}
+
+/// A detached copy of the mount at `path` whose ids are seen through the
+/// user namespace `userns` (mount_setattr MOUNT_ATTR_IDMAP): on-disk id 0
+/// appears as the namespace's root.
+pub fn idmapped_clone(path: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
+    let what = || format!("make an idmapped mount of {}", path.display());
+    let fd = open_tree(CWD, path, OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC)
+        .map_err(|e| Error::new(what()).because(io::Error::from(e)))?;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    // SAFETY: mount_setattr on an fd we own with a correctly sized struct.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(Error::new(what()).because(errno()));
+    }
+    Ok(fd)
 }
 
 /// The kernel explains fsconfig failures in a log read from the fs fd.
