@@ -195,6 +195,23 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
     Ok(c.id.clone())
 }
 
+/// `--rm` after exit: the container disappears now (renamed into the
+/// trash, its name released); the files are deleted by a detached child so
+/// `mini run` returns without waiting for the filesystem (the next
+/// `Store::open` sweeps whatever a killed deleter left).
+pub fn discard_in_background(store: &Store, id: &str) {
+    let Ok(cs) = containers(store) else { return };
+    match cs.discard(id) {
+        Ok(Some(trash)) => p::spawn_detached(move || {
+            let _ = std::fs::remove_dir_all(&trash);
+        }),
+        Ok(None) => {}
+        Err(_) => {
+            let _ = cs.remove(id);
+        }
+    }
+}
+
 pub fn layer_dirs(store: &Store, layers: &[String]) -> Result<Vec<PathBuf>> {
     layers
         .iter()

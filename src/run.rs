@@ -73,14 +73,18 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     state.started_at = Some(container::now());
     let _ = c.write_state(&state);
 
-    // Wait, then record how it ended and clean up.
+    // Wait, then record how it ended, or remove it (--rm).
     let exit = started.wait()?;
-    state.status = Status::Exited;
-    state.exit_code = Some(exit_code(exit));
-    state.finished_at = Some(container::now());
-    (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
-    let _ = c.write_state(&state);
-    cleanup.keep = !spec.rm;
+    cleanup.keep = true;
+    if spec.rm {
+        container::discard_in_background(&store, &c.id);
+    } else {
+        state.status = Status::Exited;
+        state.exit_code = Some(exit_code(exit));
+        state.finished_at = Some(container::now());
+        (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
+        let _ = c.write_state(&state);
+    }
     Ok(exit_code(exit))
 }
 

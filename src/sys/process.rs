@@ -52,6 +52,22 @@ pub fn clone(flags: i32) -> Result<Option<i32>> {
     }
 }
 
+/// Run `work` in a forked child in its own session, not waited for (it
+/// outlives a `mini` that exits right after). Falls back to running it
+/// here when fork fails.
+pub fn spawn_detached(work: impl FnOnce()) {
+    match fork() {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            // SAFETY: setsid has no preconditions.
+            unsafe { libc::setsid() };
+            work();
+            exit_now(0);
+        }
+        Err(_) => work(),
+    }
+}
+
 /// fork(2), for the --init reaper's child.
 pub fn fork() -> Result<Option<i32>> {
     clone(0)

@@ -214,8 +214,18 @@ impl Containers {
     }
 
     /// Remove a container's directory and release its name. The directory
-    /// is renamed into `.trash` first (atomic disappearance), then deleted.
+    /// is renamed into the trash first (atomic disappearance), then deleted.
     pub fn remove(&self, id: &str) -> Result<()> {
+        match self.discard(id)? {
+            Some(trash) => fs::remove_dir_all(&trash).map_err(io_err("remove", &trash)),
+            None => Ok(()),
+        }
+    }
+
+    /// Release the name and move the directory into the trash, returning
+    /// where it went (None if it was already gone); the caller deletes it,
+    /// or the next `Store::open` does.
+    pub fn discard(&self, id: &str) -> Result<Option<PathBuf>> {
         if let Some(name) = self.name_of(id) {
             let f = self.dir.join(".names").join(name);
             fs::remove_file(&f).map_err(io_err("remove", &f))?;
@@ -223,11 +233,10 @@ impl Containers {
         let dir = self.dir.join(id);
         let trash = self.trash.join(format!("container-{id}-{}", std::process::id()));
         match fs::rename(&dir, &trash) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err("move to trash", &dir)(e)),
+            Ok(()) => Ok(Some(trash)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("move to trash", &dir)(e)),
         }
-        fs::remove_dir_all(&trash).map_err(io_err("remove", &trash))
     }
 
     /// Layers and blobs that containers still use (GC roots).
@@ -271,7 +280,9 @@ impl Container {
         read_json(&self.dir.join("state.json"))
     }
 
-    /// Replace state.json atomically (temp file, fsync, rename).
+    /// Replace state.json atomically (temp file, rename). Not fsynced: it is
+    /// rewritten several times per run, and after a power loss a reader
+    /// that finds it missing or stale treats the container as exited.
     pub fn write_state(&self, state: &State) -> Result<()> {
         write_json(&self.dir.join("state.json"), state)
     }
@@ -295,7 +306,6 @@ fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     let write = || -> io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
-        f.sync_all()?;
         fs::rename(&tmp, path)
     };
     write().map_err(|e| {

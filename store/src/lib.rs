@@ -63,8 +63,13 @@ impl Store {
             fs::create_dir_all(&p).op("create store directory", &p)?;
         }
         // First writer wins: never replace an index.json that may already hold images.
-        util::write_new_atomic(&root.join("oci-layout"), OCI_LAYOUT)?;
-        util::write_new_atomic(&root.join("index.json"), images::EMPTY_INDEX)?;
+        // (Checked first: every `mini run` opens the store, and the atomic
+        // write costs two fsyncs.)
+        for (name, bytes) in [("oci-layout", OCI_LAYOUT), ("index.json", images::EMPTY_INDEX)] {
+            if !root.join(name).is_file() {
+                util::write_new_atomic(&root.join(name), bytes)?;
+            }
+        }
         let store = Store {
             root: root.to_path_buf(),
             content: ContentStore::new(root),
