@@ -315,6 +315,11 @@ fn enter_workdir(dir: &Path) -> Result<()> {
 fn stdio(l: &Launch, pty_sock: Option<OwnedFd>) -> Result<()> {
     if let Some(sock) = pty_sock {
         let (master, slave) = sys::tty::open_pty("/dev/ptmx")?;
+        // Sized before exec (mini's relay starts only after it): the
+        // command's first look at its terminal must see the host's size.
+        if sys::tty::isatty(0) {
+            sys::tty::copy_winsize(0, slave.as_raw_fd());
+        }
         sys::tty::send_fd(sock.as_raw_fd(), master.as_raw_fd())?;
         drop(master);
         p::setsid()?;
