@@ -191,28 +191,13 @@ impl Puller<'_> {
                 result
             }
         });
-        let results: Vec<Result<Fetched>> = futures_util::stream::iter(jobs).buffered(PARALLEL_LAYERS).collect().await;
-        let mut fetched = Vec::with_capacity(results.len());
-        let mut first_error: Option<Error> = None;
-        for r in results {
-            match r {
-                Ok(f) => fetched.push(f),
-                // Report the failure that cancelled the others, not a cancellation.
-                Err(e) => {
-                    let cancelled = |e: &Error| e.to_string().contains(CANCELLED);
-                    if first_error.as_ref().is_none_or(|f| cancelled(f) && !cancelled(&e)) {
-                        first_error = Some(e);
-                    }
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(fetched),
-        }
+        let results: Vec<Result<Option<Fetched>>> = futures_util::stream::iter(jobs).buffered(PARALLEL_LAYERS).collect().await;
+        // A cancelled layer (None) implies a failed one; report that failure.
+        results.into_iter().filter_map(Result::transpose).collect()
     }
 
-    async fn fetch_layer(&self, registry: &RegistryClient, desc: &Descriptor, diff_id: &Digest, cancel: &AtomicBool) -> Result<Fetched> {
+    /// Fetch one layer; `None` when it stopped because another layer failed.
+    async fn fetch_layer(&self, registry: &RegistryClient, desc: &Descriptor, diff_id: &Digest, cancel: &AtomicBool) -> Result<Option<Fetched>> {
         let digest = descriptor_digest(desc)?;
         Compression::from_media_type(desc.media_type()).map_err(|e| e.within(format!("layer {digest}")))?;
         let bar = self.progress.layer(digest.short(), desc.size());
@@ -220,17 +205,17 @@ impl Puller<'_> {
         let have_layer = self.store.layers().contains(diff_id);
         if have_blob && have_layer {
             bar.finish("Already exists");
-            return Ok(Fetched { blob: None, layer: None });
+            return Ok(Some(Fetched { blob: None, layer: None }));
         }
         if cancel.load(Ordering::SeqCst) {
-            return Err(Error::new(CANCELLED));
+            return Ok(None);
         }
         if have_blob {
             bar.event("Extracting");
             let file = self.store.content().open(&digest)?;
             let layer = unpack_blocking(self.store, diff_id, file).await?;
             bar.finish("Pull complete");
-            return Ok(Fetched { blob: None, layer: Some(layer) });
+            return Ok(Some(Fetched { blob: None, layer: Some(layer) }));
         }
         bar.event("Pulling fs layer");
         let mut ingest = self.store.content().ingest(&digest, Some(desc.size()))?;
@@ -245,16 +230,16 @@ impl Puller<'_> {
             Some(handle) => Some(handle.await.map_err(|e| Error::new(format!("unpack layer {diff_id}")).because(e))?),
             None => None,
         };
-        downloaded?;
+        if !downloaded? {
+            return Ok(None);
+        }
         // A wrong blob explains any unpack error that followed from it, so check it first.
         ingest.verify().map_err(|e| Error::from(e).within(format!("layer {digest}")))?;
         let layer = unpacked.transpose()?;
         bar.finish("Pull complete");
-        Ok(Fetched { blob: Some(ingest), layer })
+        Ok(Some(Fetched { blob: Some(ingest), layer }))
     }
 }
-
-const CANCELLED: &str = "cancelled after another layer failed";
 
 /// A layer whose digests have verified, waiting to be made visible.
 struct Fetched {
@@ -285,22 +270,24 @@ struct Download<'a> {
 }
 
 impl Download<'_> {
-    async fn run(&self, ingest: &mut Ingest, tx: tokio::sync::mpsc::Sender<Bytes>) -> Result<()> {
+    /// Returns whether the blob was fetched (false: cancelled).
+    async fn run(&self, ingest: &mut Ingest, tx: tokio::sync::mpsc::Sender<Bytes>) -> Result<bool> {
         let mut tee = Some(tx);
         let mut attempt = 1;
         loop {
             let offset = ingest.written();
             let failure = match self.registry.open_blob(&self.digest.to_string(), offset).await {
                 Ok(body) => match self.copy(body, ingest, &mut tee).await? {
-                    None => return Ok(()),
-                    Some(e) => e,
+                    CopyEnd::Complete => return Ok(true),
+                    CopyEnd::Cancelled => return Ok(false),
+                    CopyEnd::Cut(e) => e,
                 },
                 Err(e) => return Err(e),
             };
             // A body that ends with an error after its full length failed the
             // client's digest check; the ingest's own check will say so.
             if ingest.written() >= self.size {
-                return Ok(());
+                return Ok(true);
             }
             if attempt >= MAX_ATTEMPTS {
                 return Err(Error::new(format!("download layer {} from {}", self.digest, self.registry.url()))
@@ -312,18 +299,18 @@ impl Download<'_> {
         }
     }
 
-    /// Copy one response body; returns the stream error that cut it short, if any.
-    async fn copy(&self, mut body: crate::registry::client::BlobBody, ingest: &mut Ingest, tee: &mut Option<tokio::sync::mpsc::Sender<Bytes>>) -> Result<Option<std::io::Error>> {
+    /// Copy one response body into the ingest (and the unpacker).
+    async fn copy(&self, mut body: crate::registry::client::BlobBody, ingest: &mut Ingest, tee: &mut Option<tokio::sync::mpsc::Sender<Bytes>>) -> Result<CopyEnd> {
         use std::io::Write;
         self.bar.set_position(ingest.written());
         self.bar.event("Downloading");
         while let Some(chunk) = body.stream.next().await {
             if self.cancel.load(Ordering::SeqCst) {
-                return Err(Error::new(CANCELLED));
+                return Ok(CopyEnd::Cancelled);
             }
             let mut chunk = match chunk {
                 Ok(c) => c,
-                Err(e) => return Ok(Some(e)),
+                Err(e) => return Ok(CopyEnd::Cut(e)),
             };
             if body.skip > 0 {
                 // The registry ignored Range: drop what we already have.
@@ -346,8 +333,17 @@ impl Download<'_> {
             }
         }
         self.bar.event("Download complete");
-        Ok(None)
+        Ok(CopyEnd::Complete)
     }
+}
+
+/// How one response body ended.
+enum CopyEnd {
+    Complete,
+    /// The stream broke off (retry and resume).
+    Cut(std::io::Error),
+    /// Another layer failed; stop quietly.
+    Cancelled,
 }
 
 /// Unpack a compressed layer from any reader on a blocking thread.
