@@ -13,7 +13,7 @@
 # (its cgroups then go beneath ours). podman gets a config within this
 # host's rlimits and a short runroot.
 #
-# usage: bench/run.sh [RUNS]   (results: bench/results.md, summary on stdout)
+# usage: bench/run.sh [RUNS]   (hyperfine's table and a summary on stdout)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${1:-100}
@@ -51,7 +51,7 @@ if command -v podman >/dev/null; then
   mkdir -p "$WORK/podman"
   cat >"$WORK/podman/containers.conf" <<CONF
 [containers]
-default_ulimits = ["nofile=1024:1024"]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -78,7 +78,7 @@ done
 unshare --mount --propagation private bash -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
   exec hyperfine -N --warmup 5 --runs "$0" --export-markdown "$1" --export-json "$2" "${@:3}"
-' "$RUNS" bench/results.md "$WORK/results.json" "${args[@]}"
+' "$RUNS" "$WORK/results.md" "$WORK/results.json" "${args[@]}"
 
 # Leave nothing behind: podman's storage, runc's cgroup, the work dir.
 if command -v podman >/dev/null; then
@@ -89,5 +89,6 @@ for h in /sys/fs/cgroup/*/; do
   self=$(awk -F: -v c="$(basename "$h")" '$2 ~ c {print $3}' /proc/self/cgroup | head -1)
   [[ -n $self && -d $h$self/mini-bench ]] && rmdir "$h$self/mini-bench" 2>/dev/null || true
 done
-jq -r '.results[] | "\(.command)\t\(.mean * 1000 | floor) ms mean\t± \(.stddev * 1000 * 10 | floor / 10) ms"' "$WORK/results.json"
+cat "$WORK/results.md"
+jq -r '.results[] | "\(.command)\tmean \(.mean * 10000 | round / 10) ms\tmedian \(.median * 10000 | round / 10) ms\tmin \(.min * 10000 | round / 10) ms"' "$WORK/results.json"
 rm -rf "$WORK"
