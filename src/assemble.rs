@@ -81,11 +81,6 @@ impl MountPlan {
         opts
     }
 
-    /// A single-layer image with no upper dir needs at least two lowers for
-    /// a read-only overlay; callers can check this to bind instead.
-    pub fn is_empty(&self) -> bool {
-        self.lowers.is_empty()
-    }
 }
 
 /// Overlay splits option values on ',' and lowerdir on ':'; escape both.

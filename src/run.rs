@@ -36,6 +36,10 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     let mut cleanup = Cleanup { store: &store, container: &c, keep: false };
     c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
     let layers = container::layer_dirs(&store, &c.config().map_err(|e| Error::new("read config").because(e))?.layers)?;
+    if layers.len() > assemble::MAX_LOWERS {
+        return Err(Error::new(format!("run {}", image.name))
+            .because(format!("{} layers; overlayfs stacks at most {}", layers.len(), assemble::MAX_LOWERS)));
+    }
     let dirs = ContainerDirs::under(&c.dir);
     // Even with --userns=auto the overlay is mounted from the host's user
     // namespace (over idmapped layers), so it keeps trusted.* xattrs.

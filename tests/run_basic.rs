@@ -144,7 +144,7 @@ fn exit_codes_are_dockers() {
     for (flags, argv, want) in cases {
         let (code, _, err) = m.run_in(flags, argv);
         assert_eq!(code, want, "{argv:?}: {err}");
-        if want >= 126 && want <= 127 {
+        if (126..=127).contains(&want) {
             assert_eq!(err.lines().count(), 1, "one line: {err}");
         }
     }

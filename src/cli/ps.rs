@@ -47,7 +47,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         ));
     }
     // Newest first, as Docker lists them.
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     if args.quiet {
         for (_, r) in &rows {
             println!("{}", r[0]);

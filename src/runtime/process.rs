@@ -284,11 +284,10 @@ fn setup_and_exec(
     p::cloexec_from(3)?;
     if l.spec.init {
         if let Some(pid) = p::fork()? {
-            // pid 1: our copy of the report pipe must not hold it open.
-            let _ = report.flush();
-            // SAFETY-free: closing by dropping a duplicate is not possible
-            // on a borrowed File; mark it closed for the parent by closing.
-            unsafe { libc::close(report.as_raw_fd()) };
+            // pid 1 from here on. Its copy of the report pipe must not keep
+            // the pipe open, or mini would never see the command's exec;
+            // `reap` never returns, so the File is never dropped twice.
+            p::close_raw(report.as_raw_fd());
             init::reap(pid);
         }
     }

@@ -62,8 +62,8 @@ impl UserSpec {
 
     /// Resolve through passwd and group file contents (None: file absent).
     pub fn resolve(&self, passwd: Option<&[u8]>, group: Option<&[u8]>) -> Result<User> {
-        let entries = passwd.map(|p| parse_passwd(p)).unwrap_or_default();
-        let groups = group.map(|g| parse_group(g)).unwrap_or_default();
+        let entries = passwd.map(parse_passwd).unwrap_or_default();
+        let groups = group.map(parse_group).unwrap_or_default();
         let mut user = User { uid: 0, gid: 0, groups: vec![], home: "/".into() };
         let mut name = None;
         match &self.user {

@@ -79,7 +79,7 @@ impl Sys for FakeSys {
             return Ok(None);
         }
         let rel: PathBuf = path.components().skip(1).collect();
-        Ok(Some(Resolved { path: root.join(rel), fd: None }))
+        Ok(Some(Resolved { path: root.join(rel), _fd: None }))
     }
 
     fn pivot_root(&self, root: &Path) -> Result<()> {

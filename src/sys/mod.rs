@@ -8,6 +8,7 @@
 //! calls that only make sense in a real child (clone, exec, credentials,
 //! capabilities, seccomp, ptys) are plain functions in the submodules.
 
+#[cfg(test)]
 pub mod fake;
 pub mod fs;
 pub mod mount;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::assemble::MountPlan;
 use crate::error::Result;
 
+#[cfg(test)]
 pub use fake::FakeSys;
 pub use mount::RealSys;
 
@@ -37,7 +39,8 @@ pub enum Kind {
 #[derive(Debug)]
 pub struct Resolved {
     pub path: PathBuf,
-    pub fd: Option<OwnedFd>,
+    /// Held so `path` stays valid; closed on drop.
+    pub _fd: Option<OwnedFd>,
 }
 
 /// Mount flags we use, as plain bits (MS_* values) so plans stay data.

@@ -130,7 +130,7 @@ impl Sys for RealSys {
             };
             Error::new(format!("resolve {} in {}", path.display(), root.display())).because(why)
         })?;
-        Ok(Some(Resolved { path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())), fd: Some(fd) }))
+        Ok(Some(Resolved { path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())), _fd: Some(fd) }))
     }
 
     fn pivot_root(&self, root: &Path) -> Result<()> {

@@ -225,14 +225,6 @@ pub fn die_with_parent() -> Result<()> {
     Ok(())
 }
 
-pub fn set_subreaper() -> Result<()> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
-        return Err(last("become a subreaper"));
-    }
-    Ok(())
-}
-
 pub fn set_no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
@@ -332,6 +324,12 @@ pub fn executable(path: &Path) -> bool {
     let is_file = std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     // SAFETY: valid C string.
     is_file && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+}
+
+/// close(2) of a descriptor whose owner will never drop it (see `--init`).
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: the caller guarantees nothing else closes or uses `fd`.
+    unsafe { libc::close(fd) };
 }
 
 /// `_exit(2)`: leave the child without running the parent's destructors.
