@@ -23,6 +23,8 @@ use crate::runtime::rootfs;
 pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i32> {
     let store = Store::open(&config.root)?;
     container::sweep_stale(&store);
+    // Holds off `prune` until the container record names the image's layers.
+    let gc_lock = store.lock_gc_shared()?;
     let image = image_for(config, &store, flags)?;
     let mut spec = decide(&image, flags, env_files)?;
     let idmap = id_map(&spec)?;
@@ -33,6 +35,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Prepare the root: the container dir, its overlay plan, its /etc files.
     let c = container::create(&store, &image, &spec, &record, &id)?;
+    drop(gc_lock);
     let mut cleanup = Cleanup { store: &store, container: &c, keep: false };
     c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
     let layers = container::layer_dirs(&store, &c.config().map_err(|e| Error::new("read config").because(e))?.layers)?;
@@ -96,6 +99,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 pub fn create(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<String> {
     let store = Store::open(&config.root)?;
     container::sweep_stale(&store);
+    let _gc_lock = store.lock_gc_shared()?;
     let image = image_for(config, &store, flags)?;
     let mut spec = decide(&image, flags, env_files)?;
     let idmap = id_map(&spec)?;
