@@ -31,6 +31,9 @@ pub struct SpecRecord {
     /// Host uid/gid that container id 0 maps to (`--userns=auto`).
     #[serde(default)]
     pub id_base: Option<(u32, u32)>,
+    /// The container's cgroup directories (removed after it exits).
+    #[serde(default)]
+    pub cgroups: Vec<String>,
 }
 
 impl SpecRecord {
@@ -51,6 +54,7 @@ impl SpecRecord {
             init: spec.init,
             tty: spec.tty,
             id_base: if spec.userns == Userns::Auto { id_base } else { None },
+            cgroups: Vec::new(),
         }
     }
 }
@@ -150,6 +154,8 @@ pub fn sweep_stale(store: &Store) {
         if mount::is_mountpoint(&c.rootfs()) {
             let _ = mount::umount(&c.rootfs(), true);
         }
+        let cgroups: Vec<PathBuf> = spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
+        crate::runtime::cgroups::remove(&cgroups);
         if state.status == Status::Created || spec_of(&c).rm {
             let _ = cs.remove(&id);
         } else {

@@ -17,7 +17,7 @@ use crate::pull::{pull, PullOptions};
 use crate::runtime::process::{self, exit_code, Launch};
 use crate::runtime::spec::{self, EnvFile, ImageDefaults, PullPolicy, RunFlags, RunSpec, Userns};
 use crate::runtime::userns::IdMap;
-use crate::runtime::rootfs;
+use crate::runtime::{cgroups, rootfs};
 
 /// Run a container in the foreground; returns its exit code.
 pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i32> {
@@ -31,12 +31,14 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     let id = mini_store::containers::new_id();
     let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     spec.set_hostname_default(&hostname);
-    let record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
+    let mut record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
+    let cgroup_dirs = cgroups::for_container(config.cgroup_parent.as_deref(), &id);
+    record.cgroups = cgroup_dirs.iter().map(|d| d.display().to_string()).collect();
 
     // Prepare the root: the container dir, its overlay plan, its /etc files.
     let c = container::create(&store, &image, &spec, &record, &id)?;
     drop(gc_lock);
-    let mut cleanup = Cleanup { store: &store, container: &c, keep: false };
+    let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &cgroup_dirs, keep: false };
     c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
     let layers = container::layer_dirs(&store, &c.config().map_err(|e| Error::new("read config").because(e))?.layers)?;
     if layers.len() > assemble::MAX_LOWERS {
@@ -64,8 +66,9 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
         None => root,
     };
 
-    // Start the isolated process (network `none` and the cgroup seam are
-    // inside `start`: both happen before the child is told to go on).
+    // Start the isolated process: `start` places it in its cgroups and
+    // writes its id maps before telling it to go on; the child brings its
+    // loopback up itself (network `none`).
     let launch = Launch {
         spec: &spec,
         overlay: &overlay,
@@ -73,6 +76,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
         hostname: &hostname,
         idmap: idmap.as_ref(),
         dir: &c.dir,
+        cgroups: &cgroup_dirs,
     };
     let started = process::start(&launch)?;
     let mut state = container::owned_state(Status::Running);
@@ -82,6 +86,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Wait, then record how it ended, or remove it (--rm).
     let exit = started.wait()?;
+    cgroups::remove(&cgroup_dirs);
     cleanup.keep = true;
     if spec.rm {
         container::discard_in_background(&store, &c.id);
@@ -169,12 +174,14 @@ pub fn read_env_files(paths: &[PathBuf]) -> Result<Vec<EnvFile>> {
 struct Cleanup<'a> {
     store: &'a Store,
     container: &'a Container,
+    cgroups: &'a [PathBuf],
     keep: bool,
 }
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         if !self.keep {
+            cgroups::remove(self.cgroups);
             if let Ok(cs) = container::containers(self.store) {
                 let _ = cs.remove(&self.container.id);
             }

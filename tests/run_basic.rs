@@ -195,3 +195,33 @@ fn ps_lists_and_rm_removes() {
     assert!(m.containers().is_empty());
     assert_eq!(m.run(&["rm", "done1"]).status.code(), Some(125));
 }
+
+#[test]
+fn the_container_gets_a_cgroup_beneath_minis_and_it_goes_away() {
+    let Some(m) = Mini::new() else { return };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let Some(mem) = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string())) else {
+        return; // no v1 memory hierarchy here
+    };
+    if mem == "/" {
+        return; // mini never creates cgroups at a hierarchy root
+    }
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", "grep :memory: /proc/self/cgroup | cut -d: -f3"]);
+    assert_eq!((code, out.as_str()), (0, "/\n"), "the cgroup namespace starts at the container's cgroup: {err}");
+
+    let mut child = m.cmd(&["run", "--rm", "--name", "cg", common::IMAGE, "sleep", "1"]).spawn().unwrap();
+    let parent = std::path::Path::new("/sys/fs/cgroup/memory").join(mem.trim_start_matches('/')).join("mini");
+    let mut seen = None;
+    for _ in 0..100 {
+        if let Some(id) = m.containers().first() {
+            if parent.join(id).is_dir() {
+                seen = Some(parent.join(id));
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    let dir = seen.unwrap_or_else(|| panic!("no container cgroup under {}", parent.display()));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}

@@ -1,6 +1,7 @@
 //! The runtime: from a RunSpec and a mount plan to a process isolated in
 //! namespaces, and back to an exit code.
 
+pub mod cgroups;
 pub mod init;
 pub mod process;
 pub mod rootfs;

@@ -116,6 +116,8 @@ pub struct Launch<'a> {
     /// The container dir; under `--userns=auto` the child starts in it (see
     /// `rootfs::relative_to`).
     pub dir: &'a Path,
+    /// Cgroup directories to place the container in.
+    pub cgroups: &'a [PathBuf],
 }
 
 /// A started container process, as seen from mini.
@@ -146,7 +148,9 @@ pub fn start(l: &Launch) -> Result<Started> {
     let (report_r, report_w) = p::pipe()?;
     let pty = if l.spec.tty { Some(p::socketpair()?) } else { None };
     let root_sock = if l.idmap.is_some() { Some(p::socketpair()?) } else { None };
-    let mut flags = ns::UTS | ns::PID | ns::MOUNT | ns::NET | ns::IPC | ns::CGROUP;
+    // The cgroup namespace is unshared by the child once it is in its
+    // cgroups, so that it sees them as its root.
+    let mut flags = ns::UTS | ns::PID | ns::MOUNT | ns::NET | ns::IPC;
     if l.idmap.is_some() {
         flags |= ns::USER;
     }
@@ -175,7 +179,7 @@ pub fn start(l: &Launch) -> Result<Started> {
             let root = super::userns::overlay_for(pid, l.overlay)?;
             sys::tty::send_fd(sock.as_raw_fd(), root.as_raw_fd())?;
         }
-        // Seam: the container's cgroup placement goes here, before "go".
+        super::cgroups::enter(l.cgroups, pid)?;
         let mut w = std::fs::File::from(go_w);
         w.write_all(b"g").map_err(|e| Error::new("signal the container process to start").because(e))
     })();
@@ -258,6 +262,7 @@ fn setup_and_exec(
     if l.idmap.is_some() {
         p::set_ids(0, 0, &[])?;
     }
+    p::unshare(ns::CGROUP)?;
     let sys = sys::RealSys;
     rootfs::execute(l.rootfs, &sys, root_mount.as_ref())?;
     drop(root_mount);

@@ -68,6 +68,15 @@ pub fn spawn_detached(work: impl FnOnce()) {
     }
 }
 
+/// unshare(2) of the namespaces in `flags`.
+pub fn unshare(flags: i32) -> Result<()> {
+    // SAFETY: unshare with flag constants.
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err(last("unshare namespaces"));
+    }
+    Ok(())
+}
+
 /// fork(2), for the --init reaper's child.
 pub fn fork() -> Result<Option<i32>> {
     clone(0)
