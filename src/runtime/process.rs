@@ -2,8 +2,10 @@
 //! handshake, the child's setup up to exec, and the parent's wait.
 //!
 //! Handshake over two close-on-exec pipes. Parent → child: one byte, "go",
-//! once id maps are written (and, later, the cgroup and network are ready);
-//! EOF means "abort". Child → parent: nothing at all when exec succeeds (the
+//! once id maps are written (and the root overlay sent, under a user
+//! namespace); a second byte once the child is in its cgroups, which the
+//! child waits for just before it unshares its cgroup namespace and drops
+//! privileges (so mounting overlaps the cgroup move); EOF means "abort". Child → parent: nothing at all when exec succeeds (the
 //! write end closes on exec), else one [`Message::Failed`] line that the
 //! parent turns into mini's error and exit code.
 
@@ -179,9 +181,15 @@ pub fn start(l: &Launch) -> Result<Started> {
             let root = super::userns::overlay_for(pid, l.overlay)?;
             sys::tty::send_fd(sock.as_raw_fd(), root.as_raw_fd())?;
         }
-        super::cgroups::enter(l.cgroups, pid)?;
         let mut w = std::fs::File::from(go_w);
-        w.write_all(b"g").map_err(|e| Error::new("signal the container process to start").because(e))
+        let say = |w: &mut std::fs::File, b: &[u8]| {
+            w.write_all(b).map_err(|e| Error::new("signal the container process to go on").because(e))
+        };
+        say(&mut w, b"g")?;
+        // The child mounts its root meanwhile: moving a task between v1
+        // cgroups can wait for an RCU grace period (milliseconds).
+        super::cgroups::enter(l.cgroups, pid)?;
+        say(&mut w, b"c")
     })();
     let mut report = Vec::new();
     if setup.is_ok() {
@@ -250,11 +258,14 @@ fn setup_and_exec(
     pty_sock: Option<OwnedFd>,
     root_sock: Option<OwnedFd>,
 ) -> Result<Never> {
-    let mut byte = [0u8; 1];
-    let n = std::fs::File::from(go).read(&mut byte).unwrap_or(0);
-    if n == 0 {
-        p::exit_now(125); // mini gave up on us
-    }
+    let mut go = std::fs::File::from(go);
+    let mut wait_for_mini = || {
+        let mut byte = [0u8; 1];
+        if go.read(&mut byte).unwrap_or(0) == 0 {
+            p::exit_now(125); // mini gave up on us (and reports why)
+        }
+    };
+    wait_for_mini(); // id maps written, root overlay sent
     let root_mount = match &root_sock {
         Some(sock) => Some(sys::tty::recv_fd(sock.as_raw_fd())?.ok_or_else(|| Error::new("receive the container's root from mini"))?),
         None => None,
@@ -262,7 +273,6 @@ fn setup_and_exec(
     if l.idmap.is_some() {
         p::set_ids(0, 0, &[])?;
     }
-    p::unshare(ns::CGROUP)?;
     let sys = sys::RealSys;
     rootfs::execute(l.rootfs, &sys, root_mount.as_ref())?;
     drop(root_mount);
@@ -278,6 +288,8 @@ fn setup_and_exec(
     }
     enter_workdir(&l.spec.workdir)?;
     stdio(l, pty_sock)?;
+    wait_for_mini(); // placed in its cgroups: they become its cgroup namespace's root
+    p::unshare(ns::CGROUP)?;
     let path = l.spec.env_value("PATH").unwrap_or(super::spec::DEFAULT_PATH).to_string();
     let program = find_program(&l.spec.argv[0], &path, &|p: &Path| p::executable(p), &|p: &Path| p.exists())?;
     let filters = security::seccomp_programs()?;

@@ -98,6 +98,8 @@ fn unescape(s: &str) -> String {
 }
 
 /// The cgroups of this host for container `id`, from the live files.
+/// (Moving a task into a v1 cgroup can wait for an RCU grace period, 1–13
+/// ms here; `process::start` does it while the child mounts its root.)
 pub fn for_container(parent: Option<&str>, id: &str) -> Vec<PathBuf> {
     let cg = std::fs::read("/proc/self/cgroup").unwrap_or_default();
     let mi = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
