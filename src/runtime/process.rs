@@ -191,11 +191,16 @@ pub fn start(l: &Launch) -> Result<Started> {
         super::cgroups::enter(l.cgroups, pid)?;
         say(&mut w, b"c")
     })();
+    // The go pipe is closed now: a child still waiting for it exits, so
+    // the report always ends. The child's own reason wins over ours (a
+    // broken pipe here usually means it failed first).
     let mut report = Vec::new();
-    if setup.is_ok() {
-        let _ = std::fs::File::from(report_r).read_to_end(&mut report);
-    }
-    if let Err(e) = setup.and_then(|_| Message::decode(&report).map_or(Ok(()), |m| Err(m.into_error()))) {
+    let _ = std::fs::File::from(report_r).read_to_end(&mut report);
+    let outcome = match Message::decode(&report) {
+        Some(m) => Err(m.into_error()),
+        None => setup,
+    };
+    if let Err(e) = outcome {
         let _ = p::kill(pid, libc::SIGKILL);
         let _ = p::wait(pid, false);
         return Err(e);
