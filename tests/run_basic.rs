@@ -225,3 +225,38 @@ fn the_container_gets_a_cgroup_beneath_minis_and_it_goes_away() {
     let dir = seen.unwrap_or_else(|| panic!("no container cgroup under {}", parent.display()));
     assert!(!dir.exists(), "{} left behind", dir.display());
 }
+
+#[test]
+fn only_stdio_reaches_the_command_and_init_is_out_of_reach() {
+    let Some(m) = Mini::new() else { return };
+    // ls opens one more fd for the directory it lists.
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0 1 2 3 ");
+    let (code, out, _) = m.run_in(&["--init"], &["sh", "-c", "cat /proc/1/exe > /dev/null 2>&1 && echo readable || echo refused"]);
+    assert_eq!((code, out.as_str()), (0, "refused\n"));
+}
+
+#[test]
+fn rm_refuses_a_running_container_unless_forced() {
+    let Some(m) = Mini::new() else { return };
+    let mut child = m.cmd(&["run", "--name", "busy", common::IMAGE, "sleep", "30"]).spawn().unwrap();
+    let state = |m: &Mini| -> String {
+        let Some(id) = m.containers().first().cloned() else { return String::new() };
+        std::fs::read_to_string(m.root.join("containers").join(id).join("state.json")).unwrap_or_default()
+    };
+    for _ in 0..200 {
+        if state(&m).contains("\"running\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = m.run(&["rm", "busy"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running"));
+    let ps = String::from_utf8_lossy(&m.run(&["ps"]).stdout).to_string();
+    assert!(ps.contains("busy") && ps.contains("Up "), "{ps}");
+    assert!(m.run(&["rm", "-f", "busy"]).status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    assert!(m.containers().is_empty());
+}

@@ -310,6 +310,9 @@ fn setup_and_exec(
             // the pipe open, or mini would never see the command's exec;
             // `reap` never returns, so the File is never dropped twice.
             p::close_raw(report.as_raw_fd());
+            // mini's binary runs in the container now: keep the command from
+            // reaching it through /proc/1/exe or /proc/1/mem.
+            p::set_not_dumpable()?;
             init::reap(pid);
         }
     }

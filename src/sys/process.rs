@@ -234,6 +234,16 @@ pub fn die_with_parent() -> Result<()> {
     Ok(())
 }
 
+/// PR_SET_DUMPABLE 0: other processes (even root in the container) cannot
+/// ptrace this one or open its /proc/<pid>/exe, mem, fd.
+pub fn set_not_dumpable() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(last("make mini's init non-dumpable"));
+    }
+    Ok(())
+}
+
 pub fn set_no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0 {
