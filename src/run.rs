@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mini_store::containers::{Container, Status};
 use mini_store::Store;
 
-use crate::assemble::{self, ContainerDirs};
+use crate::assemble::{self, ContainerDirs, MountPlan};
 use crate::config::Config;
 use crate::container::{self, SpecRecord};
 use crate::error::{Error, Result};
@@ -23,77 +23,43 @@ use crate::runtime::{cgroups, rootfs};
 pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i32> {
     let store = Store::open(&config.root)?;
     container::sweep_stale(&store);
-    // Holds off `prune` until the container record names the image's layers.
+
+    // Decide everything, then make the container dir (prune waits meanwhile,
+    // so the image's layers cannot vanish before the record names them).
     let gc_lock = store.lock_gc_shared()?;
-    let image = image_for(config, &store, flags)?;
-    let mut spec = decide(&image, flags, env_files)?;
-    let idmap = id_map(&spec)?;
-    let id = mini_store::containers::new_id();
-    let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-    spec.set_hostname_default(&hostname);
-    let mut record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
-    let cgroup_dirs = cgroups::for_container(config.cgroup_parent.as_deref(), &id);
-    record.cgroups = cgroup_dirs.iter().map(|d| d.display().to_string()).collect();
-
-    // Prepare the root: the container dir, its overlay plan, its /etc files.
-    let c = container::create(&store, &image, &spec, &record, &id)?;
+    let what = decide(config, &store, flags, env_files)?;
+    let c = container::create(&store, &what.image, &what.spec, &what.record, &what.id)?;
     drop(gc_lock);
-    let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &cgroup_dirs, keep: false };
-    c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
-    let layers = container::layer_dirs(&store, &c.config().map_err(|e| Error::new("read config").because(e))?.layers)?;
-    if layers.len() > assemble::MAX_LOWERS {
-        return Err(Error::new(format!("run {}", image.name))
-            .because(format!("{} layers; overlayfs stacks at most {}", layers.len(), assemble::MAX_LOWERS)));
-    }
-    let dirs = ContainerDirs::under(&c.dir);
-    // Even with --userns=auto the overlay is mounted from the host's user
-    // namespace (over idmapped layers), so it keeps trusted.* xattrs.
-    let overlay = assemble::plan(&layers, &dirs, false);
-    network::write_etc_files(&c.dir, &hostname)?;
-    let root = rootfs::plan(&rootfs::Input {
-        overlay: &overlay,
-        etc_dir: &c.dir,
-        volumes: &spec.volumes,
-        tmpfs: &spec.tmpfs,
-        read_only: spec.read_only,
-        userns: idmap.is_some(),
-    });
-    let root = match &idmap {
-        Some(map) => {
-            crate::runtime::userns::prepare_dirs(&dirs, map)?;
-            rootfs::relative_to(&root, &c.dir)
-        }
-        None => root,
-    };
+    let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &what.cgroups, keep: false };
 
-    // Start the isolated process: `start` places it in its cgroups and
-    // writes its id maps before telling it to go on; the child brings its
-    // loopback up itself (network `none`).
-    let launch = Launch {
-        spec: &spec,
+    // Prepare the root: overlay over the layers, /etc files, mount plan.
+    let (overlay, root) = prepare_root(&store, &c, &what)?;
+
+    // Start the isolated process: `start` writes its id maps and moves it
+    // into its cgroups while it mounts its root, brings up its loopback
+    // (network `none`), sets the hostname, drops privileges and execs.
+    let started = process::start(&Launch {
+        spec: &what.spec,
         overlay: &overlay,
         rootfs: &root,
-        hostname: &hostname,
-        idmap: idmap.as_ref(),
+        hostname: &what.hostname,
+        idmap: what.idmap.as_ref(),
         dir: &c.dir,
-        cgroups: &cgroup_dirs,
-    };
-    let started = process::start(&launch)?;
+        cgroups: &what.cgroups,
+    })?;
     let mut state = container::owned_state(Status::Running);
-    state.pid = Some(started.pid);
-    state.started_at = Some(container::now());
+    (state.pid, state.started_at) = (Some(started.pid), Some(container::now()));
     let _ = c.write_state(&state);
 
-    // Wait, then record how it ended, or remove it (--rm).
+    // Wait, then clean up: record how it ended, or remove it (--rm).
     let exit = started.wait()?;
-    cgroups::remove(&cgroup_dirs);
+    cgroups::remove(&what.cgroups);
     cleanup.keep = true;
-    if spec.rm {
+    if what.spec.rm {
         container::discard_in_background(&store, &c.id);
     } else {
         state.status = Status::Exited;
-        state.exit_code = Some(exit_code(exit));
-        state.finished_at = Some(container::now());
+        (state.exit_code, state.finished_at) = (Some(exit_code(exit)), Some(container::now()));
         (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
         let _ = c.write_state(&state);
     }
@@ -105,19 +71,69 @@ pub fn create(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Resul
     let store = Store::open(&config.root)?;
     container::sweep_stale(&store);
     let _gc_lock = store.lock_gc_shared()?;
-    let image = image_for(config, &store, flags)?;
-    let mut spec = decide(&image, flags, env_files)?;
+    let what = decide(config, &store, flags, env_files)?;
+    let c = container::create(&store, &what.image, &what.spec, &what.record, &what.id)?;
+    if let Err(e) = network::write_etc_files(&c.dir, &what.hostname) {
+        let _ = container::containers(&store).map(|cs| cs.remove(&what.id));
+        return Err(e);
+    }
+    Ok(what.id)
+}
+
+/// Everything decided before anything is written.
+struct Decided {
+    image: LocalImage,
+    spec: RunSpec,
+    id: String,
+    hostname: String,
+    idmap: Option<IdMap>,
+    cgroups: Vec<PathBuf>,
+    record: SpecRecord,
+}
+
+fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile]) -> Result<Decided> {
+    let image = image_for(config, store, flags)?;
+    let mut spec = spec_for(&image, flags, env_files)?;
     let idmap = id_map(&spec)?;
     let id = mini_store::containers::new_id();
     let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     spec.set_hostname_default(&hostname);
-    let record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
-    let c = container::create(&store, &image, &spec, &record, &id)?;
-    if let Err(e) = network::write_etc_files(&c.dir, &hostname) {
-        let _ = container::containers(&store).map(|cs| cs.remove(&id));
-        return Err(e);
+    let cgroups = cgroups::for_container(config.cgroup_parent.as_deref(), &id);
+    let mut record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
+    record.cgroups = cgroups.iter().map(|d| d.display().to_string()).collect();
+    Ok(Decided { image, spec, id, hostname, idmap, cgroups, record })
+}
+
+/// The container's overlay (layers top first over its upper dir), its
+/// /etc files, and the ordered mount plan the child carries out.
+fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPlan, rootfs::Plan)> {
+    c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
+    let layers: Vec<PathBuf> = what.image.diff_ids.iter().map(|d| store.layers().diff_path(d)).collect();
+    if layers.len() > assemble::MAX_LOWERS {
+        return Err(Error::new(format!("run {}", what.image.name))
+            .because(format!("{} layers; overlayfs stacks at most {}", layers.len(), assemble::MAX_LOWERS)));
     }
-    Ok(id)
+    let dirs = ContainerDirs::under(&c.dir);
+    // Even with --userns=auto the overlay is mounted from the host's user
+    // namespace (over idmapped layers), so it keeps trusted.* xattrs.
+    let overlay = assemble::plan(&layers, &dirs, false);
+    network::write_etc_files(&c.dir, &what.hostname)?;
+    let root = rootfs::plan(&rootfs::Input {
+        overlay: &overlay,
+        etc_dir: &c.dir,
+        volumes: &what.spec.volumes,
+        tmpfs: &what.spec.tmpfs,
+        read_only: what.spec.read_only,
+        userns: what.idmap.is_some(),
+    });
+    let root = match &what.idmap {
+        Some(map) => {
+            crate::runtime::userns::prepare_dirs(&dirs, map)?;
+            rootfs::relative_to(&root, &c.dir)
+        }
+        None => root,
+    };
+    Ok((overlay, root))
 }
 
 /// The image, found or pulled as `--pull` says.
@@ -135,7 +151,7 @@ fn image_for(config: &Config, store: &Store, flags: &RunFlags) -> Result<LocalIm
 }
 
 /// Image config + flags → a validated RunSpec, with volume sources checked.
-fn decide(image: &LocalImage, flags: &RunFlags, env_files: &[EnvFile]) -> Result<RunSpec> {
+fn spec_for(image: &LocalImage, flags: &RunFlags, env_files: &[EnvFile]) -> Result<RunSpec> {
     spec::check_network(flags.network.as_deref())?;
     let host_env = |k: &str| std::env::var(k).ok();
     let spec = RunSpec::build(&ImageDefaults::from_oci(&image.config), flags, &host_env, env_files)?;

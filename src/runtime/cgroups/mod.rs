@@ -12,7 +12,7 @@
 //!
 //! Limits are not set here; this is the place for them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
@@ -128,11 +128,6 @@ pub fn remove(dirs: &[PathBuf]) {
     }
 }
 
-/// Whether `dir` still exists (for stale sweeps and tests).
-pub fn exists(dir: &Path) -> bool {
-    dir.is_dir()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +172,6 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("cgroup.procs")).unwrap(), "42");
         std::fs::remove_file(dir.join("cgroup.procs")).unwrap();
         remove(&[dir.clone()]);
-        assert!(!exists(&dir) && !exists(dir.parent().unwrap()));
+        assert!(!dir.exists() && !dir.parent().unwrap().exists());
     }
 }
