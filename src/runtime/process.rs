@@ -271,18 +271,7 @@ fn setup_and_exec(
         }
     };
     wait_for_mini(); // id maps written, root overlay sent
-    let root_mount = match &root_sock {
-        Some(sock) => Some(sys::tty::recv_fd(sock.as_raw_fd())?.ok_or_else(|| Error::new("receive the container's root from mini"))?),
-        None => None,
-    };
-    if l.idmap.is_some() {
-        p::set_ids(0, 0, &[])?;
-    }
-    let sys = sys::RealSys;
-    rootfs::execute(l.rootfs, &sys, root_mount.as_ref())?;
-    drop(root_mount);
-    sys.sethostname(l.hostname)?;
-    sys.loopback_up()?;
+    enter_root(l, root_sock)?;
     let user = l.spec.user.resolve(
         std::fs::read("/etc/passwd").ok().as_deref(),
         std::fs::read("/etc/group").ok().as_deref(),
@@ -297,6 +286,37 @@ fn setup_and_exec(
     p::unshare(ns::CGROUP)?;
     let path = l.spec.env_value("PATH").unwrap_or(super::spec::DEFAULT_PATH).to_string();
     let program = find_program(&l.spec.argv[0], &path, &|p: &Path| p::executable(p), &|p: &Path| p.exists())?;
+    become_user_and_exec(l, &user, &program, &env, report)
+}
+
+/// Mount the container's root as planned and pivot into it; then its host
+/// name and loopback interface.
+fn enter_root(l: &Launch, root_sock: Option<OwnedFd>) -> Result<()> {
+    let root_mount = match &root_sock {
+        Some(sock) => Some(
+            sys::tty::recv_fd(sock.as_raw_fd())?.ok_or_else(|| Error::new("receive the container's root from mini"))?,
+        ),
+        None => None,
+    };
+    if l.idmap.is_some() {
+        p::set_ids(0, 0, &[])?; // the namespace's root, now that it is mapped
+    }
+    let sys = sys::RealSys;
+    rootfs::execute(l.rootfs, &sys, root_mount.as_ref())?;
+    sys.sethostname(l.hostname)?;
+    sys.loopback_up()
+}
+
+/// Drop to Docker's capability set and the user, then exec (with
+/// `--init`, fork first and stay as pid 1). Seccomp goes last: the filter
+/// denies calls made on the way.
+fn become_user_and_exec(
+    l: &Launch,
+    user: &super::user::User,
+    program: &Path,
+    env: &[String],
+    report: &mut std::fs::File,
+) -> Result<Never> {
     let filters = security::seccomp_programs()?;
     security::limit_bounding_set()?;
     p::set_no_new_privs()?;
@@ -318,7 +338,7 @@ fn setup_and_exec(
     }
     security::apply_seccomp(&filters)?;
     p::reset_signals();
-    let e = p::execve(&program, &l.spec.argv, &env);
+    let e = p::execve(program, &l.spec.argv, env);
     Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
 }
 
