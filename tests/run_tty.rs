@@ -65,6 +65,44 @@ fn tty_gives_a_pty_with_the_hosts_size_and_restores_the_terminal() {
 }
 
 #[test]
+fn window_size_changes_reach_the_container() {
+    let Some(m) = Mini::new() else { return };
+    let (master, slave) = openpty();
+    let set = |rows, cols| {
+        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCSWINSZ with a valid winsize.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    };
+    set(20, 70);
+    let script = "stty size; trap 'stty size; exit 0' WINCH; i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit 9";
+    let mut cmd = m.cmd(&["run", "--rm", "-t", IMAGE, "sh", "-c", script]);
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    set(40, 120);
+    // What a terminal emulator's resize does to the foreground `mini run`.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGWINCH) };
+    let status = child.wait().unwrap();
+    drop(slave);
+    let mut out = Vec::new();
+    let mut mf = std::fs::File::from(master);
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = mf.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(status.code(), Some(0), "{out:?}");
+    assert!(out.contains("20 70") && out.contains("40 120"), "{out:?}");
+}
+
+#[test]
 fn binary_streams_pass_unaltered_and_stderr_stays_apart() {
     let Some(m) = Mini::new() else { return };
     let data: Vec<u8> = (0..(2 << 20)).map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8).collect();

@@ -321,6 +321,7 @@ fn overlay_classic(plan: &MountPlan) -> Result<()> {
     r
 }
 
+/// The deepest directory holding every layer, upper and work dir (not /).
 fn common_base(plan: &MountPlan) -> Option<PathBuf> {
     let mut all = plan.lowers.iter().chain(plan.upper.iter()).chain(plan.work.iter());
     let mut base = all.next()?.parent()?.to_path_buf();
@@ -330,4 +331,20 @@ fn common_base(plan: &MountPlan) -> Option<PathBuf> {
         }
     }
     (base != Path::new("/")).then_some(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_fallback_runs_from_the_deepest_common_dir() {
+        let dirs = crate::assemble::ContainerDirs::under(Path::new("/var/lib/mini/containers/c1"));
+        let layers = [PathBuf::from("/var/lib/mini/layers/aa/diff"), PathBuf::from("/var/lib/mini/layers/bb/diff")];
+        let plan = crate::assemble::plan(&layers, &dirs, false);
+        assert_eq!(common_base(&plan), Some(PathBuf::from("/var/lib/mini")));
+        let mut elsewhere = plan.clone();
+        elsewhere.lowers.push("/opt/x".into());
+        assert_eq!(common_base(&elsewhere), None);
+    }
 }
