@@ -416,6 +416,16 @@ mod tests {
     }
 
     #[test]
+    fn hostname_defaults_after_path_unless_set() {
+        let mut s = build(flags()).unwrap();
+        s.set_hostname_default("abc123def456");
+        assert_eq!(&s.env[..2], ["PATH=/img/bin", "HOSTNAME=abc123def456"]);
+        let mut s = build(RunFlags { env: vec!["HOSTNAME=mine".into()], ..flags() }).unwrap();
+        s.set_hostname_default("abc123def456");
+        assert_eq!(s.env_value("HOSTNAME"), Some("mine"));
+    }
+
+    #[test]
     fn bad_env_is_one_line_naming_the_value() {
         let e = build(RunFlags { env: vec!["".into()], ..flags() }).unwrap_err().to_string();
         assert_eq!(e, "invalid -e \"\": empty variable");
