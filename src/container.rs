@@ -67,8 +67,16 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Make `containers/<id>/` for `image`, claiming the name.
-pub fn create(store: &Store, image: &LocalImage, spec: &RunSpec, record: &SpecRecord, id: &str) -> Result<Container> {
+/// Make `containers/<id>/` for `image`, claiming the name, with its first
+/// `state` and its /etc files (for the record's host name).
+pub fn create(
+    store: &Store,
+    image: &LocalImage,
+    spec: &RunSpec,
+    record: &SpecRecord,
+    id: &str,
+    state: &State,
+) -> Result<Container> {
     let name = match &spec.name {
         Some(n) => n.clone(),
         None => generated_name(id),
@@ -85,7 +93,9 @@ pub fn create(store: &Store, image: &LocalImage, spec: &RunSpec, record: &SpecRe
         spec: serde_json::to_value(record).unwrap_or_default(),
     };
     let cs = containers(store)?;
-    cs.create(&config).map_err(|e| match e {
+    let etc = crate::network::etc_files(&record.hostname, &crate::network::host_resolv_conf());
+    let files: Vec<(&str, &[u8])> = etc.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
+    cs.create(&config, state, &files).map_err(|e| match e {
         mini_store::containers::ContainerError::NameInUse(..) => {
             Error::new(format!("invalid --name \"{name}\"")).because(e).hint("choose another name or remove that container")
         }
@@ -140,6 +150,7 @@ pub fn owned_state(status: Status) -> State {
 /// being set up.
 pub fn sweep_stale(store: &Store) {
     let Ok(cs) = containers(store) else { return };
+    cs.sweep_tmp();
     for id in cs.ids().unwrap_or_default() {
         let c = cs.get(&id);
         let Ok(mut state) = c.state() else { continue };

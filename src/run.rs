@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use mini_store::containers::{Container, Status};
+use mini_store::containers::{Container, State, Status};
 use mini_store::Store;
 
 use crate::assemble::{self, ContainerDirs, MountPlan};
@@ -12,7 +12,6 @@ use crate::config::Config;
 use crate::container::{self, SpecRecord};
 use crate::error::{Error, Result};
 use crate::image::local::LocalImage;
-use crate::network;
 use crate::pull::{pull, PullOptions};
 use crate::runtime::process::{self, exit_code, Launch};
 use crate::runtime::spec::{self, EnvFile, ImageDefaults, PullPolicy, RunFlags, RunSpec, Userns};
@@ -28,7 +27,8 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     // so the image's layers cannot vanish before the record names them).
     let gc_lock = store.lock_gc_shared()?;
     let what = decide(config, &store, flags, env_files)?;
-    let c = container::create(&store, &what.image, &what.spec, &what.record, &what.id)?;
+    let owned = container::owned_state(Status::Created);
+    let c = container::create(&store, &what.image, &what.spec, &what.record, &what.id, &owned)?;
     drop(gc_lock);
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &what.cgroups, keep: false };
 
@@ -72,11 +72,7 @@ pub fn create(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Resul
     container::sweep_stale(&store);
     let _gc_lock = store.lock_gc_shared()?;
     let what = decide(config, &store, flags, env_files)?;
-    let c = container::create(&store, &what.image, &what.spec, &what.record, &what.id)?;
-    if let Err(e) = network::write_etc_files(&c.dir, &what.hostname) {
-        let _ = container::containers(&store).map(|cs| cs.remove(&what.id));
-        return Err(e);
-    }
+    container::create(&store, &what.image, &what.spec, &what.record, &what.id, &State::created())?;
     Ok(what.id)
 }
 
@@ -107,7 +103,6 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
 /// The container's overlay (layers top first over its upper dir), its
 /// /etc files, and the ordered mount plan the child carries out.
 fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPlan, rootfs::Plan)> {
-    c.write_state(&container::owned_state(Status::Created)).map_err(|e| Error::new("write state").because(e))?;
     let layers: Vec<PathBuf> = what.image.diff_ids.iter().map(|d| store.layers().diff_path(d)).collect();
     if layers.len() > assemble::MAX_LOWERS {
         return Err(Error::new(format!("run {}", what.image.name))
@@ -117,7 +112,6 @@ fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPl
     // Even with --userns=auto the overlay is mounted from the host's user
     // namespace (over idmapped layers), so it keeps trusted.* xattrs.
     let overlay = assemble::plan(&layers, &dirs, false);
-    network::write_etc_files(&c.dir, &what.hostname)?;
     let root = rootfs::plan(&rootfs::Input {
         overlay: &overlay,
         etc_dir: &c.dir,

@@ -4,10 +4,6 @@
 //! and `/etc/resolv.conf`, written into the container dir and bind-mounted
 //! over the image's files so the image itself never changes.
 
-use std::path::Path;
-
-use crate::error::{Error, Result};
-
 /// The content of `/etc/hosts` for a container named `hostname`.
 pub fn hosts(hostname: &str) -> String {
     format!(
@@ -29,18 +25,19 @@ pub fn resolv_conf(host: &str) -> String {
         .collect()
 }
 
-/// Write `hostname`, `hosts` and `resolv.conf` into `dir`.
-pub fn write_etc_files(dir: &Path, hostname: &str) -> Result<()> {
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    for (name, text) in [
+/// The container dir's `hostname`, `hosts` and `resolv.conf`, as
+/// (file name, content); `host_resolv` is the host's /etc/resolv.conf.
+pub fn etc_files(hostname: &str, host_resolv: &str) -> [(&'static str, String); 3] {
+    [
         ("hostname", format!("{hostname}\n")),
         ("hosts", hosts(hostname)),
-        ("resolv.conf", resolv_conf(&host_resolv)),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::new(format!("write {}", path.display())).because(e))?;
-    }
-    Ok(())
+        ("resolv.conf", resolv_conf(host_resolv)),
+    ]
+}
+
+/// The host's resolver config (empty when it has none).
+pub fn host_resolv_conf() -> String {
+    std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -133,9 +133,12 @@ impl Containers {
         &self.dir
     }
 
-    /// Make `containers/<id>/` with its upper, work and rootfs dirs, claim
-    /// `name`, and write `config` (any JSON value) and a "created" state.
-    pub fn create(&self, config: &ContainerConfig) -> Result<Container> {
+    /// Claim the name, then make `containers/<id>/` whole: it is built as
+    /// `.tmp-<pid>-<id>` (upper, work and rootfs dirs, `config.json`,
+    /// `state.json`, and `files` such as the container's /etc files) and
+    /// renamed into place, so no reader ever sees half a container. A
+    /// dead creator's temp dir is removed by [`Containers::sweep_tmp`].
+    pub fn create(&self, config: &ContainerConfig, state: &State, files: &[(&str, &[u8])]) -> Result<Container> {
         let (id, name) = (config.id.as_str(), config.name.as_str());
         let name_file = self.dir.join(".names").join(name);
         match fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
@@ -147,21 +150,48 @@ impl Containers {
             Err(e) => return Err(io_err("create", &name_file)(e)),
         }
         let c = Container { id: id.to_string(), dir: self.dir.join(id) };
+        let tmp = self.dir.join(format!(".tmp-{}-{id}", std::process::id()));
         let made = (|| {
-            fs::create_dir(&c.dir).map_err(io_err("create", &c.dir))?;
+            fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
             for sub in ["upper", "work", "rootfs"] {
-                let d = c.dir.join(sub);
+                let d = tmp.join(sub);
                 fs::create_dir(&d).map_err(io_err("create", &d))?;
             }
-            write_json(&c.dir.join("config.json"), config)?;
-            c.write_state(&State::created())
+            let json_err = |source| ContainerError::Json { path: c.dir.join("config.json"), source };
+            let config = serde_json::to_vec_pretty(config).map_err(json_err)?;
+            let state = serde_json::to_vec_pretty(state).map_err(json_err)?;
+            for (name, bytes) in [("config.json", &config[..]), ("state.json", &state[..])] {
+                let path = tmp.join(name);
+                fs::write(&path, bytes).map_err(io_err("write", &path))?;
+            }
+            for (name, bytes) in files {
+                let path = tmp.join(name);
+                fs::write(&path, bytes).map_err(io_err("write", &path))?;
+            }
+            fs::rename(&tmp, &c.dir).map_err(io_err("rename into place", &c.dir))
         })();
         if let Err(e) = made {
             let _ = fs::remove_file(&name_file);
-            let _ = fs::remove_dir_all(&c.dir);
+            let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
         Ok(c)
+    }
+
+    /// Remove `.tmp-<pid>-<id>` dirs whose creator is gone.
+    pub fn sweep_tmp(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Some(pid) = name.strip_prefix(".tmp-").and_then(|r| r.split('-').next()?.parse::<i32>().ok()) else {
+                continue;
+            };
+            // SAFETY: signal 0 only checks whether the process exists.
+            let alive = unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            if !alive {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// Every container id (64 hex), sorted.
@@ -344,15 +374,20 @@ mod tests {
         let cs = Containers::open(tmp.path().join("containers"), tmp.path().join("trash")).unwrap();
         let id = new_id();
         assert_eq!(id.len(), 64);
-        let c = cs.create(&cfg(&id, "web")).unwrap();
+        let c = cs.create(&cfg(&id, "web"), &State::created(), &[("hosts", b"h\n")]).unwrap();
         assert!(c.upper().is_dir() && c.work().is_dir() && c.rootfs().is_dir());
         assert_eq!(c.state().unwrap().status, Status::Created);
+        assert_eq!(fs::read(c.dir.join("hosts")).unwrap(), b"h\n");
+        let stale = tmp.path().join("containers/.tmp-999999999-x");
+        fs::create_dir(&stale).unwrap();
+        cs.sweep_tmp();
+        assert!(!stale.exists());
         assert_eq!(c.config().unwrap().image, "x");
         assert_eq!(cs.roots().unwrap().0, vec!["sha256:aa".to_string()]);
         assert_eq!(cs.find("web").unwrap().id, id);
         assert_eq!(cs.find(&id[..5]).unwrap().id, id);
         assert!(matches!(cs.find("nope"), Err(ContainerError::NotFound(_))));
-        let e = cs.create(&cfg(&new_id(), "web")).unwrap_err();
+        let e = cs.create(&cfg(&new_id(), "web"), &State::created(), &[]).unwrap_err();
         assert!(matches!(e, ContainerError::NameInUse(..)), "{e}");
         let mut s = State::created();
         s.status = Status::Exited;
@@ -364,6 +399,6 @@ mod tests {
         cs.remove(&id).unwrap();
         assert!(cs.ids().unwrap().is_empty());
         assert!(fs::read_dir(tmp.path().join("trash")).unwrap().next().is_none());
-        cs.create(&cfg(&new_id(), "web")).unwrap();
+        cs.create(&cfg(&new_id(), "web"), &State::created(), &[]).unwrap();
     }
 }
