@@ -5,6 +5,14 @@
 //! re-parented to pid 1). It exits with the command's status, as tini does
 //! (128+n when the command died of signal n); the pid namespace dies with
 //! it, taking any stragglers along.
+//!
+//! Why fork rather than re-exec mini as `mini-init`: the forked pid 1 is
+//! made non-dumpable before the command exists and stays so, under the
+//! same capabilities and seccomp filter as the command. An exec'd init
+//! would be dumpable again from its exec until its first prctl, a window in
+//! which a process in the container could open /proc/1/exe, the host's
+//! mini binary (CVE-2019-5736); closing it needs a sealed copy of the
+//! binary, as runc does. Fork also saves an exec per `--init` run.
 
 use crate::runtime::process::exit_code;
 use crate::sys::process::{self as p, FORWARDED};

@@ -325,18 +325,22 @@ fn become_user_and_exec(
     p::die_with_parent()?;
     p::cloexec_from(3)?;
     if l.spec.init {
+        // mini's own code stays in the container as pid 1: make it
+        // non-dumpable before the command exists, so nothing inside can
+        // reach /proc/1/exe or /proc/1/mem (the command's exec makes its
+        // own process dumpable again, as usual).
+        p::set_not_dumpable()?;
+    }
+    security::apply_seccomp(&filters)?;
+    if l.spec.init {
         if let Some(pid) = p::fork()? {
             // pid 1 from here on. Its copy of the report pipe must not keep
             // the pipe open, or mini would never see the command's exec;
             // `reap` never returns, so the File is never dropped twice.
             p::close_raw(report.as_raw_fd());
-            // mini's binary runs in the container now: keep the command from
-            // reaching it through /proc/1/exe or /proc/1/mem.
-            p::set_not_dumpable()?;
             init::reap(pid);
         }
     }
-    security::apply_seccomp(&filters)?;
     p::reset_signals();
     let e = p::execve(program, &l.spec.argv, env);
     Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
