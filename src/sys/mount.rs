@@ -101,8 +101,13 @@ impl Sys for RealSys {
         match overlay_new_api(plan) {
             Ok(()) => Ok(()),
             // No new mount API, or an overlay without `lowerdir+` (< 6.7).
-            Err((e, _)) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::INVAL => {
-                overlay_classic(plan).map_err(|e| e.within(what()))
+            // If the classic mount fails too, the kernel's log from the
+            // first attempt is the better explanation.
+            Err((e, log)) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::INVAL => {
+                overlay_classic(plan).map_err(|e| {
+                    let e = e.within(what());
+                    if log.is_empty() { e } else { e.hint(log) }
+                })
             }
             Err((e, log)) => {
                 let mut err = Error::new(what()).because(io::Error::from(e));
