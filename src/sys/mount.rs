@@ -239,12 +239,22 @@ fn overlay_new_api(plan: &MountPlan) -> std::result::Result<(), (rustix::io::Err
 fn overlay_fd(plan: &MountPlan) -> std::result::Result<OwnedFd, (rustix::io::Errno, String)> {
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| (e, String::new()))?;
     let with_log = |e: rustix::io::Errno| (e, read_fs_log(&fs));
+    // Which path the kernel rejected, when its log does not say.
+    let about = |key: &str, path: &Path| {
+        let fs = &fs;
+        let key = key.to_string();
+        let path = path.display().to_string();
+        move |e: rustix::io::Errno| {
+            let log = read_fs_log(fs);
+            (e, if log.is_empty() { format!("{key} {path}") } else { log })
+        }
+    };
     for lower in &plan.lowers {
-        fsconfig_set_string(fs.as_fd(), "lowerdir+", lower.as_path()).map_err(with_log)?;
+        fsconfig_set_string(fs.as_fd(), "lowerdir+", lower.as_path()).map_err(about("lower layer", lower))?;
     }
     if let (Some(upper), Some(work)) = (&plan.upper, &plan.work) {
-        fsconfig_set_string(fs.as_fd(), "upperdir", upper.as_path()).map_err(with_log)?;
-        fsconfig_set_string(fs.as_fd(), "workdir", work.as_path()).map_err(with_log)?;
+        fsconfig_set_string(fs.as_fd(), "upperdir", upper.as_path()).map_err(about("upper dir", upper))?;
+        fsconfig_set_string(fs.as_fd(), "workdir", work.as_path()).map_err(about("work dir", work))?;
     }
     if plan.userxattr {
         fsconfig_set_flag(fs.as_fd(), "userxattr").map_err(with_log)?;
