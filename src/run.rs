@@ -33,7 +33,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &what.cgroups, keep: false };
 
     // Prepare the root: overlay over the layers, /etc files, mount plan.
-    let (overlay, root) = prepare_root(&store, &c, &what)?;
+    let (overlay, root, detach) = prepare_root(&store, &c, &what)?;
 
     // Start the isolated process: `start` writes its id maps and moves it
     // into its cgroups while it mounts its root, brings up its loopback
@@ -46,6 +46,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
         idmap: what.idmap.as_ref(),
         dir: &c.dir,
         cgroups: &what.cgroups,
+        detach: &detach,
     })?;
     let mut state = container::owned_state(Status::Running);
     (state.pid, state.started_at) = (Some(started.pid), Some(container::now()));
@@ -102,7 +103,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
 
 /// The container's overlay (layers top first over its upper dir), its
 /// /etc files, and the ordered mount plan the child carries out.
-fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPlan, rootfs::Plan)> {
+fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
     let layers: Vec<PathBuf> = what.image.diff_ids.iter().map(|d| store.layers().diff_path(d)).collect();
     if layers.len() > assemble::MAX_LOWERS {
         return Err(Error::new(format!("run {}", what.image.name))
@@ -120,14 +121,14 @@ fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPl
         read_only: what.spec.read_only,
         userns: what.idmap.is_some(),
     });
-    let root = match &what.idmap {
+    match &what.idmap {
         Some(map) => {
             crate::runtime::userns::prepare_dirs(&dirs, map)?;
-            rootfs::relative_to(&root, &c.dir)
+            let (root, detach) = rootfs::for_user_namespace(&root, &c.dir, &|p| p.is_dir());
+            Ok((overlay, root, detach))
         }
-        None => root,
-    };
-    Ok((overlay, root))
+        None => Ok((overlay, root, Vec::new())),
+    }
 }
 
 /// The image, found or pulled as `--pull` says.

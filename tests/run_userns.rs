@@ -14,7 +14,14 @@ fn userns_auto_maps_root_to_an_unprivileged_range() {
     let Some(m) = Mini::new() else { return };
     let script = "id -u; cat /proc/self/uid_map; stat -c '%u:%g' /etc/passwd /home/app/owned; cat /home/app/owned; \
                   readlink /proc/self/ns/user; echo x > /etc/new && echo wrote; mkdir /home/app/sub; chown 1000 /home/app/sub";
-    let out = m.run(&["run", "--name", "u1", "--userns=auto", IMAGE, "sh", "-c", script]);
+    // Volumes are reachable even below a directory only host root may search.
+    let private = m.root.parent().unwrap().join("private");
+    std::fs::create_dir_all(private.join("vol")).unwrap();
+    std::fs::write(private.join("vol/in"), "host data\n").unwrap();
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let v = format!("{}:/vol:ro", private.join("vol").display());
+    let script = format!("{script}; cat /vol/in; touch /vol/x 2>/dev/null || echo ro-refused");
+    let out = m.run(&["run", "--name", "u1", "--userns=auto", "-v", &v, IMAGE, "sh", "-c", &script]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
@@ -29,6 +36,7 @@ fn userns_auto_maps_root_to_an_unprivileged_range() {
     let host_ns = std::fs::read_link("/proc/self/ns/user").unwrap();
     assert_ne!(lines[5], host_ns.to_string_lossy());
     assert_eq!(lines[6], "wrote");
+    assert_eq!(&lines[7..], ["host data", "ro-refused"]);
 
     let id = m.containers().pop().unwrap();
     let upper = m.root.join("containers").join(&id).join("upper");

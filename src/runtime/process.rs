@@ -116,10 +116,12 @@ pub struct Launch<'a> {
     /// Set with `--userns=auto`.
     pub idmap: Option<&'a IdMap>,
     /// The container dir; under `--userns=auto` the child starts in it (see
-    /// `rootfs::relative_to`).
+    /// `rootfs::for_user_namespace`).
     pub dir: &'a Path,
     /// Cgroup directories to place the container in.
     pub cgroups: &'a [PathBuf],
+    /// Volumes mini clones for the child to attach (`--userns=auto`).
+    pub detach: &'a [rootfs::Detach],
 }
 
 /// A started container process, as seen from mini.
@@ -180,6 +182,10 @@ pub fn start(l: &Launch) -> Result<Started> {
             p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
             let root = super::userns::overlay_for(pid, l.overlay)?;
             sys::tty::send_fd(sock.as_raw_fd(), root.as_raw_fd())?;
+            for v in l.detach {
+                let fd = sys::mount::detached_bind(&v.source, v.read_only)?;
+                sys::tty::send_fd(sock.as_raw_fd(), fd.as_raw_fd())?;
+            }
         }
         let mut w = std::fs::File::from(go_w);
         let say = |w: &mut std::fs::File, b: &[u8]| {
@@ -292,17 +298,19 @@ fn setup_and_exec(
 /// Mount the container's root as planned and pivot into it; then its host
 /// name and loopback interface.
 fn enter_root(l: &Launch, root_sock: Option<OwnedFd>) -> Result<()> {
-    let root_mount = match &root_sock {
-        Some(sock) => Some(
-            sys::tty::recv_fd(sock.as_raw_fd())?.ok_or_else(|| Error::new("receive the container's root from mini"))?,
-        ),
-        None => None,
-    };
+    // Under a user namespace: the root overlay, then one mount per volume.
+    let mut detached = Vec::new();
+    if let Some(sock) = &root_sock {
+        for _ in 0..=l.detach.len() {
+            let fd = sys::tty::recv_fd(sock.as_raw_fd())?;
+            detached.push(fd.ok_or_else(|| Error::new("receive the container's mounts from mini"))?);
+        }
+    }
     if l.idmap.is_some() {
         p::set_ids(0, 0, &[])?; // the namespace's root, now that it is mapped
     }
     let sys = sys::RealSys;
-    rootfs::execute(l.rootfs, &sys, root_mount.as_ref())?;
+    rootfs::execute(l.rootfs, &sys, &detached)?;
     sys.sethostname(l.hostname)?;
     sys.loopback_up()
 }

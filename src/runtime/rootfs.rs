@@ -26,6 +26,9 @@ pub enum Op {
     /// In a user namespace: attach the overlay mini's parent side built
     /// (over idmapped layers) at `target`; later ops resolve in it.
     AttachRoot { target: PathBuf },
+    /// In a user namespace: attach detached mount `index` (a host volume
+    /// cloned by mini's parent side; 0 is the root) at `target`.
+    AttachVolume { index: usize, target: PathBuf, kind: Kind },
     /// A fresh filesystem at `target` (a path inside the container).
     Mount { fstype: &'static str, target: PathBuf, flags: u64, data: Option<String>, no_symlinks: bool },
     /// A host path bound at `target`; remounted with `ro_flags` when set.
@@ -132,18 +135,32 @@ pub fn plan(input: &Input) -> Plan {
     Plan { root: input.overlay.target.clone(), ops }
 }
 
-/// For a container in a user namespace: host-side paths under `base` (the
-/// container dir: its /etc files and the attach target) made relative, for
-/// a child started with `base` as its working directory. The container's
-/// mapped root cannot search the store's parent directories, but a
-/// relative lookup from the inherited working directory needs no search
-/// permission above it.
-pub fn relative_to(plan: &Plan, base: &Path) -> Plan {
+/// A host path mini's parent side clones (open_tree) for the child to
+/// attach: a volume under `--userns=auto`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detach {
+    pub source: PathBuf,
+    pub read_only: bool,
+}
+
+/// The plan for a container in a user namespace, whose mapped root cannot
+/// search the store's or the volumes' parent directories on the host:
+/// paths under `base` (the container dir: its /etc files and the attach
+/// target) become relative, for a child started in `base`; volumes become
+/// `AttachVolume`s of mounts the parent clones (returned, in index order
+/// from 1; 0 is the root). `/dev` sources stay as they are.
+pub fn for_user_namespace(plan: &Plan, base: &Path, is_dir: &dyn Fn(&Path) -> bool) -> (Plan, Vec<Detach>) {
+    let mut detach = Vec::new();
     let rel = |p: &Path| p.strip_prefix(base).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
     let ops = plan
         .ops
         .iter()
         .map(|op| match op {
+            Op::Bind { source, target, ro_flags, .. } if !source.starts_with(base) && !source.starts_with("/dev") => {
+                detach.push(Detach { source: source.clone(), read_only: ro_flags.is_some() });
+                let kind = if is_dir(source) { Kind::Dir } else { Kind::File };
+                Op::AttachVolume { index: detach.len(), target: target.clone(), kind }
+            }
             Op::Bind { source, target, kind, ro_flags } => {
                 Op::Bind { source: rel(source), target: target.clone(), kind: *kind, ro_flags: *ro_flags }
             }
@@ -151,32 +168,39 @@ pub fn relative_to(plan: &Plan, base: &Path) -> Plan {
             other => other.clone(),
         })
         .collect();
-    Plan { root: plan.root.clone(), ops }
+    (Plan { root: plan.root.clone(), ops }, detach)
 }
 
-/// Carry the plan out, stopping at the first failure. `root_mount` is the
-/// detached overlay for `AttachRoot`; once attached, paths resolve through
-/// its fd, so the store's own directories need not be searchable by the
-/// container's (mapped) root.
-pub fn execute(plan: &Plan, sys: &dyn Sys, root_mount: Option<&OwnedFd>) -> Result<()> {
-    let root = match root_mount {
+/// Carry the plan out, stopping at the first failure. `detached` are the
+/// mounts mini's parent side prepared (user namespace only): the overlay
+/// for `AttachRoot` first, then volumes. Once the root is attached, paths
+/// resolve through its fd, so the store's own directories need not be
+/// searchable by the container's (mapped) root.
+pub fn execute(plan: &Plan, sys: &dyn Sys, detached: &[OwnedFd]) -> Result<()> {
+    let root = match detached.first() {
         Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
         None => plan.root.clone(),
     };
     for op in &plan.ops {
-        execute_one(&root, op, sys, root_mount)?;
+        execute_one(&root, op, sys, detached)?;
     }
     Ok(())
 }
 
-fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, root_mount: Option<&OwnedFd>) -> Result<()> {
+fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Result<()> {
+    let missing = |what: &str| crate::error::Error::new(format!("attach {what}")).because("mini did not prepare it");
     match op {
         Op::MakePrivate => sys.mount(None, Path::new("/"), None, REC | PRIVATE, None),
         Op::Overlay(plan) => sys.mount_overlay(plan),
-        Op::AttachRoot { target } => match root_mount {
+        Op::AttachRoot { target } => match detached.first() {
             Some(fd) => sys.attach(fd, target),
-            None => Err(crate::error::Error::new("attach the container's root").because("no overlay was prepared")),
+            None => Err(missing("the container's root")),
         },
+        Op::AttachVolume { index, target, kind } => {
+            let fd = detached.get(*index).ok_or_else(|| missing(&format!("volume {}", target.display())))?;
+            let t = must(sys.resolve(root, target, *kind, true, false)?, target)?;
+            sys.attach(fd, &t.path)
+        }
         Op::Mount { fstype, target, flags, data, no_symlinks } => {
             let t = must(sys.resolve(root, target, Kind::Dir, true, *no_symlinks)?, target)?;
             sys.mount(Some(Path::new(fstype)), &t.path, Some(fstype), *flags, data.as_deref())
@@ -271,7 +295,7 @@ mod tests {
             ],
         };
         let sys = FakeSys::new().with_absent(&["/proc/timer_stats"]);
-        execute(&plan, &sys, None).unwrap();
+        execute(&plan, &sys, &[]).unwrap();
         assert_eq!(
             sys.calls(),
             [
@@ -308,8 +332,8 @@ mod tests {
             _ => None,
         });
         assert_eq!(pts.as_deref(), Some("newinstance,ptmxmode=0666,mode=0620"));
-        let err = execute(&plan, &FakeSys::new(), None).unwrap_err().to_string();
-        assert!(err.contains("no overlay was prepared"), "{err}");
+        let err = execute(&plan, &FakeSys::new(), &[]).unwrap_err().to_string();
+        assert!(err.contains("attach the container's root: mini did not prepare it"), "{err}");
     }
 
     #[test]
@@ -317,12 +341,15 @@ mod tests {
         let ov = overlay();
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: false }];
         let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &vols, tmpfs: &[], read_only: false, userns: true };
-        let plan = relative_to(&plan(&input), Path::new("/c"));
+        let (plan, detach) = for_user_namespace(&plan(&input), Path::new("/c"), &|p| p == Path::new("/data"));
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("rootfs") });
         let hosts = Op::Bind { source: p("hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
         assert!(plan.ops.contains(&hosts));
-        let vol = Op::Bind { source: p("/data"), target: p("/mnt"), kind: Kind::Dir, ro_flags: None };
+        let null = Op::Bind { source: p("/dev/null"), target: p("/dev/null"), kind: Kind::File, ro_flags: None };
+        assert!(plan.ops.contains(&null));
+        let vol = Op::AttachVolume { index: 1, target: p("/mnt"), kind: Kind::Dir };
         assert!(plan.ops.contains(&vol));
+        assert_eq!(detach, [Detach { source: p("/data"), read_only: false }]);
     }
 
     #[test]
@@ -330,11 +357,11 @@ mod tests {
         let ov = overlay();
         let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &[], tmpfs: &[], read_only: false, userns: false };
         let sys = FakeSys::failing_on("mount sysfs");
-        let err = execute(&plan(&input), &sys, None).unwrap_err().to_string();
+        let err = execute(&plan(&input), &sys, &[]).unwrap_err().to_string();
         assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");
         assert_eq!(sys.calls().last().map(|s| s.starts_with("mount sysfs")), Some(true));
         assert!(!sys.calls().iter().any(|c| c.starts_with("pivot_root")));
         let sys = FakeSys::failing_on("resolve /c/rootfs /dev dir");
-        assert!(execute(&plan(&input), &sys, None).is_err());
+        assert!(execute(&plan(&input), &sys, &[]).is_err());
     }
 }

@@ -152,7 +152,9 @@ impl Sys for RealSys {
     }
 
     fn attach(&self, mount: &OwnedFd, target: &Path) -> Result<()> {
-        move_mount(mount.as_fd(), "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        // T_SYMLINKS: targets are /proc/self/fd links mini resolved itself.
+        let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS;
+        move_mount(mount.as_fd(), "", CWD, target, flags)
             .map_err(|e| Error::new(format!("attach the container's root on {}", target.display())).because(io::Error::from(e)))
     }
 
@@ -273,13 +275,23 @@ pub fn detached_overlay(plan: &MountPlan) -> Result<OwnedFd> {
     })
 }
 
-/// A detached copy of the mount at `path` whose ids are seen through the
-/// user namespace `userns` (mount_setattr MOUNT_ATTR_IDMAP): on-disk id 0
-/// appears as the namespace's root.
-pub fn idmapped_clone(path: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
-    let what = || format!("make an idmapped mount of {}", path.display());
-    let fd = open_tree(CWD, path, OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC)
-        .map_err(|e| Error::new(what()).because(io::Error::from(e)))?;
+/// A detached recursive copy of the mount tree at `path` (a bind mount not
+/// attached anywhere yet), read-only if asked.
+pub fn detached_bind(path: &Path, read_only: bool) -> Result<OwnedFd> {
+    let what = || format!("clone the mount at {}", path.display());
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_RECURSIVE;
+    let fd = open_tree(CWD, path, flags).map_err(|e| Error::new(what()).because(io::Error::from(e)))?;
+    if read_only {
+        set_mount_attr(&fd, MOUNT_ATTR_RDONLY, 0, true).map_err(|e| Error::new(what()).because(e))?;
+    }
+    Ok(fd)
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// mount_setattr(2) on a mount fd (AT_EMPTY_PATH), optionally recursive.
+fn set_mount_attr(fd: &OwnedFd, set: u64, userns_fd: u64, recursive: bool) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -287,22 +299,34 @@ pub fn idmapped_clone(path: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
         propagation: u64,
         userns_fd: u64,
     }
-    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: mount_setattr on an fd we own with a correctly sized struct.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
-    if rc != 0 {
-        return Err(Error::new(what()).because(errno()));
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(errno())
     }
+}
+
+/// A detached copy of the mount at `path` whose ids are seen through the
+/// user namespace `userns` (mount_setattr MOUNT_ATTR_IDMAP): on-disk id 0
+/// appears as the namespace's root.
+pub fn idmapped_clone(path: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
+    let what = || format!("make an idmapped mount of {}", path.display());
+    let fd = open_tree(CWD, path, OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC)
+        .map_err(|e| Error::new(what()).because(io::Error::from(e)))?;
+    set_mount_attr(&fd, MOUNT_ATTR_IDMAP, userns.as_raw_fd() as u64, false).map_err(|e| Error::new(what()).because(e))?;
     Ok(fd)
 }
 
