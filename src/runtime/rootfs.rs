@@ -34,6 +34,8 @@ pub enum Op {
     /// A host path bound at `target`; remounted with `ro_flags` when set.
     Bind { source: PathBuf, target: PathBuf, kind: Kind, ro_flags: Option<u64> },
     Symlink { target: PathBuf, link: PathBuf },
+    /// A character device node (in the container's /dev tmpfs).
+    Device { path: PathBuf, major: u32, minor: u32 },
     /// /dev/null over a file (skipped if absent).
     MaskFile(PathBuf),
     /// An empty read-only tmpfs over a directory (skipped if absent).
@@ -64,7 +66,9 @@ pub struct Plan {
     pub ops: Vec<Op>,
 }
 
-pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// The devices every container gets, with their (major, minor) numbers.
+pub const DEVICES: [(&str, u32, u32); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 pub const MASKED_FILES: [&str; 6] =
     ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"];
 pub const MASKED_DIRS: [&str; 3] = ["/proc/acpi", "/proc/scsi", "/sys/firmware"];
@@ -91,9 +95,14 @@ pub fn plan(input: &Input) -> Plan {
     ops.push(m("proc", "/proc", NOSUID | NODEV | NOEXEC, None, true));
     ops.push(m("sysfs", "/sys", NOSUID | NODEV | NOEXEC | RDONLY, None, true));
     ops.push(m("tmpfs", "/dev", NOSUID | STRICTATIME, Some("mode=755,size=65536k"), true));
-    for dev in DEVICES {
-        let path = format!("/dev/{dev}");
-        ops.push(Op::Bind { source: p(&path), target: p(&path), kind: Kind::File, ro_flags: None });
+    for (dev, major, minor) in DEVICES {
+        let path = p(&format!("/dev/{dev}"));
+        // In a user namespace mknod is not allowed: bind the host's node.
+        ops.push(if input.userns {
+            Op::Bind { source: path.clone(), target: path, kind: Kind::File, ro_flags: None }
+        } else {
+            Op::Device { path, major, minor }
+        });
     }
     let pts = if input.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
     ops.push(m("devpts", "/dev/pts", NOSUID | NOEXEC, Some(pts), false));
@@ -219,6 +228,11 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
             let rel: PathBuf = link.components().skip(1).collect();
             sys.symlink(target, &root.join(rel))
         }
+        Op::Device { path, major, minor } => {
+            // Inside the /dev tmpfs mini just mounted: no symlink to follow.
+            let rel: PathBuf = path.components().skip(1).collect();
+            sys.mknod_char(&root.join(rel), *major, *minor, 0o666)
+        }
         Op::MaskFile(path) => match sys.resolve(root, path, Kind::File, false, false)? {
             Some(t) => sys.mount(Some(Path::new("/dev/null")), &t.path, None, BIND, None),
             None => Ok(()),
@@ -274,6 +288,7 @@ mod tests {
         assert_eq!(pivot, plan.ops.len() - 2);
         let hosts = Op::Bind { source: p("/c/hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
         assert!(pos(&hosts) < vol);
+        assert!(pos(&Op::Device { path: p("/dev/null"), major: 1, minor: 3 }) > 2);
     }
 
     #[test]

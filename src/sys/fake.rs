@@ -90,6 +90,10 @@ impl Sys for FakeSys {
         self.record(format!("attach {}", d(target)))
     }
 
+    fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()> {
+        self.record(format!("mknod {} c {major}:{minor} {mode:o}", d(path)))
+    }
+
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
         self.record(format!("symlink {} -> {}", d(link), d(target)))
     }

@@ -103,6 +103,8 @@ pub trait Sys {
     /// Attach a detached mount (made by mini's parent side) at `target`.
     fn attach(&self, mount: &OwnedFd, target: &Path) -> Result<()>;
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
+    /// A character device node with mode `mode` (umask not applied).
+    fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()>;
     fn sethostname(&self, name: &str) -> Result<()>;
     /// Bring the loopback interface of the current network namespace up.
     fn loopback_up(&self) -> Result<()>;

@@ -158,6 +158,21 @@ impl Sys for RealSys {
             .map_err(|e| Error::new(format!("attach the container's root on {}", target.display())).because(io::Error::from(e)))
     }
 
+    fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()> {
+        let what = || format!("create device {} ({major}:{minor})", path.display());
+        let c = cstr(path)?;
+        // SAFETY: valid C string; mknod then chmod (mknod's mode is masked
+        // by the umask, and the devices must be 0666).
+        unsafe {
+            if libc::mknod(c.as_ptr(), libc::S_IFCHR | mode, libc::makedev(major, minor)) != 0
+                || libc::chmod(c.as_ptr(), mode) != 0
+            {
+                return Err(Error::new(what()).because(errno()));
+            }
+        }
+        Ok(())
+    }
+
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
         std::os::unix::fs::symlink(target, link)
             .map_err(|e| Error::new(format!("symlink {} -> {}", link.display(), target.display())).because(e))
