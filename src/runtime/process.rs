@@ -158,15 +158,7 @@ pub fn start(l: &Launch) -> Result<Started> {
     if l.idmap.is_some() {
         flags |= ns::USER;
     }
-    let cwd = std::env::current_dir().ok();
-    if l.idmap.is_some() {
-        std::env::set_current_dir(l.dir).map_err(|e| Error::new(format!("enter {}", l.dir.display())).because(e))?;
-    }
-    let cloned = p::clone(flags);
-    if let (Ok(Some(_)), Some(_), Some(cwd)) = (&cloned, l.idmap, &cwd) {
-        let _ = std::env::set_current_dir(cwd); // the parent only
-    }
-    let pid = match cloned? {
+    let pid = match clone_from_dir(l, flags)? {
         None => {
             drop((go_w, report_r));
             let pty_sock = pty.map(|(_, c)| c);
@@ -177,26 +169,7 @@ pub fn start(l: &Launch) -> Result<Started> {
     };
     drop((go_r, report_w));
     let pty_parent = pty.map(|(parent_end, _child_end)| parent_end);
-    let setup = (|| -> Result<()> {
-        if let (Some(map), Some((sock, _))) = (l.idmap, &root_sock) {
-            p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
-            let root = super::userns::overlay_for(pid, l.overlay)?;
-            sys::tty::send_fd(sock.as_raw_fd(), root.as_raw_fd())?;
-            for v in l.detach {
-                let fd = sys::mount::detached_bind(&v.source, v.read_only)?;
-                sys::tty::send_fd(sock.as_raw_fd(), fd.as_raw_fd())?;
-            }
-        }
-        let mut w = std::fs::File::from(go_w);
-        let say = |w: &mut std::fs::File, b: &[u8]| {
-            w.write_all(b).map_err(|e| Error::new("signal the container process to go on").because(e))
-        };
-        say(&mut w, b"g")?;
-        // The child mounts its root meanwhile: moving a task between v1
-        // cgroups can wait for an RCU grace period (milliseconds).
-        super::cgroups::enter(l.cgroups, pid)?;
-        say(&mut w, b"c")
-    })();
+    let setup = handshake(l, pid, go_w, root_sock.as_ref().map(|(parent_end, _)| parent_end));
     // The go pipe is closed now: a child still waiting for it exits, so
     // the report always ends. The child's own reason wins over ours (a
     // broken pipe here usually means it failed first).
@@ -216,6 +189,43 @@ pub fn start(l: &Launch) -> Result<Started> {
         None => None,
     };
     Ok(Started { pid, master, sigfd, interactive: l.spec.interactive })
+}
+
+/// clone(2); under a user namespace from the container dir, so the child
+/// starts there (see `rootfs::for_user_namespace`). The parent's working
+/// directory is restored.
+fn clone_from_dir(l: &Launch, flags: i32) -> Result<Option<i32>> {
+    if l.idmap.is_none() {
+        return p::clone(flags);
+    }
+    let cwd = std::env::current_dir().ok();
+    std::env::set_current_dir(l.dir).map_err(|e| Error::new(format!("enter {}", l.dir.display())).because(e))?;
+    let cloned = p::clone(flags);
+    if let (Ok(Some(_)), Some(cwd)) = (&cloned, &cwd) {
+        let _ = std::env::set_current_dir(cwd); // the parent only
+    }
+    cloned
+}
+
+/// The parent's side of the handshake: id maps and the mounts it prepares
+/// (user namespace only), "go", the cgroup move, "placed".
+fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> Result<()> {
+    if let (Some(map), Some(sock)) = (l.idmap, root_sock) {
+        p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
+        let root = super::userns::overlay_for(pid, l.overlay)?;
+        sys::tty::send_fd(sock.as_raw_fd(), root.as_raw_fd())?;
+        for v in l.detach {
+            let fd = sys::mount::detached_bind(&v.source, v.read_only)?;
+            sys::tty::send_fd(sock.as_raw_fd(), fd.as_raw_fd())?;
+        }
+    }
+    let mut w = std::fs::File::from(go);
+    let mut say = |b: &[u8]| w.write_all(b).map_err(|e| Error::new("signal the container process to go on").because(e));
+    say(b"g")?;
+    // The child mounts its root meanwhile: moving a task between v1
+    // cgroups can wait for an RCU grace period (milliseconds).
+    super::cgroups::enter(l.cgroups, pid)?;
+    say(b"c")
 }
 
 impl Started {
