@@ -168,10 +168,10 @@ mod tests {
     fn executor_works_on_a_fake_cgroupfs() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("memory/ci/mini/abc");
-        enter(&[dir.clone()], 42).unwrap();
+        enter(std::slice::from_ref(&dir), 42).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("cgroup.procs")).unwrap(), "42");
         std::fs::remove_file(dir.join("cgroup.procs")).unwrap();
-        remove(&[dir.clone()]);
+        remove(std::slice::from_ref(&dir));
         assert!(!dir.exists() && !dir.parent().unwrap().exists());
     }
 }
