@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use mini_store::Store;
@@ -92,11 +92,20 @@ impl<W: Write> TarWriter<W> {
     }
 
     fn entry(&mut self, path: &Path, rel: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
+        if meta.file_type().is_socket() {
+            return Ok(()); // tar has no sockets (GNU tar skips them too)
+        }
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
         let (uid, gid) = self.unshift(meta.uid(), meta.gid());
         h.set_uid(uid.into());
         h.set_gid(gid.into());
+        if meta.file_type().is_char_device() || meta.file_type().is_block_device() {
+            // The tar crate leaves device numbers at 0:0.
+            let rdev = meta.rdev();
+            h.set_device_major(libc::major(rdev))?;
+            h.set_device_minor(libc::minor(rdev))?;
+        }
         let xattrs = crate::sys::fs::xattrs(path).unwrap_or_default();
         if !xattrs.is_empty() {
             let pax: Vec<(String, Vec<u8>)> =

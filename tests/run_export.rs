@@ -13,6 +13,7 @@ use common::{Mini, IMAGE};
 
 const SCRIPT: &str = "echo hello > /new; ln /new /hard; ln -s new /sym; chown 1000:1000 /new; chmod 4755 /new; \
     rm /etc/shadow; rm -r /opt/keep; mkdir -p /deep/er; echo data > /vol/in-volume; \
+    mknod /dev-null-copy c 1 3; mkfifo /fifo; \
     find / -xdev | sort";
 
 struct Entry {
@@ -21,6 +22,7 @@ struct Entry {
     uid: u64,
     gid: u64,
     link: Option<String>,
+    device: (u32, u32),
     data: Vec<u8>,
     xattrs: BTreeMap<String, Vec<u8>>,
 }
@@ -51,6 +53,7 @@ fn read_tar(bytes: &[u8]) -> BTreeMap<String, Entry> {
                 uid: h.uid().unwrap(),
                 gid: h.gid().unwrap(),
                 link,
+                device: (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0)),
                 data,
                 xattrs,
             },
@@ -104,6 +107,9 @@ fn export_matches_the_containers_view() {
     assert_eq!(tar["sym"].link.as_deref(), Some("new"));
     assert_eq!(tar["opt/replaced/new1"].data, b"new1\n");
     assert!(tar["deep/er"].kind.is_dir());
+    assert_eq!(tar["dev-null-copy"].kind, tar::EntryType::Char);
+    assert_eq!(tar["dev-null-copy"].device, (1, 3));
+    assert_eq!(tar["fifo"].kind, tar::EntryType::Fifo);
 
     // Exporting works again (nothing left mounted) and refuses a terminal.
     let out = m.run(&["export", "ex"]);
