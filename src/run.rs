@@ -138,9 +138,11 @@ fn image_for(config: &Config, store: &Store, flags: &RunFlags) -> Result<LocalIm
     match policy {
         PullPolicy::Always => pull(config, &flags.image, &quiet),
         PullPolicy::Never => LocalImage::load(store, &flags.image),
-        PullPolicy::Missing => match LocalImage::find(store, &flags.image)? {
-            Some(img) => Ok(img),
-            None => pull(config, &flags.image, &quiet),
+        PullPolicy::Missing => match LocalImage::find(store, &flags.image) {
+            Ok(Some(img)) => Ok(img),
+            Ok(None) => pull(config, &flags.image, &quiet),
+            // A record whose blobs are damaged: pulling again repairs it.
+            Err(e) => Err(e.hint("pull it again with --pull=always")),
         },
     }
 }
