@@ -34,10 +34,11 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Prepare the root: overlay over the layers, /etc files, mount plan.
     let (overlay, root, detach) = prepare_root(&store, &c, &what)?;
+    let cgroup_tasks = cgroups::prepare(&what.cgroups)?;
 
-    // Start the isolated process: `start` writes its id maps and moves it
-    // into its cgroups while it mounts its root, brings up its loopback
-    // (network `none`), sets the hostname, drops privileges and execs.
+    // Start the isolated process: it joins its cgroups, mounts its root,
+    // brings up its loopback (network `none`), sets its hostname, drops
+    // privileges and execs; `start` writes its id maps first.
     let started = process::start(&Launch {
         spec: &what.spec,
         overlay: &overlay,
@@ -45,7 +46,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
         hostname: &what.hostname,
         idmap: what.idmap.as_ref(),
         dir: &c.dir,
-        cgroups: &what.cgroups,
+        cgroups: &cgroup_tasks,
         detach: &detach,
     })?;
     let mut state = container::owned_state(Status::Running);

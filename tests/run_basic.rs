@@ -214,7 +214,11 @@ fn the_container_gets_a_cgroup_beneath_minis_and_it_goes_away() {
     let mut seen = None;
     for _ in 0..100 {
         if let Some(id) = m.containers().first() {
-            if parent.join(id).is_dir() {
+            let state = std::fs::read_to_string(m.root.join("containers").join(id).join("state.json")).unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+            if let Some(pid) = v["pid"].as_i64() {
+                let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                assert!(cg.contains(&format!("/mini/{id}\n")), "container not in its cgroup: {cg}");
                 seen = Some(parent.join(id));
                 break;
             }

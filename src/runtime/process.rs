@@ -3,9 +3,9 @@
 //!
 //! Handshake over two close-on-exec pipes. Parent → child: one byte, "go",
 //! once id maps are written (and the root overlay sent, under a user
-//! namespace); a second byte once the child is in its cgroups, which the
-//! child waits for just before it unshares its cgroup namespace and drops
-//! privileges (so mounting overlaps the cgroup move); EOF means "abort". Child → parent: nothing at all when exec succeeds (the
+//! namespace); EOF means "abort". The child joins its cgroups itself
+//! (through `tasks` files mini opened for it) before unsharing its cgroup
+//! namespace. Child → parent: nothing at all when exec succeeds (the
 //! write end closes on exec), else one [`Message::Failed`] line that the
 //! parent turns into mini's error and exit code.
 
@@ -118,8 +118,8 @@ pub struct Launch<'a> {
     /// The container dir; under `--userns=auto` the child starts in it (see
     /// `rootfs::for_user_namespace`).
     pub dir: &'a Path,
-    /// Cgroup directories to place the container in.
-    pub cgroups: &'a [PathBuf],
+    /// `tasks` files of the container's cgroups, opened by mini.
+    pub cgroups: &'a [std::fs::File],
     /// Volumes mini clones for the child to attach (`--userns=auto`).
     pub detach: &'a [rootfs::Detach],
 }
@@ -152,7 +152,7 @@ pub fn start(l: &Launch) -> Result<Started> {
     let (report_r, report_w) = p::pipe()?;
     let pty = if l.spec.tty { Some(p::socketpair()?) } else { None };
     let root_sock = if l.idmap.is_some() { Some(p::socketpair()?) } else { None };
-    // The cgroup namespace is unshared by the child once it is in its
+    // The cgroup namespace is unshared by the child once it has joined its
     // cgroups, so that it sees them as its root.
     let mut flags = ns::UTS | ns::PID | ns::MOUNT | ns::NET | ns::IPC;
     if l.idmap.is_some() {
@@ -208,7 +208,7 @@ fn clone_from_dir(l: &Launch, flags: i32) -> Result<Option<i32>> {
 }
 
 /// The parent's side of the handshake: id maps and the mounts it prepares
-/// (user namespace only), "go", the cgroup move, "placed".
+/// (user namespace only), then "go".
 fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> Result<()> {
     if let (Some(map), Some(sock)) = (l.idmap, root_sock) {
         p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
@@ -220,12 +220,7 @@ fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> 
         }
     }
     let mut w = std::fs::File::from(go);
-    let mut say = |b: &[u8]| w.write_all(b).map_err(|e| Error::new("signal the container process to go on").because(e));
-    say(b"g")?;
-    // The child mounts its root meanwhile: moving a task between v1
-    // cgroups can wait for an RCU grace period (milliseconds).
-    super::cgroups::enter(l.cgroups, pid)?;
-    say(b"c")
+    w.write_all(b"g").map_err(|e| Error::new("signal the container process to go on").because(e))
 }
 
 impl Started {
@@ -279,14 +274,13 @@ fn setup_and_exec(
     pty_sock: Option<OwnedFd>,
     root_sock: Option<OwnedFd>,
 ) -> Result<Never> {
-    let mut go = std::fs::File::from(go);
-    let mut wait_for_mini = || {
-        let mut byte = [0u8; 1];
-        if go.read(&mut byte).unwrap_or(0) == 0 {
-            p::exit_now(125); // mini gave up on us (and reports why)
-        }
-    };
-    wait_for_mini(); // id maps written, root overlay sent
+    let mut byte = [0u8; 1];
+    if std::fs::File::from(go).read(&mut byte).unwrap_or(0) == 0 {
+        p::exit_now(125); // mini gave up on us (and reports why)
+    }
+    // Id maps written, root overlay sent (user namespace).
+    super::cgroups::join(l.cgroups)?;
+    p::unshare(ns::CGROUP)?; // rooted at the cgroups just joined
     enter_root(l, root_sock)?;
     let user = l.spec.user.resolve(
         std::fs::read("/etc/passwd").ok().as_deref(),
@@ -298,8 +292,6 @@ fn setup_and_exec(
     }
     enter_workdir(&l.spec.workdir)?;
     stdio(l, pty_sock)?;
-    wait_for_mini(); // placed in its cgroups: they become its cgroup namespace's root
-    p::unshare(ns::CGROUP)?;
     let path = l.spec.env_value("PATH").unwrap_or(super::spec::DEFAULT_PATH).to_string();
     let program = find_program(&l.spec.argv[0], &path, &|p: &Path| p::executable(p), &|p: &Path| p.exists())?;
     become_user_and_exec(l, &user, &program, &env, report)

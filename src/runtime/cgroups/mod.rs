@@ -4,7 +4,8 @@
 //!
 //! Placement is computed by pure code from the bytes of /proc/self/cgroup
 //! and /proc/self/mountinfo ([`plan`]); the executor only makes the
-//! directories, writes the pid to `cgroup.procs` and removes them. Rules:
+//! directories ([`prepare`]), lets the container process move itself
+//! ([`join`]) and removes them. Rules:
 //! - a hierarchy where mini's own cgroup is the root is skipped: mini
 //!   never creates cgroups at a hierarchy's root;
 //! - v2 (and the v2 half of a hybrid host) is not handled yet: limits are a
@@ -98,21 +99,37 @@ fn unescape(s: &str) -> String {
 }
 
 /// The cgroups of this host for container `id`, from the live files.
-/// (Moving a task into a v1 cgroup can wait for an RCU grace period, 1–13
-/// ms here; `process::start` does it while the child mounts its root.)
 pub fn for_container(parent: Option<&str>, id: &str) -> Vec<PathBuf> {
     let cg = std::fs::read("/proc/self/cgroup").unwrap_or_default();
     let mi = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
     plan(&cg, &mi, parent.unwrap_or("mini"), id)
 }
 
-/// Make the directories and move `pid` into each.
-pub fn enter(dirs: &[PathBuf], pid: i32) -> Result<()> {
-    for d in dirs {
-        std::fs::create_dir_all(d).map_err(|e| Error::new(format!("create cgroup {}", d.display())).because(e))?;
-        let procs = d.join("cgroup.procs");
-        std::fs::write(&procs, pid.to_string())
-            .map_err(|e| Error::new(format!("move process {pid} into {}", d.display())).because(e))?;
+/// Make the directories and open each one's `tasks` file for the
+/// container process to move itself with [`join`]. (Moving another process
+/// through `cgroup.procs` takes the kernel's global threadgroup lock, whose
+/// writer waits for an RCU grace period: 1–20 ms here, more than the rest
+/// of `mini run`. A single-threaded process writing "0" to `tasks` moves
+/// only itself and skips that lock. The fd carries its opener's (host
+/// root's) credentials, so this works from a user namespace too.)
+pub fn prepare(dirs: &[PathBuf]) -> Result<Vec<std::fs::File>> {
+    dirs.iter()
+        .map(|d| {
+            std::fs::create_dir_all(d).map_err(|e| Error::new(format!("create cgroup {}", d.display())).because(e))?;
+            let tasks = d.join("tasks");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&tasks)
+                .map_err(|e| Error::new(format!("open {}", tasks.display())).because(e))
+        })
+        .collect()
+}
+
+/// Move the calling (single-threaded) process into each prepared cgroup.
+pub fn join(tasks: &[std::fs::File]) -> Result<()> {
+    use std::io::Write;
+    for mut f in tasks {
+        f.write_all(b"0").map_err(|e| Error::new("join the container's cgroup").because(e))?;
     }
     Ok(())
 }
@@ -168,9 +185,14 @@ mod tests {
     fn executor_works_on_a_fake_cgroupfs() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("memory/ci/mini/abc");
-        enter(std::slice::from_ref(&dir), 42).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("cgroup.procs")).unwrap(), "42");
-        std::fs::remove_file(dir.join("cgroup.procs")).unwrap();
+        let parent = dir.parent().unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tasks"), "").unwrap(); // cgroupfs has it already
+        let files = prepare(std::slice::from_ref(&dir)).unwrap();
+        join(&files).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("tasks")).unwrap(), "0");
+        std::fs::remove_file(dir.join("tasks")).unwrap();
+        assert!(parent.is_dir());
         remove(std::slice::from_ref(&dir));
         assert!(!dir.exists() && !dir.parent().unwrap().exists());
     }
