@@ -56,7 +56,7 @@ impl Progress {
                         .progress_chars("=> "),
                 );
                 bar.set_prefix(id.to_string());
-                bar.set_message("Downloading");
+                bar.set_message("Waiting");
                 bar.enable_steady_tick(Duration::from_millis(200));
                 LayerProgress::Bar(bar)
             }

@@ -425,3 +425,33 @@ fn a_pull_killed_mid_layer_leaves_a_store_the_next_pull_completes() {
     let leftovers: Vec<String> = env.snapshot().into_iter().filter(|p| p.starts_with("ingest/") || p.starts_with("layers/.tmp-")).collect();
     assert!(leftovers.is_empty(), "stale temp files swept: {leftovers:?}");
 }
+
+#[test]
+fn every_variant_through_basic_auth_and_bearer_tokens() {
+    let env = Env::new();
+    env.login(BASIC, USER, PASSWORD);
+    for (registry, port) in [(BASIC, "5001"), (TOKEN, "5002")] {
+        for tag in VARIANTS {
+            let image = format!("{registry}/test/busybox:{tag}");
+            env.run(&["pull", "-q", &image]).assert_ok();
+            let info = inspect(&env, &image);
+            let want = fixture_digest(port, &format!("test/busybox:{tag}"));
+            let got = if tag == "index" || tag == "list" { info["RepoDigests"][0].as_str().unwrap().rsplit('@').next().unwrap().to_string() } else { info["Digest"].as_str().unwrap().to_string() };
+            assert_eq!(got, want, "{image}");
+        }
+    }
+}
+
+#[test]
+fn every_variant_through_a_per_registry_mirror() {
+    let env = Env::new();
+    // The upstream name does not resolve: only the mirror can serve it.
+    std::fs::write(env.dir.path().join("config.toml"), format!("[registry.\"registry.invalid:5000\"]\nmirrors = [\"http://{PLAIN}\"]\n")).unwrap();
+    for tag in VARIANTS {
+        let image = format!("registry.invalid:5000/test/busybox:{tag}");
+        let o = env.run(&["pull", "-q", &image]);
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), image);
+    }
+    with_merged_tree(&env, "registry.invalid:5000/test/busybox:list", |root| assert_fixture_tree(root, true));
+}
