@@ -34,7 +34,12 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Prepare the root: overlay over the layers, /etc files, mount plan.
     let (overlay, root, detach) = prepare_root(&store, &c, &what)?;
-    let cgroup_tasks = cgroups::prepare(&what.cgroups)?;
+    // Best effort until limits exist: a read-only or foreign cgroupfs (mini
+    // inside another container) must not stop the container from running.
+    let cgroup_tasks = cgroups::prepare(&what.cgroups).unwrap_or_else(|_| {
+        cgroups::remove(&what.cgroups);
+        Vec::new()
+    });
 
     // Start the isolated process: it joins its cgroups, mounts its root,
     // brings up its loopback (network `none`), sets its hostname, drops
