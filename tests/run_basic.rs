@@ -264,3 +264,13 @@ fn rm_refuses_a_running_container_unless_forced() {
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert!(m.containers().is_empty());
 }
+
+#[test]
+fn entrypoint_and_image_defaults() {
+    let Some(m) = Mini::new() else { return };
+    let (code, out, err) = m.run_in(&["--entrypoint", "/bin/echo"], &["from", "entrypoint"]);
+    assert_eq!((code, out.as_str()), (0, "from entrypoint\n"), "{err}");
+    // The fixture's Cmd is /bin/sh: with no command and stdin closed it exits 0.
+    let (code, _, err) = m.run_in(&[], &[]);
+    assert_eq!(code, 0, "{err}");
+}
