@@ -34,6 +34,17 @@ pub struct SpecRecord {
     /// The container's cgroup directories (removed after it exits).
     #[serde(default)]
     pub cgroups: Vec<String>,
+    /// `-u` or the image's User, as text (parsed again at each start).
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub interactive: bool,
+    /// The image's StopSignal (`stop` sends it, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// The image as the user typed it (what `ps` shows).
+    #[serde(default)]
+    pub image_ref: String,
 }
 
 impl SpecRecord {
@@ -48,14 +59,57 @@ impl SpecRecord {
                 .iter()
                 .map(|v| (v.source.display().to_string(), v.target.display().to_string(), v.read_only))
                 .collect(),
-            tmpfs: spec.tmpfs.iter().map(|t| t.target.display().to_string()).collect(),
+            // `target[:options]`, as `--tmpfs` takes it, so a restart gets the same mount.
+            tmpfs: spec
+                .tmpfs
+                .iter()
+                .map(|t| match &t.options {
+                    Some(o) => format!("{}:{o}", t.target.display()),
+                    None => t.target.display().to_string(),
+                })
+                .collect(),
             read_only: spec.read_only,
             rm: spec.rm,
             init: spec.init,
             tty: spec.tty,
             id_base: if spec.userns == Userns::Auto { id_base } else { None },
             cgroups: Vec::new(),
+            user: String::new(),
+            interactive: spec.interactive,
+            stop_signal: None,
+            image_ref: String::new(),
         }
+    }
+
+    /// The RunSpec to start this container (again) with: what `run` or
+    /// `create` decided, read back from config.json.
+    pub fn to_spec(&self) -> Result<RunSpec> {
+        use crate::runtime::spec::{parse_tmpfs, PullPolicy, Volume};
+        Ok(RunSpec {
+            argv: self.argv.iter().map(Into::into).collect(),
+            env: self.env.clone(),
+            workdir: self.workdir.clone().into(),
+            user: crate::runtime::user::UserSpec::parse(&self.user)?,
+            hostname: Some(self.hostname.clone()),
+            volumes: self
+                .volumes
+                .iter()
+                .map(|(s, t, ro)| Volume { source: s.into(), target: t.into(), read_only: *ro })
+                .collect(),
+            tmpfs: self.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Result<_>>()?,
+            read_only: self.read_only,
+            rm: self.rm,
+            init: self.init,
+            interactive: self.interactive,
+            tty: self.tty,
+            userns: if self.id_base.is_some() { Userns::Auto } else { Userns::Host },
+            pull: PullPolicy::Never,
+            name: None,
+        })
+    }
+
+    pub fn id_map(&self) -> Option<crate::runtime::userns::IdMap> {
+        self.id_base.map(|(uid_base, gid_base)| crate::runtime::userns::IdMap { uid_base, gid_base })
     }
 }
 
@@ -105,7 +159,25 @@ pub fn create(
 
 /// The record's spec.
 pub fn spec_of(c: &Container) -> SpecRecord {
-    c.config().ok().and_then(|cfg| serde_json::from_value(cfg.spec).ok()).unwrap_or_default()
+    c.config().ok().map(|cfg| record_of(&cfg)).unwrap_or_default()
+}
+
+/// The spec inside an already read config.json.
+pub fn record_of(cfg: &ContainerConfig) -> SpecRecord {
+    SpecRecord::deserialize(&cfg.spec).unwrap_or_default()
+}
+
+/// Find a container by name, full id or unique id prefix, for operation
+/// `op` ("stop", "logs", ...): errors read "stop KEY: no such container".
+pub fn find(store: &Store, op: &str, key: &str) -> Result<Container> {
+    containers(store)?.find(key).map_err(|e| Error::new(format!("{op} {key}")).because(e))
+}
+
+/// Whether the container runs: state.json says so and the process that
+/// owns it (monitor or foreground `mini run`) is alive. A dead owner means
+/// the container died with it (parent-death signal).
+pub fn is_running(state: &State) -> bool {
+    state.status == Status::Running && owner_alive(state)
 }
 
 /// A Docker-style name from the id: adjective_noun.
@@ -123,18 +195,22 @@ fn generated_name(id: &str) -> String {
 }
 
 /// The start time of `pid` (clock ticks since boot), to tell a live
-/// process from a reused pid.
+/// process from a reused pid; None when it is gone or a zombie (an
+/// orphaned monitor may wait a while for its reaper).
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut after = stat[stat.rfind(')')? + 2..].split_whitespace();
+    if after.next()? == "Z" {
+        return None;
+    }
+    after.nth(18)?.parse().ok()
 }
 
 /// Whether the `mini` that owns this state is still alive.
 pub fn owner_alive(state: &State) -> bool {
     match (state.monitor_pid, state.monitor_start) {
-        (Some(pid), Some(start)) => p::alive(pid) && start_time(pid) == Some(start),
-        (Some(pid), None) => p::alive(pid),
+        (Some(pid), Some(start)) => start_time(pid) == Some(start),
+        (Some(pid), None) => start_time(pid).is_some(),
         _ => false,
     }
 }
@@ -181,35 +257,46 @@ pub fn sweep_stale(store: &Store) {
 }
 
 /// Remove a container: refused while it runs unless `force` (then it is
-/// killed first).
+/// killed first and its monitor given a moment to record the exit).
 pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
     let cs = containers(store)?;
     let c = cs.find(key).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     let state = c.state().unwrap_or_else(|_| State::created());
-    if state.status == Status::Running && owner_alive(&state) {
+    if is_running(&state) {
         if !force {
-            return Err(Error::new(format!("remove container {key}"))
-                .because("it is running")
-                .hint("stop it first or use rm -f"));
+            return Err(Error::new(format!("cannot remove container {key}"))
+                .because("container is running: stop the container before removing or force remove"));
         }
         if let Some(pid) = state.pid {
             let _ = p::kill(pid, libc::SIGKILL);
         }
         if let Some(m) = state.monitor_pid {
-            // The monitor notices its child died and finishes; wait briefly.
-            for _ in 0..100 {
-                if !p::alive(m) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
+            // The monitor reaps the container and cleans its cgroups; a
+            // monitor that does not finish in 2 s is killed.
+            if !wait_gone(m, 200) {
+                let _ = p::kill(m, libc::SIGKILL);
+                wait_gone(m, 100);
             }
         }
     }
     if mount::is_mountpoint(&c.rootfs()) {
         let _ = mount::umount(&c.rootfs(), true);
     }
+    let cgroups: Vec<PathBuf> = spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
+    crate::runtime::cgroups::remove(&cgroups);
     cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     Ok(c.id.clone())
+}
+
+/// Poll (10 ms steps, at most `tries`) until process `pid` is gone.
+pub fn wait_gone(pid: i32, tries: u32) -> bool {
+    for _ in 0..tries {
+        if start_time(pid).is_none() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    start_time(pid).is_none()
 }
 
 /// `--rm` after exit: the container disappears now (renamed into the

@@ -33,13 +33,8 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &what.cgroups, keep: false };
 
     // Prepare the root: overlay over the layers, /etc files, mount plan.
-    let (overlay, root, detach) = prepare_root(&store, &c, &what)?;
-    // Best effort until limits exist: a read-only or foreign cgroupfs (mini
-    // inside another container) must not stop the container from running.
-    let cgroup_tasks = cgroups::prepare(&what.cgroups).unwrap_or_else(|_| {
-        cgroups::remove(&what.cgroups);
-        Vec::new()
-    });
+    let (overlay, root, detach) = prepare_root(&c, &layers_of(&store, &what.image), &what.spec, what.idmap.as_ref())?;
+    let cgroup_tasks = cgroups_best_effort(&what.cgroups);
 
     // Start the isolated process: it joins its cgroups, mounts its root,
     // brings up its loopback (network `none`), sets its hostname, drops
@@ -73,6 +68,15 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     Ok(exit_code(exit))
 }
 
+/// `mini run -d`: create the container, hand it to a monitor that starts
+/// it (see `monitor`), and return its id once it runs.
+pub fn run_detached(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<String> {
+    let id = create(config, flags, env_files)?;
+    let store = Store::open(&config.root)?;
+    crate::lifecycle::start(config, &store, &id)?;
+    Ok(id)
+}
+
 /// `mini create`: the container record and its dirs, nothing started.
 pub fn create(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<String> {
     let store = Store::open(&config.root)?;
@@ -104,30 +108,54 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
     let cgroups = cgroups::for_container(config.cgroup_parent.as_deref(), &id);
     let mut record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
     record.cgroups = cgroups.iter().map(|d| d.display().to_string()).collect();
+    let image_config = image.config.config().as_ref();
+    record.user = flags.user.clone().unwrap_or_else(|| image_config.and_then(|c| c.user().clone()).unwrap_or_default());
+    record.stop_signal = image_config.and_then(|c| c.stop_signal().clone());
+    record.image_ref = flags.image.clone();
     Ok(Decided { image, spec, id, hostname, idmap, cgroups, record })
 }
 
+/// The container's cgroups made and their `tasks` files opened. Best
+/// effort until limits exist: a read-only or foreign cgroupfs (mini inside
+/// another container) must not stop the container from running.
+pub fn cgroups_best_effort(dirs: &[PathBuf]) -> Vec<std::fs::File> {
+    cgroups::prepare(dirs).unwrap_or_else(|_| {
+        cgroups::remove(dirs);
+        Vec::new()
+    })
+}
+
+/// The image's layer directories, bottom first.
+fn layers_of(store: &Store, image: &LocalImage) -> Vec<PathBuf> {
+    image.diff_ids.iter().map(|d| store.layers().diff_path(d)).collect()
+}
+
 /// The container's overlay (layers top first over its upper dir), its
-/// /etc files, and the ordered mount plan the child carries out.
-fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
-    let layers: Vec<PathBuf> = what.image.diff_ids.iter().map(|d| store.layers().diff_path(d)).collect();
+/// /etc files, and the ordered mount plan the child carries out. Also used
+/// by the monitor, which starts a container from its record.
+pub fn prepare_root(
+    c: &Container,
+    layers: &[PathBuf],
+    spec: &RunSpec,
+    idmap: Option<&IdMap>,
+) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
     if layers.len() > assemble::MAX_LOWERS {
-        return Err(Error::new(format!("run {}", what.image.name))
+        return Err(Error::new(format!("start container {}", c.short_id()))
             .because(format!("{} layers; overlayfs stacks at most {}", layers.len(), assemble::MAX_LOWERS)));
     }
     let dirs = ContainerDirs::under(&c.dir);
     // Even with --userns=auto the overlay is mounted from the host's user
     // namespace (over idmapped layers), so it keeps trusted.* xattrs.
-    let overlay = assemble::plan(&layers, &dirs, false);
+    let overlay = assemble::plan(layers, &dirs, false);
     let root = rootfs::plan(&rootfs::Input {
         overlay: &overlay,
         etc_dir: &c.dir,
-        volumes: &what.spec.volumes,
-        tmpfs: &what.spec.tmpfs,
-        read_only: what.spec.read_only,
-        userns: what.idmap.is_some(),
+        volumes: &spec.volumes,
+        tmpfs: &spec.tmpfs,
+        read_only: spec.read_only,
+        userns: idmap.is_some(),
     });
-    match &what.idmap {
+    match idmap {
         Some(map) => {
             crate::runtime::userns::prepare_dirs(&dirs, map)?;
             let (root, detach) = rootfs::for_user_namespace(&root, &c.dir, &|p| p.is_dir());

@@ -17,6 +17,16 @@ mod run;
 mod prune;
 mod pull;
 mod rmi;
+mod attach;
+mod container;
+mod exec;
+mod kill;
+mod logs;
+mod restart;
+mod start;
+mod stop;
+mod top;
+mod wait;
 
 use crate::config::{Config, Overrides};
 use crate::error::Result;
@@ -68,6 +78,30 @@ enum Command {
     Rm(rm::Args),
     /// Export a container's filesystem as a tar archive
     Export(export::Args),
+    /// Start stopped or created containers
+    Start(start::Args),
+    /// Stop running containers (stop signal, then SIGKILL after a timeout)
+    Stop(stop::Args),
+    /// Send a signal to running containers
+    Kill(kill::Args),
+    /// Restart containers
+    Restart(restart::Args),
+    /// Block until containers exit, then print their exit codes
+    Wait(wait::Args),
+    /// Show a container's output
+    Logs(logs::Args),
+    /// Run a command in a running container
+    Exec(exec::Args),
+    /// Follow a running container's output until it exits
+    Attach(attach::Args),
+    /// Show the processes of a running container
+    Top(top::Args),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::Command),
+    /// The monitor of a detached container (internal)
+    #[command(name = "container-monitor", hide = true)]
+    Monitor { id: String },
     /// Manage the whole store
     #[command(subcommand)]
     System(SystemCommand),
@@ -132,6 +166,45 @@ pub fn main() -> Result<i32> {
         Command::Ps(a) => ps::run(a, &config),
         Command::Rm(a) => rm::run(a, &config),
         Command::Export(a) => export::run(a, &config),
+        Command::Start(a) => start::run(a, &config),
+        Command::Stop(a) => stop::run(a, &config),
+        Command::Kill(a) => kill::run(a, &config),
+        Command::Restart(a) => restart::run(a, &config),
+        Command::Wait(a) => wait::run(a, &config),
+        Command::Logs(a) => logs::run(a, &config),
+        Command::Exec(a) => exec::run(a, &config),
+        Command::Attach(a) => attach::run(a, &config),
+        Command::Top(a) => top::run(a, &config),
+        Command::Container(c) => container::run(c, &config),
+        Command::Monitor { id } => crate::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
+    }
+}
+
+/// Run `f` for each container named, as Docker's multi-container verbs
+/// do: print each name that succeeded, each error on its own line.
+pub fn each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+    let mut failed = None;
+    for key in keys {
+        match f(key) {
+            Ok(()) => println!("{key}"),
+            Err(e) => {
+                if keys.len() > 1 {
+                    eprintln!("mini: {e}");
+                }
+                failed = Some(e);
+            }
+        }
+    }
+    outcome(failed, keys.len())
+}
+
+/// One container: its error is the verb's (printed once by main, with its
+/// exit code); several: the errors were printed, exit 1 as Docker does.
+pub fn outcome(failed: Option<crate::error::Error>, count: usize) -> Result<i32> {
+    match failed {
+        Some(e) if count == 1 => Err(e),
+        Some(_) => Ok(1),
+        None => Ok(0),
     }
 }

@@ -18,19 +18,5 @@ pub struct Args {
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     crate::container::sweep_stale(&store);
-    let mut failed = None;
-    for key in &args.containers {
-        match crate::container::remove(&store, key, args.force) {
-            Ok(_) => println!("{key}"),
-            Err(e) => {
-                eprintln!("mini: {e}");
-                failed = Some(e);
-            }
-        }
-    }
-    match failed {
-        Some(e) if args.containers.len() == 1 => Err(e),
-        Some(_) => Ok(1),
-        None => Ok(0),
-    }
+    super::each(&args.containers, |key| crate::container::remove(&store, key, args.force).map(|_| ()))
 }

@@ -98,6 +98,9 @@ impl Options {
 #[derive(Debug, ClapArgs)]
 #[command(disable_help_flag = true)]
 pub struct Args {
+    /// Run in the background under a monitor; print the container's id
+    #[arg(short, long)]
+    pub detach: bool,
     #[command(flatten)]
     pub options: Options,
     /// Print help
@@ -107,5 +110,10 @@ pub struct Args {
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let env_files = crate::run::read_env_files(&args.options.env_file)?;
+    if args.detach {
+        let id = crate::run::run_detached(config, &args.options.flags(), &env_files)?;
+        println!("{id}");
+        return Ok(0);
+    }
     crate::run::run(config, &args.options.flags(), &env_files)
 }

@@ -224,6 +224,17 @@ fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> 
 }
 
 impl Started {
+    /// A process started by other means (`exec`), waited for the same way.
+    pub fn adopt(pid: i32, master: Option<OwnedFd>, sigfd: OwnedFd, interactive: bool) -> Started {
+        Started { pid, master, sigfd, interactive }
+    }
+
+    /// The pid, the pty master (-t) and the signalfd, for a monitor that
+    /// runs its own loop.
+    pub fn into_parts(self) -> (i32, Option<OwnedFd>, OwnedFd) {
+        (self.pid, self.master, self.sigfd)
+    }
+
     /// Wait for the container to exit, forwarding signals (and, with -t,
     /// relaying the terminal).
     pub fn wait(self) -> Result<Exit> {
@@ -327,11 +338,7 @@ fn become_user_and_exec(
     env: &[String],
     report: &mut std::fs::File,
 ) -> Result<Never> {
-    let filters = security::seccomp_programs()?;
-    security::limit_bounding_set()?;
-    p::set_no_new_privs()?;
-    p::set_ids(user.uid, user.gid, &user.groups)?;
-    security::set_process_caps(user.uid)?;
+    let filters = confine(user)?;
     p::die_with_parent()?;
     p::cloexec_from(3)?;
     if l.spec.init {
@@ -356,6 +363,18 @@ fn become_user_and_exec(
     Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
 }
 
+/// Docker's capability set, no_new_privs and the user's ids; returns the
+/// seccomp filters, to be applied last (they deny calls made on the way).
+/// Shared with `exec`, which confines its process the same way.
+pub fn confine(user: &super::user::User) -> Result<Vec<seccompiler::BpfProgram>> {
+    let filters = security::seccomp_programs()?;
+    security::limit_bounding_set()?;
+    p::set_no_new_privs()?;
+    p::set_ids(user.uid, user.gid, &user.groups)?;
+    security::set_process_caps(user.uid)?;
+    Ok(filters)
+}
+
 /// Create the working directory if missing (as root, as Docker does) and
 /// enter it.
 fn enter_workdir(dir: &Path) -> Result<()> {
@@ -372,6 +391,19 @@ fn enter_workdir(dir: &Path) -> Result<()> {
 /// container's devpts whose other end goes to mini.
 fn stdio(l: &Launch, pty_sock: Option<OwnedFd>) -> Result<()> {
     if let Some(sock) = pty_sock {
+        return pty_stdio(&sock);
+    }
+    if !l.spec.interactive {
+        let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
+        p::dup2(null.as_raw_fd(), 0)?;
+    }
+    Ok(())
+}
+
+/// 0, 1 and 2 become a new pty from the container's devpts, whose master
+/// goes to mini over `sock` (shared with `exec -t`).
+pub fn pty_stdio(sock: &OwnedFd) -> Result<()> {
+    {
         let (master, slave) = sys::tty::open_pty("/dev/ptmx")?;
         // Sized before exec (mini's relay starts only after it): the
         // command's first look at its terminal must see the host's size.
@@ -386,11 +418,6 @@ fn stdio(l: &Launch, pty_sock: Option<OwnedFd>) -> Result<()> {
             p::dup2(slave.as_raw_fd(), fd)?;
         }
         // -t without -i: stdin stays the terminal, but mini copies nothing to it.
-        return Ok(());
-    }
-    if !l.spec.interactive {
-        let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
-        p::dup2(null.as_raw_fd(), 0)?;
     }
     Ok(())
 }

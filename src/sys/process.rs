@@ -217,12 +217,6 @@ pub fn kill(pid: i32, sig: i32) -> Result<()> {
     }
 }
 
-/// Whether `pid` exists (signal 0).
-pub fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks existence.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
-}
-
 /// Die with SIGKILL when the parent (mini) dies, so a killed `mini run`
 /// takes its container with it. Cleared by credential changes: call it
 /// after setting user and groups.
@@ -361,4 +355,37 @@ pub fn exit_now(code: i32) -> ! {
 pub fn open_ns(pid: i32, ns: &str) -> Result<OwnedFd> {
     let path = format!("/proc/{pid}/ns/{ns}");
     std::fs::File::open(&path).map(OwnedFd::from).map_err(|e| Error::new(format!("open {path}")).because(e))
+}
+
+/// setns(2): join the namespace `fd` refers to (`nstype` one CLONE_NEW* flag).
+pub fn setns(fd: &OwnedFd, nstype: i32, name: &str) -> Result<()> {
+    // SAFETY: setns on an fd we own.
+    if unsafe { libc::setns(fd.as_raw_fd(), nstype) } != 0 {
+        return Err(last(format!("join the container's {name} namespace")));
+    }
+    Ok(())
+}
+
+/// A close-on-exec duplicate of `fd` numbered 3 or above.
+pub fn dup_cloexec(fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new fd that becomes ours.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if n < 0 {
+        return Err(last(format!("duplicate fd {fd}")));
+    }
+    // SAFETY: n is new and ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// Put `fd` in non-blocking mode (the monitor's log pipes: a read never
+/// waits for more than what poll reported).
+pub fn set_nonblocking(fd: RawFd) -> Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on an fd we own.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl < 0 || libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
+            return Err(last(format!("make fd {fd} non-blocking")));
+        }
+    }
+    Ok(())
 }

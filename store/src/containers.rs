@@ -47,6 +47,9 @@ pub struct State {
     pub finished_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The kernel's OOM killer killed a process of the container.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl State {
@@ -59,6 +62,7 @@ impl State {
             started_at: None,
             finished_at: None,
             exit_code: None,
+            oom_killed: false,
         }
     }
 }
@@ -69,8 +73,8 @@ pub enum ContainerError {
     NameInUse(String, String),
     #[error("no such container: {0}")]
     NotFound(String),
-    #[error("{0} matches more than one container")]
-    Ambiguous(String),
+    #[error("\"{0}\" matches more than one container: {list}", list = .1.join(", "))]
+    Ambiguous(String, Vec<String>),
     #[error("{op} {path}: {source}")]
     Io { op: &'static str, path: PathBuf, source: io::Error },
     #[error("parse {path}: {source}")]
@@ -239,7 +243,10 @@ impl Containers {
         match matches.as_slice() {
             [one] => Ok(self.get(one)),
             [] => Err(ContainerError::NotFound(key.to_string())),
-            _ => Err(ContainerError::Ambiguous(key.to_string())),
+            many => Err(ContainerError::Ambiguous(
+                key.to_string(),
+                many.iter().map(|id| format!("{} ({})", &id[..12], self.name_of(id).unwrap_or_default())).collect(),
+            )),
         }
     }
 

@@ -1,0 +1,225 @@
+//! `mini exec`: a new process in a running container.
+//!
+//! mini opens the container's namespace files (`/proc/<pid1>/ns/*`) and
+//! its cgroups' `tasks` files, then forks a helper that joins the
+//! cgroups (writing "0", as the container's own pid 1 did), then the user
+//! namespace (if the container has its own), ipc, uts, net, pid, cgroup
+//! and mount namespaces, in that order. Joining a pid namespace only
+//! places the helper's *children* in it, so the helper forks once more:
+//! that child resolves the user in the container's /etc/passwd, enters
+//! the working directory, gets the same confinement as the container
+//! (Docker's capabilities, no_new_privs, seccomp; every fd from 3 up
+//! closed on exec) and execs. The helper stays outside, non-dumpable,
+//! as the process mini waits for: it forwards signals to the command and
+//! exits with its status (`init::reap`). Setup and exec failures come
+//! back over a report pipe as in `run` (125, 126, 127).
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use mini_store::Store;
+
+use crate::config::Config;
+use crate::container;
+use crate::error::{Error, Result};
+use crate::runtime::process::{self, Message, Started};
+use crate::runtime::{init, security, spec::DEFAULT_PATH, user::UserSpec};
+use crate::sys::process::{self as p, ns};
+use crate::sys::tty;
+
+/// The flags of `mini exec`.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub interactive: bool,
+    pub tty: bool,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub argv: Vec<OsString>,
+}
+
+/// What the process gets, decided before the fork.
+struct Plan {
+    namespaces: Vec<(OwnedFd, i32, &'static str)>,
+    cgroups: Vec<std::fs::File>,
+    user: UserSpec,
+    env: Vec<String>,
+    workdir: PathBuf,
+    argv: Vec<OsString>,
+    opts: ExecOptions,
+}
+
+pub fn exec(config: &Config, key: &str, opts: ExecOptions) -> Result<i32> {
+    let store = Store::open(&config.root)?;
+    let plan = plan(&store, key, opts)?;
+    p::assert_single_threaded()?;
+    let mut handled = p::FORWARDED.to_vec();
+    handled.push(libc::SIGCHLD);
+    p::block(&handled);
+    let sigfd = p::signalfd(&handled)?;
+    let (report_r, report_w) = p::pipe()?;
+    let pty = if plan.opts.tty { Some(p::socketpair()?) } else { None };
+    let helper = match p::fork()? {
+        None => {
+            drop(report_r);
+            helper(&plan, report_w, pty.map(|(_, child_end)| child_end))
+        }
+        Some(pid) => pid,
+    };
+    drop(report_w);
+    let pty_parent = pty.map(|(parent_end, _child_end)| parent_end);
+    let master = match &pty_parent {
+        Some(sock) => tty::recv_fd(sock.as_raw_fd())?,
+        None => None,
+    };
+    let mut report = Vec::new();
+    let _ = std::fs::File::from(report_r).read_to_end(&mut report);
+    if let Some(m) = Message::decode(&report) {
+        let _ = p::wait(helper, false);
+        return Err(m.into_error());
+    }
+    let exit = Started::adopt(helper, master, sigfd, plan.opts.interactive).wait()?;
+    Ok(process::exit_code(exit))
+}
+
+/// Refuse what cannot be exec'd into; open the namespaces and cgroups.
+fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
+    let what = || format!("exec in {key}");
+    let (c, state) = crate::lifecycle::lookup(store, "exec in", key)?;
+    let Some(pid) = state.pid.filter(|_| container::is_running(&state)) else {
+        return Err(Error::new(what()).because("container is not running"));
+    };
+    if opts.argv.is_empty() {
+        return Err(Error::new(what()).because("no command given"));
+    }
+    let record = container::spec_of(&c);
+    let mut namespaces = Vec::new();
+    let own_user = std::fs::read_link("/proc/self/ns/user").ok();
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
+    if own_user != theirs {
+        namespaces.push((p::open_ns(pid, "user")?, ns::USER, "user"));
+    }
+    for (name, flag) in [("ipc", ns::IPC), ("uts", ns::UTS), ("net", ns::NET), ("pid", ns::PID), ("cgroup", ns::CGROUP), ("mnt", ns::MOUNT)] {
+        namespaces.push((p::open_ns(pid, name).map_err(|e| e.within(what()))?, flag, name));
+    }
+    // Only cgroups that exist: the run may have had none (best effort).
+    let dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).filter(|d| d.is_dir()).collect();
+    let cgroups = crate::runtime::cgroups::prepare(&dirs).unwrap_or_default();
+    let user = UserSpec::parse(opts.user.as_deref().unwrap_or(&record.user))?;
+    let workdir = match &opts.workdir {
+        Some(w) if !w.starts_with('/') => {
+            return Err(Error::new(format!("invalid -w \"{w}\"")).because("the working directory must be absolute"))
+        }
+        Some(w) => PathBuf::from(w),
+        None => PathBuf::from(&record.workdir),
+    };
+    let env = merge_env(&record.env, &opts.env, &|k| std::env::var(k).ok())?;
+    Ok(Plan { namespaces, cgroups, user, env, workdir, argv: opts.argv.clone(), opts })
+}
+
+/// The container's environment with `-e` entries applied (KEY=VALUE, or
+/// KEY for the host's value, skipped when unset).
+fn merge_env(base: &[String], flags: &[String], host: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>> {
+    let mut env = base.to_vec();
+    for e in flags {
+        let kv = match e.split_once('=') {
+            Some(("", _)) => return Err(Error::new(format!("invalid -e \"{e}\"")).because("empty variable name")),
+            Some(_) => e.clone(),
+            None if e.is_empty() => return Err(Error::new("invalid -e \"\"").because("empty variable name")),
+            None => match host(e) {
+                Some(v) => format!("{e}={v}"),
+                None => continue,
+            },
+        };
+        let key = kv.split('=').next().unwrap_or_default().to_string();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    Ok(env)
+}
+
+/// The helper: joins everything, forks the command, stays as its reaper.
+fn helper(plan: &Plan, report: OwnedFd, pty_sock: Option<OwnedFd>) -> ! {
+    let mut report = std::fs::File::from(report);
+    let joined = (|| -> Result<i32> {
+        // Nothing in the container may ptrace or open /proc/<pid>/exe of
+        // mini's own code (the exec'd command is dumpable again).
+        p::set_not_dumpable()?;
+        crate::runtime::cgroups::join(&plan.cgroups)?;
+        for (fd, flag, name) in &plan.namespaces {
+            p::setns(fd, *flag, name)?;
+        }
+        match p::fork()? {
+            None => {
+                let e = match command(plan, pty_sock.as_ref()) {
+                    Ok(never) => match never {},
+                    Err(e) => e,
+                };
+                fail(&mut report, &e)
+            }
+            Some(pid) => Ok(pid),
+        }
+    })();
+    match joined {
+        Ok(pid) => {
+            drop((report, pty_sock));
+            init::reap(pid)
+        }
+        Err(e) => fail(&mut report, &e),
+    }
+}
+
+fn fail(report: &mut std::fs::File, e: &Error) -> ! {
+    let kind = match e.exit_code() {
+        126 => crate::error::Kind::CannotExecute,
+        127 => crate::error::Kind::CommandNotFound,
+        _ => crate::error::Kind::Engine,
+    };
+    let _ = report.write_all(&Message::Failed { kind, text: e.to_string() }.encode());
+    p::exit_now(e.exit_code())
+}
+
+enum Never {}
+
+/// Inside the container: user, working directory, stdio, confinement, exec.
+fn command(plan: &Plan, pty_sock: Option<&OwnedFd>) -> Result<Never> {
+    let user = plan.user.resolve(std::fs::read("/etc/passwd").ok().as_deref(), std::fs::read("/etc/group").ok().as_deref())?;
+    let mut env = plan.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    std::env::set_current_dir(&plan.workdir)
+        .map_err(|e| Error::new(format!("enter working directory {}", plan.workdir.display())).because(e))?;
+    match pty_sock {
+        Some(sock) => process::pty_stdio(sock)?,
+        None if !plan.opts.interactive => {
+            let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
+            p::dup2(null.as_raw_fd(), 0)?;
+        }
+        None => {}
+    }
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
+    let program = process::find_program(&plan.argv[0], &path, &|x: &Path| p::executable(x), &|x: &Path| x.exists())?;
+    let filters = process::confine(&user)?;
+    p::cloexec_from(3)?;
+    security::apply_seccomp(&filters)?;
+    p::reset_signals();
+    let e = p::execve(&program, &plan.argv, &env);
+    Err(Error::new(format!("exec {}", program.display())).because(&e).kind(process::exec_failure_kind(e.raw_os_error())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_flags_override_the_containers() {
+        let host = |k: &str| (k == "FROM_HOST").then(|| "h".to_string());
+        let base = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let flags = vec!["A=2".to_string(), "B=3".to_string(), "FROM_HOST".to_string(), "UNSET".to_string()];
+        assert_eq!(merge_env(&base, &flags, &host).unwrap(), vec!["PATH=/bin", "A=2", "B=3", "FROM_HOST=h"]);
+        assert!(merge_env(&base, &["=x".to_string()], &host).is_err());
+    }
+}

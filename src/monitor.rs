@@ -1,0 +1,261 @@
+//! The monitor: one per started detached container (`run -d`, `start`),
+//! mini re-executed as the hidden `container-monitor ID` verb, like
+//! conmon or containerd-shim. It runs in its own session with no terminal,
+//! so it outlives the `mini` that spawned it, and:
+//!
+//! - starts the container from its record (config.json), so it is the
+//!   container's parent: it reaps it, and the container dies with it
+//!   (parent-death signal), so a killed monitor never leaves an orphan
+//!   that state.json would call "running";
+//! - holds the container's stdout and stderr (pipes) or its pty master
+//!   (-t), and writes what comes out to `containers/<id>/log` (see `logs`);
+//!   with -i it keeps the container's stdin open (a pipe it never writes);
+//! - records the container in state.json: running with its pid and the
+//!   monitor's own pid and start time (how everyone else tells a live
+//!   monitor from a dead one), then exited with its code, finish time and
+//!   whether the OOM killer struck; with --rm it removes the container;
+//! - tells the spawning `mini` one line on its stdout: `ok PID`, or
+//!   `err CODE MESSAGE` when the container could not be started.
+//!
+//! No threads: the monitor clones the container, so it stays
+//! single-threaded and waits in a poll loop.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use mini_store::containers::{Container, State, Status};
+use mini_store::Store;
+
+use crate::config::Config;
+use crate::container::{self, SpecRecord};
+use crate::error::{Error, Result};
+use crate::logs::{self, Stream};
+use crate::runtime::process::{self, exit_code, Launch, Started};
+use crate::runtime::cgroups;
+use crate::sys::process::{self as p, Exit};
+use crate::sys::tty;
+
+/// The hidden verb's body; returns the monitor's exit code (nobody reads it).
+pub fn run(config: &Config, id: &str) -> Result<i32> {
+    // Our stdout is the spawning mini's pipe: keep it apart from the fds
+    // the container inherits.
+    let report = p::dup_cloexec(1)?;
+    let _ = p::setsid();
+    let store = Store::open(&config.root)?;
+    let c = container::containers(&store)?.get(id);
+    let record = container::spec_of(&c);
+    let cgroup_dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
+    let (started, io) = match launch(&store, &c, &record) {
+        Ok(x) => x,
+        Err(e) => {
+            say(&report, &format!("err {} {e}", e.exit_code()));
+            finish(&store, &c, &record, &cgroup_dirs, e.exit_code());
+            return Ok(e.exit_code());
+        }
+    };
+    let mut state = container::owned_state(Status::Running);
+    (state.pid, state.started_at) = (Some(started.pid), Some(container::now()));
+    let _ = c.write_state(&state);
+    say(&report, &format!("ok {}", started.pid));
+    drop(report);
+    let exit = supervise(&c, started, io);
+    finish(&store, &c, &record, &cgroup_dirs, exit_code(exit));
+    Ok(0)
+}
+
+fn say(report: &OwnedFd, line: &str) {
+    let _ = tty::write_all(report.as_raw_fd(), format!("{}\n", line.replace('\n', " ")).as_bytes());
+}
+
+/// The container's output ends the monitor reads; `_stdin` is held open.
+struct Io {
+    out: OwnedFd,
+    err: Option<OwnedFd>,
+    _stdin: Option<OwnedFd>,
+}
+
+/// Mount plan and cgroups from the record, stdio pipes, then the same
+/// clone and handshake as a foreground run.
+fn launch(store: &Store, c: &Container, record: &SpecRecord) -> Result<(Started, Option<Io>)> {
+    let cfg = c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e))?;
+    let spec = record.to_spec()?;
+    let idmap = record.id_map();
+    let layers = container::layer_dirs(store, &cfg.layers)?;
+    let (overlay, root, detach) = crate::run::prepare_root(c, &layers, &spec, idmap.as_ref())?;
+    let cgroup_dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
+    let tasks = crate::run::cgroups_best_effort(&cgroup_dirs);
+    // The container inherits fds 0-2 (-t replaces them with its pty): make
+    // them pipes whose other ends stay here.
+    let pipes = if spec.tty { None } else { Some(stdio_pipes(spec.interactive)?) };
+    let launched = process::start(&Launch {
+        spec: &spec,
+        overlay: &overlay,
+        rootfs: &root,
+        hostname: &record.hostname,
+        idmap: idmap.as_ref(),
+        dir: &c.dir,
+        cgroups: &tasks,
+        detach: &detach,
+    });
+    // Our own 0-2 go back to /dev/null, so the pipes end with the container.
+    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null");
+    if let Ok(null) = &null {
+        for fd in 0..3 {
+            let _ = p::dup2(null.as_raw_fd(), fd);
+        }
+    }
+    let started = launched?;
+    Ok((started, pipes))
+}
+
+/// Pipes for the container's stdout, stderr and (with -i) stdin, their
+/// container ends put on our own fds 0-2 for the clone to inherit.
+fn stdio_pipes(interactive: bool) -> Result<Io> {
+    let (out_r, out_w) = p::pipe()?;
+    let (err_r, err_w) = p::pipe()?;
+    p::dup2(out_w.as_raw_fd(), 1)?;
+    p::dup2(err_w.as_raw_fd(), 2)?;
+    let stdin = if interactive {
+        let (in_r, in_w) = p::pipe()?;
+        p::dup2(in_r.as_raw_fd(), 0)?;
+        Some(in_w)
+    } else {
+        None
+    };
+    Ok(Io { out: out_r, err: Some(err_r), _stdin: stdin })
+}
+
+/// Log the container's output until it exits; forward signals sent to
+/// the monitor (SIGTERM, ...) to it.
+fn supervise(c: &Container, started: Started, io: Option<Io>) -> Exit {
+    let (pid, master, sigfd) = started.into_parts();
+    let mut log = logs::Writer::open(&c.dir.join("log")).ok();
+    let mut sources: Vec<(Option<OwnedFd>, Stream)> = match (master, io) {
+        (Some(m), _) => vec![(Some(m), Stream::Stdout)],
+        (None, Some(io)) => vec![(Some(io.out), Stream::Stdout), (io.err, Stream::Stderr)],
+        (None, None) => vec![],
+    };
+    for (fd, _) in &sources {
+        if let Some(fd) = fd {
+            let _ = p::set_nonblocking(fd.as_raw_fd());
+        }
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut fds: Vec<RawFd> = sources.iter().map(|(fd, _)| fd.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
+        fds.push(sigfd.as_raw_fd());
+        let ready = tty::poll_readable(&fds, -1);
+        for (i, (fd, stream)) in sources.iter_mut().enumerate() {
+            if ready[i] {
+                copy_out(fd, *stream, &mut log, &mut buf);
+            }
+        }
+        if !ready[fds.len() - 1] {
+            continue;
+        }
+        match p::read_signal(&sigfd) {
+            Some(libc::SIGCHLD) => {
+                if let Ok(Some((_, exit))) = p::wait(pid, true) {
+                    // Whatever it wrote just before exiting.
+                    for (fd, stream) in sources.iter_mut() {
+                        while fd.is_some() && tty::poll_readable(&[fd.as_ref().map_or(-1, |f| f.as_raw_fd())], 0)[0] {
+                            copy_out(fd, *stream, &mut log, &mut buf);
+                        }
+                    }
+                    if let Some(l) = log.as_mut() {
+                        l.flush();
+                    }
+                    return exit;
+                }
+            }
+            Some(libc::SIGWINCH) | None => {}
+            Some(sig) => {
+                let _ = p::kill(pid, sig);
+            }
+        }
+    }
+}
+
+/// One read from a source into the log; the source is closed at its end.
+fn copy_out(fd: &mut Option<OwnedFd>, stream: Stream, log: &mut Option<logs::Writer>, buf: &mut [u8]) {
+    let Some(f) = fd.as_ref() else { return };
+    match tty::read(f.as_raw_fd(), buf) {
+        Ok(0) => *fd = None,
+        Ok(n) => {
+            if let Some(l) = log.as_mut() {
+                l.write(stream, &buf[..n]);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(_) => *fd = None,
+    }
+}
+
+/// Record how the container ended (or remove it, --rm) and its cgroups.
+fn finish(store: &Store, c: &Container, record: &SpecRecord, cgroup_dirs: &[PathBuf], code: i32) {
+    let oom = cgroup_dirs.iter().any(|d| oom_kills(&std::fs::read(d.join("memory.oom_control")).unwrap_or_default()) > 0);
+    cgroups::remove(cgroup_dirs);
+    if record.rm {
+        let _ = container::containers(store).and_then(|cs| {
+            cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))
+        });
+        return;
+    }
+    let mut state = c.state().unwrap_or_else(|_| State::created());
+    state.status = Status::Exited;
+    (state.exit_code, state.finished_at, state.oom_killed) = (Some(code), Some(container::now()), oom);
+    (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
+    let _ = c.write_state(&state);
+}
+
+/// The `oom_kill N` count of a cgroup v1 `memory.oom_control` file.
+fn oom_kills(bytes: &[u8]) -> u64 {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Spawn a monitor for container `id` and wait for its one-line report:
+/// returns once the container runs (or with the reason it could not start).
+pub fn spawn(config: &Config, id: &str) -> Result<i32> {
+    use std::io::BufRead;
+    let what = || format!("start container {}", &id[..12.min(id.len())]);
+    let mut child = std::process::Command::new("/proc/self/exe")
+        .arg("--root")
+        .arg(&config.root)
+        .args(["container-monitor", id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| Error::new(what()).because(format!("spawn its monitor: {e}")))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        // One line, not EOF: under --init the container's pid 1 keeps a
+        // copy of this pipe for as long as it runs.
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    let line = line.trim_end();
+    if let Some(pid) = line.strip_prefix("ok ") {
+        return pid.parse().map_err(|_| Error::new(what()).because(format!("the monitor said {line:?}")));
+    }
+    let _ = child.wait();
+    // "err CODE TEXT": the child's failure message, as `process` encodes it.
+    match line.strip_prefix("err ").and_then(|r| process::Message::decode(r.as_bytes())) {
+        Some(m) => Err(m.into_error()),
+        None => Err(Error::new(what()).because("its monitor exited before starting it")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_kill_count_is_read() {
+        assert_eq!(oom_kills(b"oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2);
+        assert_eq!(oom_kills(b"oom_kill_disable 0\n"), 0);
+        assert_eq!(oom_kills(b""), 0);
+    }
+}
