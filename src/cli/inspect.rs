@@ -1,4 +1,7 @@
-//! `mini inspect IMAGE…`: a JSON array, one object per image, like `docker image inspect`.
+//! `mini inspect NAME…`: a JSON array, one object per container or image.
+//! Each name is looked up as a container first (name, id, id prefix),
+//! then as an image, as `docker inspect` does when given no `--type`;
+//! `mini image inspect` looks up images only.
 
 use clap::Args as ClapArgs;
 use mini_store::images::ANNOTATION_INDEX_DIGEST;
@@ -12,15 +15,32 @@ use crate::image::reference::Reference;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Images by name or ID
+    /// Containers or images, by name or ID
     #[arg(required = true)]
     pub images: Vec<String>,
 }
 
+/// `mini inspect`: containers first, then images.
 pub fn run(args: Args, config: &Config) -> Result<i32> {
+    print_all(args, config, true)
+}
+
+/// `mini image inspect`: images only.
+pub fn run_images(args: Args, config: &Config) -> Result<i32> {
+    print_all(args, config, false)
+}
+
+fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32> {
     let store = Store::open(&config.root)?;
+    let cs = crate::container::containers(&store)?;
     let mut out = Vec::new();
     for text in &args.images {
+        if containers_first {
+            if let Ok(c) = cs.find(text) {
+                out.push(describe_container(&c)?);
+                continue;
+            }
+        }
         let image = LocalImage::load(&store, text)?;
         out.push(describe(&store, &image)?);
     }
@@ -51,5 +71,58 @@ fn describe(store: &Store, image: &LocalImage) -> Result<Value> {
         "Layers": image.manifest.layers(),
         "Size": image.size(store)?,
         "Annotations": image.record.annotations,
+    }))
+}
+
+/// Docker's container inspect fields that mini has.
+fn describe_container(c: &mini_store::containers::Container) -> Result<Value> {
+    use crate::container::{is_running, record_of};
+    let what = || format!("inspect container {}", c.short_id());
+    let cfg = c.config().context(what)?;
+    let state = c.state().context(what)?;
+    let r = record_of(&cfg);
+    let running = is_running(&state);
+    let time = |t: Option<u64>| {
+        t.and_then(|s| chrono::DateTime::from_timestamp(s as i64, 0))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string())
+    };
+    let status = match (state.status, running) {
+        (mini_store::containers::Status::Created, _) => "created",
+        (mini_store::containers::Status::Running, true) => "running",
+        _ => "exited",
+    };
+    let mounts: Vec<Value> = r
+        .volumes
+        .iter()
+        .map(|(src, dst, ro)| json!({"Type": "bind", "Source": src, "Destination": dst, "Mode": if *ro { "ro" } else { "" }, "RW": !ro}))
+        .collect();
+    let log = crate::logs::path_of(c);
+    Ok(json!({
+        "Id": cfg.id,
+        "Created": cfg.created,
+        "Path": r.argv.first(),
+        "Args": r.argv.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": status, "Running": running, "Paused": false, "Restarting": false,
+            "OOMKilled": state.oom_killed, "Dead": false,
+            "Pid": if running { state.pid.unwrap_or(0) } else { 0 },
+            "ExitCode": state.exit_code.unwrap_or(0), "Error": "",
+            "StartedAt": time(state.started_at), "FinishedAt": time(state.finished_at),
+        },
+        "Image": cfg.image_id,
+        "Name": format!("/{}", cfg.name),
+        "LogPath": if log.exists() { log.display().to_string() } else { String::new() },
+        "HostConfig": {
+            "Binds": r.volumes.iter().map(|(s, d, ro)| format!("{s}:{d}{}", if *ro { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "AutoRemove": r.rm, "ReadonlyRootfs": r.read_only, "Init": r.init,
+            "Tmpfs": r.tmpfs, "UsernsMode": if r.id_base.is_some() { "auto" } else { "" },
+            "NetworkMode": "none",
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": r.hostname, "User": r.user, "Env": r.env, "Cmd": r.argv, "Image": r.image_ref,
+            "WorkingDir": r.workdir, "Tty": r.tty, "OpenStdin": r.interactive, "StopSignal": r.stop_signal,
+        },
     }))
 }

@@ -61,7 +61,7 @@ enum Command {
     Pull(pull::Args),
     /// List images
     Images(images::Args),
-    /// Show an image's details as JSON
+    /// Show a container's or an image's details as JSON
     Inspect(inspect::Args),
     /// Remove images
     Rmi(rmi::Args),
@@ -159,7 +159,8 @@ pub fn main() -> Result<i32> {
     match cli.command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(a, &config),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &config),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(a, &config),
+        Command::Inspect(a) => inspect::run(a, &config),
+        Command::Image(ImageCommand::Inspect(a)) => inspect::run_images(a, &config),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &config),
         Command::Run(a) => run::run(a, &config),
         Command::Create(a) => create::run(a, &config),

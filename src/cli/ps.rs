@@ -1,13 +1,15 @@
-//! `mini ps [-a] [-q]`: CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, NAMES.
+//! `mini ps [-a] [-q] [--no-trunc] [--format json|TEMPLATE] [-f KEY=VALUE]`:
+//! CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, NAMES, newest first.
 
 use chrono::{DateTime, TimeZone, Utc};
 use clap::Args as ClapArgs;
 use mini_store::containers::{State, Status};
+use serde_json::json;
 
 use crate::cli::format::{ago, table};
 use crate::config::Config;
 use crate::container;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -17,46 +19,115 @@ pub struct Args {
     /// Show only container ids
     #[arg(short, long)]
     pub quiet: bool,
+    /// Do not truncate ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// "json" (one object per line) or a template like "{{.ID}} {{.Names}}"
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Filter: status=created|running|exited, name=SUBSTRING, id=PREFIX (repeatable)
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+/// One listed container, every field `ps` can show.
+struct Row {
+    created: u64,
+    id: String,
+    image: String,
+    command: String,
+    created_at: String,
+    running_for: String,
+    state: &'static str,
+    status: String,
+    name: String,
 }
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
+    let filters = args.filter.iter().map(|f| parse_filter(f)).collect::<Result<Vec<_>>>()?;
     let store = mini_store::Store::open(&config.root)?;
     container::sweep_stale(&store);
     let cs = container::containers(&store)?;
     let now = Utc::now();
     let mut rows = Vec::new();
-    let mut listed = Vec::new();
     for id in cs.ids().unwrap_or_default() {
         let c = cs.get(&id);
         let (Ok(cfg), Ok(state)) = (c.config(), c.state()) else { continue };
-        if !args.all && state.status != Status::Running {
+        let state_name = state_name(&state);
+        // Docker: -a, or any status filter, lists stopped containers too.
+        let any_status = filters.iter().any(|(k, _)| k == "status");
+        if !args.all && !any_status && state.status != Status::Running {
             continue;
         }
-        listed.push((cfg.created_unix, id.clone()));
-        let spec = container::spec_of(&c);
-        rows.push((
-            cfg.created_unix,
-            vec![
-                id[..12].to_string(),
-                cfg.image.clone(),
-                command(&spec.argv),
-                ago(unix(Some(cfg.created_unix)), now),
-                status(&state, now),
-                cfg.name.clone(),
-            ],
-        ));
+        if !filters.iter().all(|(k, v)| match k.as_str() {
+            "status" => state_name == v,
+            "name" => cfg.name.contains(v.as_str()),
+            _ => id.starts_with(v.as_str()),
+        }) {
+            continue;
+        }
+        let record = container::record_of(&cfg);
+        let image = if record.image_ref.is_empty() { cfg.image.clone() } else { record.image_ref.clone() };
+        rows.push(Row {
+            created: cfg.created_unix,
+            id: if args.no_trunc { id.clone() } else { id[..12].to_string() },
+            image,
+            command: command(&record.argv, !args.no_trunc),
+            created_at: unix(Some(cfg.created_unix)).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
+            running_for: ago(unix(Some(cfg.created_unix)), now),
+            state: state_name,
+            status: status(&state, now),
+            name: cfg.name.clone(),
+        });
     }
     // Newest first, as Docker lists them.
-    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    if args.quiet {
-        for (_, r) in &rows {
-            println!("{}", r[0]);
+    rows.sort_by_key(|r| std::cmp::Reverse(r.created));
+    let mut out = String::new();
+    match (args.quiet, args.format.as_deref()) {
+        (true, _) => rows.iter().for_each(|r| out.push_str(&format!("{}\n", r.id))),
+        (false, Some("json")) => rows.iter().for_each(|r| out.push_str(&format!("{}\n", as_json(r)))),
+        (false, Some(t)) if t != "table" => rows.iter().for_each(|r| out.push_str(&format!("{}\n", template(t, r)))),
+        _ => {
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| vec![r.id.clone(), r.image.clone(), r.command.clone(), r.running_for.clone(), r.status.clone(), r.name.clone()])
+                .collect();
+            out = table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"], &cells);
         }
-        return Ok(0);
     }
-    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, r)| r).collect();
-    print!("{}", table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"], &rows));
+    print!("{out}");
     Ok(0)
+}
+
+fn parse_filter(text: &str) -> Result<(String, String)> {
+    let bad = |why: &str| Error::new(format!("invalid filter \"{text}\"")).because(why.to_string());
+    let (k, v) = text.split_once('=').ok_or_else(|| bad("expected KEY=VALUE"))?;
+    match k {
+        "status" if ["created", "running", "exited"].contains(&v) => Ok((k.into(), v.into())),
+        "status" => Err(bad("status is one of created, running, exited")),
+        "name" | "id" => Ok((k.into(), v.into())),
+        _ => Err(bad("supported filters: status, name, id")),
+    }
+}
+
+fn as_json(r: &Row) -> serde_json::Value {
+    json!({
+        "Command": r.command, "CreatedAt": r.created_at, "ID": r.id, "Image": r.image, "Names": r.name,
+        "RunningFor": r.running_for, "State": r.state, "Status": r.status,
+    })
+}
+
+/// `{{.Field}}` placeholders, as Docker's Go templates name them.
+fn template(t: &str, r: &Row) -> String {
+    let fields = [
+        ("ID", &r.id), ("Image", &r.image), ("Command", &r.command), ("CreatedAt", &r.created_at),
+        ("RunningFor", &r.running_for), ("Status", &r.status), ("Names", &r.name),
+    ];
+    let mut out = t.strip_prefix("table ").unwrap_or(t).replace("{{.State}}", r.state).replace("\\t", "\t");
+    for (k, v) in fields {
+        out = out.replace(&format!("{{{{.{k}}}}}"), v);
+    }
+    out
 }
 
 fn unix(t: Option<u64>) -> Option<DateTime<Utc>> {
@@ -64,14 +135,22 @@ fn unix(t: Option<u64>) -> Option<DateTime<Utc>> {
 }
 
 /// Docker quotes the command and truncates it to 20 characters.
-fn command(argv: &[String]) -> String {
+fn command(argv: &[String], truncate: bool) -> String {
     let full = argv.join(" ");
-    let short: String = if full.chars().count() > 20 {
+    let short: String = if truncate && full.chars().count() > 20 {
         full.chars().take(19).chain(std::iter::once('…')).collect()
     } else {
         full
     };
     format!("\"{short}\"")
+}
+
+fn state_name(state: &State) -> &'static str {
+    match state.status {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "exited",
+    }
 }
 
 fn status(state: &State, now: DateTime<Utc>) -> String {
@@ -89,8 +168,9 @@ mod tests {
 
     #[test]
     fn command_is_quoted_and_truncated() {
-        assert_eq!(command(&["sh".into(), "-c".into(), "true".into()]), "\"sh -c true\"");
-        assert_eq!(command(&["/bin/echo".into(), "0123456789abcdef".into()]), "\"/bin/echo 012345678…\"");
+        assert_eq!(command(&["sh".into(), "-c".into(), "true".into()], true), "\"sh -c true\"");
+        assert_eq!(command(&["/bin/echo".into(), "0123456789abcdef".into()], true), "\"/bin/echo 012345678…\"");
+        assert_eq!(command(&["/bin/echo".into(), "0123456789abcdef".into()], false), "\"/bin/echo 0123456789abcdef\"");
     }
 
     #[test]
@@ -106,5 +186,19 @@ mod tests {
         s.status = Status::Running;
         s.started_at = Some(t - 120);
         assert_eq!(status(&s, now), "Up 2 minutes");
+    }
+
+    #[test]
+    fn filters_and_templates() {
+        assert_eq!(parse_filter("status=exited").unwrap(), ("status".into(), "exited".into()));
+        assert!(parse_filter("status=sleeping").is_err());
+        assert!(parse_filter("label=x").is_err());
+        assert!(parse_filter("name").is_err());
+        let r = Row {
+            created: 0, id: "abc".into(), image: "busybox".into(), command: "\"sh\"".into(), created_at: String::new(),
+            running_for: String::new(), state: "running", status: "Up 1 second".into(), name: "web".into(),
+        };
+        assert_eq!(template("{{.ID}}\\t{{.Names}} {{.State}}", &r), "abc\tweb running");
+        assert_eq!(as_json(&r)["Names"], "web");
     }
 }
