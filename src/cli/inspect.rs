@@ -9,7 +9,8 @@ use mini_store::Store;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
+use mini_store::containers::ContainerError;
 use crate::image::local::LocalImage;
 use crate::image::reference::Reference;
 
@@ -36,9 +37,13 @@ fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32>
     let mut out = Vec::new();
     for text in &args.images {
         if containers_first {
-            if let Ok(c) = cs.find(text) {
-                out.push(describe_container(&c)?);
-                continue;
+            match cs.find(text) {
+                Ok(c) => {
+                    out.push(describe_container(&c)?);
+                    continue;
+                }
+                Err(e @ ContainerError::Ambiguous(..)) => return Err(Error::new(format!("inspect {text}")).because(e)),
+                Err(_) => {}
             }
         }
         let image = LocalImage::load(&store, text)?;
