@@ -37,8 +37,10 @@ use crate::sys::tty;
 
 /// The hidden verb's body; returns the monitor's exit code (nobody reads it).
 pub fn run(config: &Config, id: &str) -> Result<i32> {
-    // Our stdout is the spawning mini's pipe: keep it apart from the fds
-    // the container inherits.
+    // Nothing the spawner left open (a CI tool's pipe would never see EOF
+    // while we live); our stdout is its report pipe: keep it apart from
+    // the fds the container inherits.
+    p::close_from(3);
     let report = p::dup_cloexec(1)?;
     let _ = p::setsid();
     let store = Store::open(&config.root)?;
@@ -67,11 +69,12 @@ fn say(report: &OwnedFd, line: &str) {
     let _ = tty::write_all(report.as_raw_fd(), format!("{}\n", line.replace('\n', " ")).as_bytes());
 }
 
-/// The container's output ends the monitor reads; `_stdin` is held open.
+/// The container's output ends the monitor reads, and (-i) the write end
+/// of its stdin, held open so the container does not see end of input.
 struct Io {
     out: OwnedFd,
     err: Option<OwnedFd>,
-    _stdin: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
 }
 
 /// Mount plan and cgroups from the record, stdio pipes, then the same
@@ -122,17 +125,21 @@ fn stdio_pipes(interactive: bool) -> Result<Io> {
     } else {
         None
     };
-    Ok(Io { out: out_r, err: Some(err_r), _stdin: stdin })
+    Ok(Io { out: out_r, err: Some(err_r), stdin })
 }
 
 /// Log the container's output until it exits; forward signals sent to
 /// the monitor (SIGTERM, ...) to it.
 fn supervise(c: &Container, started: Started, io: Option<Io>) -> Exit {
     let (pid, master, sigfd) = started.into_parts();
-    let mut log = logs::Writer::open(&c.dir.join("log")).ok();
+    let mut log = logs::Writer::open(&logs::path_of(c)).ok();
+    let mut _stdin = None;
     let mut sources: Vec<(Option<OwnedFd>, Stream)> = match (master, io) {
         (Some(m), _) => vec![(Some(m), Stream::Stdout)],
-        (None, Some(io)) => vec![(Some(io.out), Stream::Stdout), (io.err, Stream::Stderr)],
+        (None, Some(io)) => {
+            _stdin = io.stdin;
+            vec![(Some(io.out), Stream::Stdout), (io.err, Stream::Stderr)]
+        }
         (None, None) => vec![],
     };
     for (fd, _) in &sources {

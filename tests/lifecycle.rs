@@ -199,3 +199,16 @@ fn ps_filters_and_formats() {
     let (_, out, _) = l.mini(&["top", "upper"]);
     assert!(out.starts_with("UID") && out.contains("sleep 30"), "{out}");
 }
+
+#[test]
+fn detached_tty_output_is_logged_and_stdin_stays_open_with_i() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["-t", "--init", "--name", "tty"], &["sh", "-c", "tty; echo hi; sleep 0.5; exit 4"]);
+    assert_eq!(l.mini(&["wait", "tty"]).1, "4\n");
+    let (_, out, _) = l.mini(&["logs", &id]);
+    assert_eq!(out, "/dev/pts/0\r\nhi\r\n");
+    // -i: the container's stdin is a pipe the monitor keeps open.
+    let id = l.detach(&["-i"], &["sh", "-c", "read x; echo got $x"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(l.status(&id), "running", "stdin reached its end");
+}

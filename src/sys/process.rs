@@ -389,3 +389,10 @@ pub fn set_nonblocking(fd: RawFd) -> Result<()> {
     }
     Ok(())
 }
+
+/// Close every fd from `first` up (the monitor drops whatever its
+/// spawner left open without close-on-exec, so it holds no one's pipe).
+pub fn close_from(first: u32) {
+    // SAFETY: close_range on fds this process owns and no longer uses.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+}
