@@ -212,3 +212,17 @@ fn detached_tty_output_is_logged_and_stdin_stays_open_with_i() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(l.status(&id), "running", "stdin reached its end");
 }
+
+#[test]
+fn attach_follows_new_output_and_exits_with_the_code() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["--name", "att"], &["sh", "-c", "echo early; sleep 0.8; echo late; echo oops >&2; exit 2"]);
+    l.until("early", || l.mini(&["logs", &id]).1.contains("early"));
+    let (code, out, err) = l.mini(&["attach", "att"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (2, "late\n", "oops\n"));
+    assert_refused(l.mini(&["attach", "att"]), "container is not running");
+    // Several containers: each error printed, exit 1, the others done.
+    let (code, out, err) = l.mini(&["rm", "att", "ghost"]);
+    assert_eq!((code, out.as_str()), (1, "att\n"));
+    assert!(err.contains("ghost"), "{err}");
+}

@@ -265,7 +265,11 @@ impl Containers {
     pub fn discard(&self, id: &str) -> Result<Option<PathBuf>> {
         if let Some(name) = self.name_of(id) {
             let f = self.dir.join(".names").join(name);
-            fs::remove_file(&f).map_err(io_err("remove", &f))?;
+            // A concurrent remover (`rm -f` racing a `--rm` monitor) may win.
+            match fs::remove_file(&f) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err("remove", &f)(e)),
+                _ => {}
+            }
         }
         let dir = self.dir.join(id);
         let trash = self.trash.join(format!("container-{id}-{}", std::process::id()));
