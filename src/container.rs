@@ -229,31 +229,41 @@ pub fn sweep_stale(store: &Store) {
     cs.sweep_tmp();
     for id in cs.ids().unwrap_or_default() {
         let c = cs.get(&id);
-        let Ok(mut state) = c.state() else { continue };
-        let orphaned = match state.status {
-            Status::Running => !owner_alive(&state),
-            Status::Created => state.monitor_pid.is_some() && !owner_alive(&state),
-            Status::Exited => false,
-        };
-        if !orphaned {
-            continue;
-        }
-        if mount::is_mountpoint(&c.rootfs()) {
-            let _ = mount::umount(&c.rootfs(), true);
-        }
-        let cgroups: Vec<PathBuf> = spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
-        crate::runtime::cgroups::remove(&cgroups);
-        if state.status == Status::Created || spec_of(&c).rm {
-            let _ = cs.remove(&id);
-        } else {
-            state.status = Status::Exited;
-            state.exit_code = Some(137);
-            state.finished_at = Some(now());
-            state.monitor_pid = None;
-            state.pid = None;
-            let _ = c.write_state(&state);
+        if let Ok(state) = c.state() {
+            settle(&cs, &c, state);
         }
     }
+}
+
+/// The state of `c` as it really is: if the process that owned it died,
+/// the container died with it, so it is marked exited (137), or removed
+/// (None) when it asked for --rm or was still being set up. `ps` calls
+/// this per container so it reads each state once.
+pub fn settle(cs: &Containers, c: &Container, mut state: State) -> Option<State> {
+    let orphaned = match state.status {
+        Status::Running => !owner_alive(&state),
+        Status::Created => state.monitor_pid.is_some() && !owner_alive(&state),
+        Status::Exited => false,
+    };
+    if !orphaned {
+        return Some(state);
+    }
+    if mount::is_mountpoint(&c.rootfs()) {
+        let _ = mount::umount(&c.rootfs(), true);
+    }
+    let record = spec_of(c);
+    let cgroups: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
+    crate::runtime::cgroups::remove(&cgroups);
+    if state.status == Status::Created || record.rm {
+        let _ = cs.remove(&c.id);
+        return None;
+    }
+    state.status = Status::Exited;
+    state.exit_code = Some(137);
+    state.finished_at = Some(now());
+    (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
+    let _ = c.write_state(&state);
+    Some(state)
 }
 
 /// Remove a container: refused while it runs unless `force` (then it is

@@ -45,6 +45,13 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
     let _ = p::setsid();
     let store = Store::open(&config.root)?;
     let c = container::containers(&store)?.get(id);
+    let _lock = match lock(&c) {
+        Ok(lock) => lock,
+        Err(e) => {
+            say(&report, &format!("err 125 {e}"));
+            return Ok(125);
+        }
+    };
     let record = container::spec_of(&c);
     let cgroup_dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
     let (started, io) = match launch(&store, &c, &record) {
@@ -63,6 +70,26 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
     let exit = supervise(&c, started, io);
     finish(&store, &c, &record, &cgroup_dirs, exit_code(exit));
     Ok(0)
+}
+
+/// One monitor per container: two `start`s racing would otherwise run it
+/// twice on one upper dir. The lock lives as long as the monitor (and the
+/// container's --init, which inherits it). A monitor that has recorded
+/// its container's exit may still hold it for a moment (`restart`), so a
+/// busy lock is retried for up to 2 s unless the container runs.
+fn lock(c: &Container) -> Result<mini_store::StoreLock> {
+    let refuse = || Error::new(format!("start container {}", c.short_id())).because("container is already running");
+    for _ in 0..200 {
+        if c.state().is_ok_and(|s| container::is_running(&s)) {
+            return Err(refuse());
+        }
+        match mini_store::StoreLock::try_exclusive(&c.dir.join("monitor.lock")) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => return Err(Error::new(format!("start container {}", c.short_id())).because(e)),
+        }
+    }
+    Err(refuse())
 }
 
 fn say(report: &OwnedFd, line: &str) {

@@ -90,3 +90,31 @@ fn twenty_detached_runs_at_once_then_rm_f_of_all_leave_nothing() {
     let names = std::fs::read_dir(root.join("containers/.names")).unwrap().count();
     assert_eq!(names, 0, "names leaked");
 }
+
+#[test]
+fn concurrent_starts_run_the_container_once() {
+    let Some(l) = Life::new() else { return };
+    let (code, id, _) = l.mini(&["create", "--name", "once", IMAGE, "sleep", "60"]);
+    assert_eq!(code, 0);
+    let id = id.trim().to_string();
+    let starts: Vec<_> = (0..4)
+        .map(|_| l.m.cmd(&["start", "once"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    let ok = starts.into_iter().map(|c| c.wait_with_output().unwrap()).filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "one start wins, the others are refused");
+    // The container's own pid namespace holds one `sleep 60`.
+    let pid = l.state(&id)["pid"].as_i64().unwrap();
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    let sleeping = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c == "sleep\060\0"))
+        .filter(|e| std::fs::read_link(e.path().join("ns/pid")).is_ok_and(|n| n == ns))
+        .count();
+    assert_eq!(sleeping, 1);
+    // restart right after the exit is recorded: the old monitor may still hold its lock.
+    for _ in 0..3 {
+        assert_eq!(l.mini(&["restart", "-t", "0", "once"]).0, 0);
+        assert_eq!(l.status(&id), "running");
+    }
+}

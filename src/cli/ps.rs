@@ -46,13 +46,14 @@ struct Row {
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let filters = args.filter.iter().map(|f| parse_filter(f)).collect::<Result<Vec<_>>>()?;
     let store = mini_store::Store::open(&config.root)?;
-    container::sweep_stale(&store);
     let cs = container::containers(&store)?;
+    cs.sweep_tmp();
     let now = Utc::now();
     let mut rows = Vec::new();
     for id in cs.ids().unwrap_or_default() {
         let c = cs.get(&id);
-        let (Ok(cfg), Ok(state)) = (c.config(), c.state()) else { continue };
+        let Some(state) = c.state().ok().and_then(|s| container::settle(&cs, &c, s)) else { continue };
+        let Ok(cfg) = c.config() else { continue };
         let state_name = state_name(&state);
         // Docker: -a, or any status filter, lists stopped containers too.
         let any_status = filters.iter().any(|(k, _)| k == "status");

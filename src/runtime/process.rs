@@ -403,22 +403,20 @@ fn stdio(l: &Launch, pty_sock: Option<OwnedFd>) -> Result<()> {
 /// 0, 1 and 2 become a new pty from the container's devpts, whose master
 /// goes to mini over `sock` (shared with `exec -t`).
 pub fn pty_stdio(sock: &OwnedFd) -> Result<()> {
-    {
-        let (master, slave) = sys::tty::open_pty("/dev/ptmx")?;
-        // Sized before exec (mini's relay starts only after it): the
-        // command's first look at its terminal must see the host's size.
-        if sys::tty::isatty(0) {
-            sys::tty::copy_winsize(0, slave.as_raw_fd());
-        }
-        sys::tty::send_fd(sock.as_raw_fd(), master.as_raw_fd())?;
-        drop(master);
-        p::setsid()?;
-        p::set_controlling_tty(slave.as_raw_fd())?;
-        for fd in 0..3 {
-            p::dup2(slave.as_raw_fd(), fd)?;
-        }
-        // -t without -i: stdin stays the terminal, but mini copies nothing to it.
+    let (master, slave) = sys::tty::open_pty("/dev/ptmx")?;
+    // Sized before exec (mini's relay starts only after it): the
+    // command's first look at its terminal must see the host's size.
+    if sys::tty::isatty(0) {
+        sys::tty::copy_winsize(0, slave.as_raw_fd());
     }
+    sys::tty::send_fd(sock.as_raw_fd(), master.as_raw_fd())?;
+    drop(master);
+    p::setsid()?;
+    p::set_controlling_tty(slave.as_raw_fd())?;
+    for fd in 0..3 {
+        p::dup2(slave.as_raw_fd(), fd)?;
+    }
+    // -t without -i: stdin stays the terminal, but mini copies nothing to it.
     Ok(())
 }
 
