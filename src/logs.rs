@@ -15,7 +15,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use mini_store::containers::Container;
-use mini_store::Store;
 
 use crate::container;
 use crate::error::{Error, Result};
@@ -235,8 +234,9 @@ pub fn end_of(c: &Container) -> u64 {
 
 /// Print new entries as they are appended until the container no longer
 /// runs (then what it wrote last). The monitor creates the log when the
-/// container starts, so a follower may arrive before it exists.
-pub fn follow(c: &Container, mut tail: Option<Tail>, filter: &Filter) {
+/// container starts, so a follower may arrive before it exists. Between
+/// reads `idle` runs (it waits: a sleep, or `attach` forwarding input).
+pub fn follow(c: &Container, mut tail: Option<Tail>, filter: &Filter, idle: &mut dyn FnMut()) {
     let since_only = Filter { tail: None, ..filter.clone() };
     loop {
         let running = c.state().is_ok_and(|s| container::is_running(&s));
@@ -250,16 +250,12 @@ pub fn follow(c: &Container, mut tail: Option<Tail>, filter: &Filter) {
         if !running {
             return;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        idle();
     }
 }
 
-/// `start -a`, `attach`: the output from byte `from` of the log until the
-/// container exits; its exit code.
-pub fn attach(store: &Store, c: &Container, key: &str, from: u64) -> Result<i32> {
-    follow(c, Tail::open(&path_of(c), from).ok(), &Filter::default());
-    crate::lifecycle::wait(store, key)
-}
+/// How long a follower waits between reads of the log.
+pub const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 mod alpine;
 mod assemble;
+mod attach;
 mod cli;
 mod config;
 mod container;

@@ -67,7 +67,7 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
     let _ = c.write_state(&state);
     say(&report, &format!("ok {}", started.pid));
     drop(report);
-    let exit = supervise(&c, started, io);
+    let exit = supervise(&c, started, io, record.interactive);
     finish(&store, &c, &record, &cgroup_dirs, exit_code(exit));
     Ok(0)
 }
@@ -156,15 +156,20 @@ fn stdio_pipes(interactive: bool) -> Result<Io> {
 }
 
 /// Log the container's output until it exits; forward signals sent to
-/// the monitor (SIGTERM, ...) to it.
-fn supervise(c: &Container, started: Started, io: Option<Io>) -> Exit {
+/// the monitor (SIGTERM, ...) to it, and (-i) what attached clients write
+/// to its stdin.
+fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool) -> Exit {
     let (pid, master, sigfd) = started.into_parts();
     let mut log = logs::Writer::open(&logs::path_of(c)).ok();
-    let mut _stdin = None;
+    let mut stdin = None;
     let mut sources: Vec<(Option<OwnedFd>, Stream)> = match (master, io) {
-        (Some(m), _) => vec![(Some(m), Stream::Stdout)],
+        (Some(m), _) => {
+            // With -t the container's stdin is the pty too.
+            stdin = p::dup_cloexec(m.as_raw_fd()).ok();
+            vec![(Some(m), Stream::Stdout)]
+        }
         (None, Some(io)) => {
-            _stdin = io.stdin;
+            stdin = io.stdin;
             vec![(Some(io.out), Stream::Stdout), (io.err, Stream::Stderr)]
         }
         (None, None) => vec![],
@@ -174,15 +179,21 @@ fn supervise(c: &Container, started: Started, io: Option<Io>) -> Exit {
             let _ = p::set_nonblocking(fd.as_raw_fd());
         }
     }
+    let mut attached = stdin.as_ref().filter(|_| interactive).and_then(|fd| AttachSocket::open(c, fd.as_raw_fd()));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut fds: Vec<RawFd> = sources.iter().map(|(fd, _)| fd.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
+        let attach_at = fds.len();
+        fds.extend(attached.as_ref().map(|a| a.fds()).unwrap_or_default());
         fds.push(sigfd.as_raw_fd());
         let ready = tty::poll_readable(&fds, -1);
         for (i, (fd, stream)) in sources.iter_mut().enumerate() {
             if ready[i] {
                 copy_out(fd, *stream, &mut log, &mut buf);
             }
+        }
+        if let Some(a) = attached.as_mut() {
+            a.serve(&ready[attach_at..fds.len() - 1], &mut buf);
         }
         if !ready[fds.len() - 1] {
             continue;
@@ -208,6 +219,79 @@ fn supervise(c: &Container, started: Started, io: Option<Io>) -> Exit {
             }
         }
     }
+}
+
+/// `containers/<id>/attach.sock` (-i only): `attach` and `start -i`
+/// connect and write; the bytes go to the container's stdin. Output goes
+/// through the log, so the socket carries input only. Clients that go
+/// away do not close the container's stdin (as Docker without
+/// --stdin-once). Bound through /proc/self/fd/N of the container dir: a
+/// socket path is limited to 107 bytes, and store paths can be longer.
+struct AttachSocket {
+    listener: std::os::unix::net::UnixListener,
+    clients: Vec<std::os::unix::net::UnixStream>,
+    target: RawFd,
+    _path: SocketPath,
+}
+
+/// Removes the socket file when the monitor is done.
+struct SocketPath(PathBuf);
+
+impl Drop for SocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl AttachSocket {
+    fn open(c: &Container, target: RawFd) -> Option<AttachSocket> {
+        let path = attach_socket(c);
+        let _ = std::fs::remove_file(&path);
+        let dir = std::fs::File::open(&c.dir).ok()?;
+        let listener = std::os::unix::net::UnixListener::bind(short_path(&dir)).ok()?;
+        listener.set_nonblocking(true).ok()?;
+        Some(AttachSocket { listener, clients: Vec::new(), target, _path: SocketPath(path) })
+    }
+
+    fn fds(&self) -> Vec<RawFd> {
+        std::iter::once(self.listener.as_raw_fd()).chain(self.clients.iter().map(|s| s.as_raw_fd())).collect()
+    }
+
+    /// New clients, and their input to the container (`ready` as `fds`).
+    fn serve(&mut self, ready: &[bool], buf: &mut [u8]) {
+        use std::io::Read;
+        let mut gone = Vec::new();
+        for (i, client) in self.clients.iter_mut().enumerate() {
+            if !ready.get(i + 1).copied().unwrap_or(false) {
+                continue;
+            }
+            match client.read(buf) {
+                Ok(0) | Err(_) => gone.push(i),
+                Ok(n) => {
+                    let _ = tty::write_all(self.target, &buf[..n]);
+                }
+            }
+        }
+        for i in gone.into_iter().rev() {
+            self.clients.remove(i);
+        }
+        if ready.first().copied().unwrap_or(false) {
+            while let Ok((s, _)) = self.listener.accept() {
+                self.clients.push(s);
+            }
+        }
+    }
+}
+
+/// Where a container's attach socket is.
+pub fn attach_socket(c: &Container) -> PathBuf {
+    c.dir.join("attach.sock")
+}
+
+/// The socket's path through an open fd of its directory (short enough
+/// for sun_path whatever the store root).
+pub fn short_path(dir: &std::fs::File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/attach.sock", dir.as_raw_fd()))
 }
 
 /// One read from a source into the log; the source is closed at its end.

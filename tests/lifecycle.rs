@@ -226,3 +226,23 @@ fn attach_follows_new_output_and_exits_with_the_code() {
     assert_eq!((code, out.as_str()), (1, "att\n"));
     assert!(err.contains("ghost"), "{err}");
 }
+
+#[test]
+fn attach_and_start_i_forward_stdin_to_an_interactive_container() {
+    use std::io::Write;
+    let Some(l) = Life::new() else { return };
+    l.detach(&["-i", "--name", "talk"], &["sh", "-c", "read x; echo got $x; read y; echo got2 $y; exit 3"]);
+    let mut child = l.m.cmd(&["attach", "talk"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hi\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"there\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(3), "got hi\ngot2 there\n"));
+    let (code, _, _) = l.mini(&["create", "-i", "--name", "later", IMAGE, "sh", "-c", "read x; echo started $x; exit 5"]);
+    assert_eq!(code, 0);
+    let mut child = l.m.cmd(&["start", "-a", "-i", "later"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"yo\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(5), "started yo\n"));
+}

@@ -1,5 +1,6 @@
-//! `mini attach CONTAINER`: the running container's output from now on,
-//! until it exits; exits with its code. (Its stdin is not forwarded.)
+//! `mini attach [--no-stdin] CONTAINER`: the running container's output
+//! from now on and (if it was started with -i) our stdin to it, until it
+//! exits; exits with its code.
 
 use clap::Args as ClapArgs;
 
@@ -8,6 +9,9 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
+    /// Do not attach stdin
+    #[arg(long)]
+    pub no_stdin: bool,
     /// Container (name, id or id prefix)
     pub container: String,
 }
@@ -19,5 +23,5 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     if !crate::container::is_running(&state) {
         return Err(Error::new(format!("attach to {key}")).because("container is not running").hint("start it first"));
     }
-    crate::logs::attach(&store, &c, key, crate::logs::end_of(&c))
+    crate::attach::attach(&store, &c, key, crate::logs::end_of(&c), !args.no_stdin)
 }

@@ -45,7 +45,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     let entries = tail.read_new();
     logs::print(&logs::select(&entries, &filter), filter.timestamps);
     if args.follow {
-        logs::follow(&c, Some(tail), &filter);
+        logs::follow(&c, Some(tail), &filter, &mut || std::thread::sleep(logs::FOLLOW_INTERVAL));
     }
     Ok(0)
 }

@@ -53,13 +53,13 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     for id in cs.ids().unwrap_or_default() {
         let c = cs.get(&id);
         let Some(state) = c.state().ok().and_then(|s| container::settle(&cs, &c, s)) else { continue };
-        let Ok(cfg) = c.config() else { continue };
         let state_name = state_name(&state);
         // Docker: -a, or any status filter, lists stopped containers too.
         let any_status = filters.iter().any(|(k, _)| k == "status");
         if !args.all && !any_status && state.status != Status::Running {
             continue;
         }
+        let Ok(cfg) = c.config() else { continue };
         if !filters.iter().all(|(k, v)| match k.as_str() {
             "status" => state_name == v,
             "name" => cfg.name.contains(v.as_str()),

@@ -11,7 +11,7 @@ pub struct Args {
     /// Attach: print the container's output until it exits, and exit with its code
     #[arg(short, long)]
     pub attach: bool,
-    /// Attach stdin (accepted for Docker compatibility; stdin is not forwarded)
+    /// Attach stdin too (the container must have been created with -i)
     #[arg(short, long)]
     pub interactive: bool,
     /// Containers (name, id or id prefix)
@@ -27,7 +27,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         let (c, _) = crate::lifecycle::lookup(&store, "start", key)?;
         let from = crate::logs::end_of(&c);
         crate::lifecycle::start(config, &store, key)?;
-        return crate::logs::attach(&store, &c, key, from);
+        return crate::attach::attach(&store, &c, key, from, args.interactive);
     }
     super::each(&args.containers, |key| crate::lifecycle::start(config, &store, key).map(|_| ()))
 }
