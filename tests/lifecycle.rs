@@ -246,3 +246,16 @@ fn attach_and_start_i_forward_stdin_to_an_interactive_container() {
     let out = child.wait_with_output().unwrap();
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(5), "started yo\n"));
 }
+
+#[test]
+fn run_d_reports_a_command_that_cannot_start_with_its_code() {
+    let Some(l) = Life::new() else { return };
+    let (code, out, err) = l.mini(&["run", "-d", "--name", "bad", IMAGE, "nope"]);
+    assert_eq!((code, out.as_str()), (127, ""), "{err}");
+    assert_eq!(err, "mini: exec \"nope\": executable file not found in $PATH\n");
+    let (_, ps, _) = l.mini(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("bad Exited (127)"), "{ps}");
+    let (code, _, _) = l.mini(&["run", "-d", "--rm", IMAGE, "/etc/passwd"]);
+    assert_eq!(code, 126);
+    assert_eq!(l.m.containers().len(), 1, "--rm left a container");
+}
