@@ -18,6 +18,10 @@ use crate::container;
 use crate::error::{Error, Result};
 use crate::sys::process as p;
 
+/// Held shared by `wait` on a --rm container, exclusive by its monitor
+/// before it removes the container.
+pub const WAIT_LOCK: &str = "wait.lock";
+
 /// How often waiting verbs read state.json again.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -122,6 +126,9 @@ pub fn wait_not_running(c: &Container, timeout: Option<Duration>) -> bool {
 /// `mini wait`: block until the container has exited; its exit code.
 pub fn wait(store: &Store, key: &str) -> Result<i32> {
     let (c, mut state) = lookup(store, "wait", key)?;
+    // A --rm container's monitor removes it only once waiters have read
+    // its exit code (it takes this lock exclusive first).
+    let _reading = if container::spec_of(&c).rm { mini_store::StoreLock::shared(&c.dir.join(WAIT_LOCK)).ok() } else { None };
     // A created container is waited for through its next run, as Docker does.
     while state.status == Status::Created || container::is_running(&state) {
         std::thread::sleep(POLL);

@@ -62,12 +62,17 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
             return Ok(e.exit_code());
         }
     };
-    let mut state = container::owned_state(Status::Running);
-    (state.pid, state.started_at) = (Some(started.pid), Some(container::now()));
-    let _ = c.write_state(&state);
-    say(&report, &format!("ok {}", started.pid));
-    drop(report);
-    let exit = supervise(&c, started, io, record.interactive);
+    let pid = started.pid;
+    // Running, and reported so, once the log and attach socket exist: a
+    // `logs` or `start -i` right after must find them.
+    let cref = &c;
+    let running = move || {
+        let mut state = container::owned_state(Status::Running);
+        (state.pid, state.started_at) = (Some(pid), Some(container::now()));
+        let _ = cref.write_state(&state);
+        say(&report, &format!("ok {pid}"));
+    };
+    let exit = supervise(&c, started, io, record.interactive, running);
     finish(&store, &c, &record, &cgroup_dirs, exit_code(exit));
     Ok(0)
 }
@@ -158,7 +163,7 @@ fn stdio_pipes(interactive: bool) -> Result<Io> {
 /// Log the container's output until it exits; forward signals sent to
 /// the monitor (SIGTERM, ...) to it, and (-i) what attached clients write
 /// to its stdin.
-fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool) -> Exit {
+fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool, running: impl FnOnce()) -> Exit {
     let (pid, master, sigfd) = started.into_parts();
     let mut log = logs::Writer::open(&logs::path_of(c)).ok();
     let mut stdin = None;
@@ -180,6 +185,7 @@ fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool)
         }
     }
     let mut attached = stdin.as_ref().filter(|_| interactive).and_then(|fd| AttachSocket::open(c, fd.as_raw_fd()));
+    running();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut fds: Vec<RawFd> = sources.iter().map(|(fd, _)| fd.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
@@ -309,21 +315,24 @@ fn copy_out(fd: &mut Option<OwnedFd>, stream: Stream, log: &mut Option<logs::Wri
     }
 }
 
-/// Record how the container ended (or remove it, --rm) and its cgroups.
+/// Record how the container ended (then remove it, --rm), and remove its
+/// cgroups.
 fn finish(store: &Store, c: &Container, record: &SpecRecord, cgroup_dirs: &[PathBuf], code: i32) {
     let oom = cgroup_dirs.iter().any(|d| oom_kills(&std::fs::read(d.join("memory.oom_control")).unwrap_or_default()) > 0);
     cgroups::remove(cgroup_dirs);
-    if record.rm {
-        let _ = container::containers(store).and_then(|cs| {
-            cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))
-        });
-        return;
-    }
     let mut state = c.state().unwrap_or_else(|_| State::created());
     state.status = Status::Exited;
     (state.exit_code, state.finished_at, state.oom_killed) = (Some(code), Some(container::now()), oom);
     (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
     let _ = c.write_state(&state);
+    if record.rm {
+        // `mini wait`s hold the wait lock shared until they have read the
+        // exit code: let them, then remove.
+        let _waiters_done = mini_store::StoreLock::exclusive(&c.dir.join(crate::lifecycle::WAIT_LOCK));
+        let _ = container::containers(store).and_then(|cs| {
+            cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))
+        });
+    }
 }
 
 /// The `oom_kill N` count of a cgroup v1 `memory.oom_control` file.

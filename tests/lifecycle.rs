@@ -259,3 +259,12 @@ fn run_d_reports_a_command_that_cannot_start_with_its_code() {
     assert_eq!(code, 126);
     assert_eq!(l.m.containers().len(), 1, "--rm left a container");
 }
+
+#[test]
+fn wait_gets_the_code_of_a_detached_rm_container() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["--rm"], &["sh", "-c", "sleep 0.5; exit 7"]);
+    let (code, out, err) = l.mini(&["wait", &id]);
+    assert_eq!((code, out.as_str()), (0, "7\n"), "{err}");
+    l.until("removal", || l.m.containers().is_empty());
+}
