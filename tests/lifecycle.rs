@@ -237,14 +237,12 @@ fn attach_and_start_i_forward_stdin_to_an_interactive_container() {
     stdin.write_all(b"hi\n").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"there\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(3), "got hi\ngot2 there\n"));
+    assert_eq!(life::finish(child, 20), (Some(3), "got hi\ngot2 there\n".to_string()));
     let (code, _, _) = l.mini(&["create", "-i", "--name", "later", IMAGE, "sh", "-c", "read x; echo started $x; exit 5"]);
     assert_eq!(code, 0);
     let mut child = l.m.cmd(&["start", "-a", "-i", "later"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"yo\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(5), "started yo\n"));
+    assert_eq!(life::finish(child, 20), (Some(5), "started yo\n".to_string()));
 }
 
 #[test]

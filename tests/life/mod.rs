@@ -103,3 +103,26 @@ pub fn assert_refused((code, out, err): (i32, String, String), needle: &str) {
     assert!(err.contains(needle), "{err:?} lacks {needle:?}");
     assert!(out.is_empty(), "printed {out:?}");
 }
+
+/// Wait for a spawned mini up to `secs`, then kill it (by pid) and fail:
+/// a hung attach must fail the test, not hang the suite.
+pub fn finish(mut child: std::process::Child, secs: u64) -> (Option<i32>, String) {
+    use std::io::Read;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for mini") {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mini did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    (status.code(), out)
+}
