@@ -108,7 +108,7 @@ fn concurrent_starts_run_the_container_once() {
     let sleeping = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter(|e| std::fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c == "sleep\060\0"))
+        .filter(|e| std::fs::read_to_string(e.path().join("cmdline")).is_ok_and(|c| c == "sleep\u{0}60\u{0}"))
         .filter(|e| std::fs::read_link(e.path().join("ns/pid")).is_ok_and(|n| n == ns))
         .count();
     assert_eq!(sleeping, 1);
