@@ -455,3 +455,28 @@ fn every_variant_through_a_per_registry_mirror() {
     }
     with_merged_tree(&env, "registry.invalid:5000/test/busybox:list", |root| assert_fixture_tree(root, true));
 }
+
+#[test]
+fn rmi_keeps_an_image_a_container_uses_unless_forced() {
+    let env = Env::new();
+    let image = format!("{PLAIN}/test/busybox:oci");
+    env.run(&["pull", "-q", &image]).assert_ok();
+    let created = env.run(&["create", &image, "true"]);
+    created.assert_ok();
+    let id = created.stdout.trim().to_string();
+    let before = env.snapshot();
+    let o = env.run(&["rmi", &image]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("container {} is using its referenced image", &id[..12])), "{}", o.stderr);
+    assert_eq!(env.snapshot(), before);
+    // A second name can go; the last one only with -f, and the container's layers stay.
+    env.run(&["pull", "-q", &format!("{PLAIN}/test/busybox:v2s2")]).assert_ok();
+    env.run(&["rmi", &format!("{PLAIN}/test/busybox:v2s2")]).assert_ok();
+    env.run(&["rmi", "-f", &image]).assert_ok();
+    assert!(!env.images().contains("busybox"));
+    let layers = std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count();
+    assert_eq!(layers, 2, "the container still needs its layers");
+    env.run(&["rm", &id]).assert_ok();
+    env.run(&["image", "prune"]).assert_ok();
+    assert_eq!(std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 0);
+}
