@@ -480,3 +480,24 @@ fn rmi_keeps_an_image_a_container_uses_unless_forced() {
     env.run(&["image", "prune"]).assert_ok();
     assert_eq!(std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 0);
 }
+
+#[test]
+fn an_index_without_the_host_platform() {
+    let env = env_with_one_image();
+    let (images, before) = (env.images(), env.snapshot());
+    let fake = FakeRegistry::start();
+    let img = fake_image(&fake, "arm-only-child");
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": img.manifest_digest, "size": 1,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": img.manifest_digest, "size": 1,
+             "platform": {"os": "windows", "architecture": "amd64"}}
+        ]
+    });
+    fake.put_manifest("t/img", "multi", serde_json::to_vec(&index).unwrap(), "application/vnd.oci.image.index.v1+json");
+    let o = env.run(&["pull", &format!("{}/t/img:multi", fake.addr)]);
+    o.assert_error(&["no image for platform linux/amd64", "linux/arm64/v8, windows/amd64", "--platform"]);
+    assert_untouched(&env, &images, &before);
+}
