@@ -34,6 +34,10 @@ pub struct SpecRecord {
     /// The container's cgroup directories (removed after it exits).
     #[serde(default)]
     pub cgroups: Vec<String>,
+    /// How many levels above each cgroup dir (its own included) mini made
+    /// and removes when empty; absent in old records: "mini/<id>".
+    #[serde(default)]
+    pub cgroup_levels: Option<usize>,
 }
 
 impl SpecRecord {
@@ -55,6 +59,7 @@ impl SpecRecord {
             tty: spec.tty,
             id_base: if spec.userns == Userns::Auto { id_base } else { None },
             cgroups: Vec::new(),
+            cgroup_levels: None,
         }
     }
 }
@@ -165,8 +170,7 @@ pub fn sweep_stale(store: &Store) {
         if mount::is_mountpoint(&c.rootfs()) {
             let _ = mount::umount(&c.rootfs(), true);
         }
-        let cgroups: Vec<PathBuf> = spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
-        crate::runtime::cgroups::remove(&cgroups);
+        remove_cgroups(&spec_of(&c));
         if state.status == Status::Created || spec_of(&c).rm {
             let _ = cs.remove(&id);
         } else {
@@ -178,6 +182,12 @@ pub fn sweep_stale(store: &Store) {
             let _ = c.write_state(&state);
         }
     }
+}
+
+/// Remove the container's cgroups (and the empty parents mini made).
+pub fn remove_cgroups(spec: &SpecRecord) {
+    let cgroups: Vec<PathBuf> = spec.cgroups.iter().map(PathBuf::from).collect();
+    crate::runtime::cgroups::remove(&cgroups, spec.cgroup_levels.unwrap_or(2));
 }
 
 /// Remove a container: refused while it runs unless `force` (then it is

@@ -16,6 +16,7 @@ mod rm;
 mod run;
 mod prune;
 mod pull;
+mod resources;
 mod rmi;
 
 use crate::config::{Config, Overrides};
