@@ -13,6 +13,7 @@
 //! (/proc/self files, cgroupfs mounts) are parameters, so tests use temp dirs.
 
 pub mod detect;
+pub mod fs;
 pub mod limits;
 pub mod place;
 pub mod stats;

@@ -56,9 +56,18 @@ pub enum Step {
 pub struct Dir {
     pub version: Version,
     pub path: PathBuf,
+    /// The hierarchy's mount directory name and, on v1, its controllers
+    /// (the options that mount it again inside the container).
+    pub mount_name: String,
+    pub controllers: Vec<String>,
 }
 
 impl Dir {
+    fn new(h: &Hierarchy, path: PathBuf) -> Dir {
+        let mount_name = h.mount.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        Dir { version: h.version, path, mount_name, controllers: h.controllers.clone() }
+    }
+
     /// The file a process writes "0" to in order to join (v1 `tasks` moves
     /// only the writing thread, see [`super::prepare`]).
     pub fn join_file(&self) -> PathBuf {
@@ -160,7 +169,7 @@ fn plan_v1(h: &Hierarchy, ctls: &[&str], base: PathBuf, parent: &[String], req: 
         out.steps.extend(DEVICE_RULES.iter().map(|r| write("devices.allow", r)));
     }
     push_limits(h, ctls, &dir, req.limits, out);
-    out.dirs.push(Dir { version: Version::V1, path: dir });
+    out.dirs.push(Dir::new(h, dir));
 }
 
 fn plan_v2(
@@ -199,7 +208,7 @@ fn plan_v2(
         out.steps.push(Step::MakeDir(dir.clone()));
     }
     push_limits(h, ctls, &dir, req.limits, out);
-    out.dirs.push(Dir { version: Version::V2, path: dir });
+    out.dirs.push(Dir::new(h, dir));
     Ok(())
 }
 
