@@ -218,6 +218,7 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
     if mount::is_mountpoint(&c.rootfs()) {
         let _ = mount::umount(&c.rootfs(), true);
     }
+    remove_cgroups(&spec_of(&c));
     cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     Ok(c.id.clone())
 }

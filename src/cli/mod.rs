@@ -18,6 +18,7 @@ mod prune;
 mod pull;
 mod resources;
 mod rmi;
+mod stats;
 
 use crate::config::{Config, Overrides};
 use crate::error::Result;
@@ -69,6 +70,8 @@ enum Command {
     Rm(rm::Args),
     /// Export a container's filesystem as a tar archive
     Export(export::Args),
+    /// Show running containers' CPU, memory and PIDs
+    Stats(stats::Args),
     /// Manage the whole store
     #[command(subcommand)]
     System(SystemCommand),
@@ -133,6 +136,7 @@ pub fn main() -> Result<i32> {
         Command::Ps(a) => ps::run(a, &config),
         Command::Rm(a) => rm::run(a, &config),
         Command::Export(a) => export::run(a, &config),
+        Command::Stats(a) => stats::run(a, &config),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
     }
 }

@@ -110,7 +110,7 @@ pub fn plan(layout: &Layout, req: &Request, read: &dyn Fn(&Path) -> Option<Strin
         let Some(h) = layout.hierarchy_of(ctl) else {
             if req.limits.needs().contains(ctl) {
                 return Err(Error::new(format!("set the container's {ctl} limit"))
-                    .because(format!("this host has no {ctl} cgroup controller")));
+                    .because(format!("this host (cgroup {}) has no {ctl} controller", layout.kind())));
             }
             continue;
         };

@@ -140,7 +140,7 @@ fn v1_parent_absolute_relative_and_refused() {
     // A limit whose controller the host lacks is an error, not a no-op.
     let l = limits(|x| x.cpus = Some("1".into()));
     let err = place::plan(&layout, &Request { id: "abc", parent: "mini", limits: &l }, &|_| None).unwrap_err();
-    assert_eq!(err.to_string(), "set the container's cpu limit: this host has no cpu cgroup controller");
+    assert_eq!(err.to_string(), "set the container's cpu limit: this host (cgroup v1) has no cpu controller");
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn v2_refuses_a_limit_whose_controller_is_not_delegated() {
     let l = limits(|x| x.pids_limit = Some("5".into()));
     let err = place::plan(&layout, &Request { id: "abc", parent: "mini", limits: &l }, &|p| std::fs::read_to_string(p).ok());
     // pids is not listed at all, so the host "has no pids controller".
-    assert!(err.unwrap_err().to_string().contains("no pids cgroup controller"));
+    assert!(err.unwrap_err().to_string().contains("has no pids controller"));
     // At the v2 root there is no internal-process rule: no leaf, no move.
     let p = plan_of(&f, &layout, "mini", &limits(|x| x.memory = Some("8m".into())));
     assert_eq!(p.steps[0], Step::Enable { dir: f.p("unified"), controllers: vec!["memory".into()] });
