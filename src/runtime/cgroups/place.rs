@@ -221,7 +221,25 @@ fn push_limits(h: &Hierarchy, ctls: &[&str], dir: &Path, limits: &Limits, out: &
 /// Carry out the steps in order; the first failure stops them, named by
 /// operation and file.
 pub fn execute(steps: &[Step]) -> Result<()> {
-    steps.iter().try_for_each(execute_one)
+    // Consecutive writes to one file (the device rules) share one open.
+    let mut open: Option<(&Path, std::fs::File)> = None;
+    for step in steps {
+        match step {
+            Step::Write { file, value, optional } if !(*optional && !file.exists()) => {
+                if open.as_ref().map(|(p, _)| *p) != Some(file.as_path()) {
+                    open = Some((file, open_for_write(file)?));
+                }
+                if let Some((_, f)) = open.as_mut() {
+                    write_to(f, file, value)?;
+                }
+            }
+            _ => {
+                open = None;
+                execute_one(step)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn execute_one(step: &Step) -> Result<()> {
@@ -278,11 +296,15 @@ fn read_trim(p: &Path) -> String {
 
 /// One write(2) of `value` (cgroupfs takes one value per write).
 pub fn write(file: &Path, value: &str) -> Result<()> {
+    write_to(&mut open_for_write(file)?, file, value)
+}
+
+fn open_for_write(file: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).open(file).map_err(|e| Error::new(format!("open {}", file.display())).because(e))
+}
+
+fn write_to(f: &mut std::fs::File, file: &Path, value: &str) -> Result<()> {
     use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(file)
-        .map_err(|e| Error::new(format!("open {}", file.display())).because(e))?;
     f.write_all(value.as_bytes())
         .map_err(|e| Error::new(format!("write \"{value}\" to {}", file.display())).because(e))
 }
