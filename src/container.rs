@@ -38,6 +38,9 @@ pub struct SpecRecord {
     /// and removes when empty; absent in old records: "mini/<id>".
     #[serde(default)]
     pub cgroup_levels: Option<usize>,
+    /// The resource flags as given (`start` plans the cgroups from them).
+    #[serde(default)]
+    pub resources: crate::runtime::cgroups::Flags,
 }
 
 impl SpecRecord {
@@ -60,6 +63,7 @@ impl SpecRecord {
             id_base: if spec.userns == Userns::Auto { id_base } else { None },
             cgroups: Vec::new(),
             cgroup_levels: None,
+            resources: Default::default(),
         }
     }
 }

@@ -105,6 +105,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
     let mut record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
     record.cgroups = cgroups.dirs().iter().map(|d| d.display().to_string()).collect();
     record.cgroup_levels = Some(cgroups.plan.levels);
+    record.resources = flags.resources.clone();
     Ok(Decided { image, spec, id, hostname, idmap, cgroups, record })
 }
 

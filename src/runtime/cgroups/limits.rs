@@ -8,8 +8,10 @@
 use super::detect::Version;
 use crate::error::{Error, Result};
 
-/// The resource flags of `mini run`, as typed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The resource flags of `mini run`, as typed (kept in the container's
+/// record, so a later `start` plans the same cgroups).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Flags {
     pub memory: Option<String>,
     pub memory_swap: Option<String>,

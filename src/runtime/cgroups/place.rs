@@ -225,7 +225,7 @@ pub fn execute(steps: &[Step]) -> Result<()> {
     let mut open: Option<(&Path, std::fs::File)> = None;
     for step in steps {
         match step {
-            Step::Write { file, value, optional } if !(*optional && !file.exists()) => {
+            Step::Write { file, value, optional } if !*optional || file.exists() => {
                 if open.as_ref().map(|(p, _)| *p) != Some(file.as_path()) {
                     open = Some((file, open_for_write(file)?));
                 }
