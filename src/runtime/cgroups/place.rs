@@ -193,8 +193,11 @@ fn plan_v2(
         enable.iter().all(|c| on.split_whitespace().any(|x| x == c))
     };
     // No internal processes: a non-root cgroup with members cannot delegate.
+    // Only the true root is exempt, and it alone lacks `cgroup.type`: the
+    // root of a cgroup namespace (mini inside a container) is not.
     let busy = !read(&base.join("cgroup.procs")).unwrap_or_default().trim().is_empty();
-    if base != h.mount && busy && !enabled(&base) {
+    let root = read(&base.join("cgroup.type")).is_none();
+    if !root && busy && !enabled(&base) {
         let leaf = base.join(LEAF);
         out.steps.push(Step::MakeDir(leaf.clone()));
         out.steps.push(Step::Evacuate { from: base.clone(), to: leaf });

@@ -148,7 +148,8 @@ fn v2_moves_mini_into_a_leaf_and_enables_controllers_along_the_path() {
     let f = Fake::new();
     let ctl = ("cgroup.controllers", "cpuset cpu io memory hugetlb pids\n");
     f.cgroup("unified", &[ctl, ("cgroup.subtree_control", "")]);
-    f.cgroup("unified/user/job", &[ctl, ("cgroup.subtree_control", ""), ("cgroup.procs", "4242\n4243\n")]);
+    let ty = ("cgroup.type", "domain\n"); // the true root alone lacks it
+    f.cgroup("unified/user/job", &[ctl, ty, ("cgroup.subtree_control", ""), ("cgroup.procs", "4242\n4243\n")]);
     let layout = f.layout(&[("unified", "cgroup2", "nsdelegate")], b"0::/user/job\n");
     assert_eq!(layout.kind(), "v2");
     let l = limits(|x| {
@@ -214,9 +215,14 @@ fn v2_refuses_a_limit_whose_controller_is_not_delegated() {
     // pids is not listed at all, so the host "has no pids controller".
     assert!(err.unwrap_err().to_string().contains("has no pids controller"));
     // At the v2 root there is no internal-process rule: no leaf, no move.
+    std::fs::write(f.p("unified/cgroup.procs"), "1\n").unwrap();
     let p = plan_of(&f, &layout, "mini", &limits(|x| x.memory = Some("8m".into())));
     assert_eq!(p.steps[0], Step::Enable { dir: f.p("unified"), controllers: vec!["memory".into()] });
     assert!(!p.steps.iter().any(|s| matches!(s, Step::Evacuate { .. })));
+    // The root of a cgroup namespace looks like a root but is not one.
+    std::fs::write(f.p("unified/cgroup.type"), "domain\n").unwrap();
+    let p = plan_of(&f, &layout, "mini", &limits(|x| x.memory = Some("8m".into())));
+    assert_eq!(p.steps[1], Step::Evacuate { from: f.p("unified"), to: f.p(&format!("unified/{LEAF}")) });
 }
 
 #[test]
