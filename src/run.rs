@@ -34,7 +34,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Cgroups made and limits written before the clone; the child joins
     // them before it runs anything of its own.
-    let cgroup_tasks = what.cgroups.prepare(flags.resources.cgroup_parent.as_deref())?;
+    let cgroup_tasks = what.cgroups.prepare()?;
     // Prepare the root: overlay over the layers, /etc files, mount plan
     // (with the container's cgroupfs, read-only, where it has cgroups).
     let (overlay, root, detach) = prepare_root(&store, &c, &what, !cgroup_tasks.is_empty())?;

@@ -256,6 +256,13 @@ fn bad_resource_flags_fail_with_one_line_and_leave_no_cgroup() {
     assert_eq!(out.status.code(), Some(125), "{err}");
     assert!(err.starts_with("mini: invalid --cgroup-parent \"cgroup.procs\": create cgroup "), "{err}");
     assert_eq!(err.lines().count(), 1);
+    // The config file's cgroup-parent is held to the same standard.
+    let config = m.root.parent().unwrap().join("config.toml");
+    std::fs::write(&config, "cgroup-parent = \"cgroup.procs\"\n").unwrap();
+    let out = m.run(&["--config", config.to_str().unwrap(), "run", "--rm", IMAGE, "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.starts_with("mini: invalid cgroup-parent \"cgroup.procs\" (config file): create cgroup "), "{err}");
     for (mount, own) in own_cgroups() {
         assert!(!mount.join(&own).join(&parent).exists(), "cgroup left in {}", mount.display());
     }

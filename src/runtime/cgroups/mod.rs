@@ -57,10 +57,13 @@ impl Host {
 /// clone, removed after exit.
 pub struct Cgroups {
     pub plan: Plan,
-    /// Limits or a parent were asked for: failing to apply them is an
-    /// error. Otherwise cgroups are best effort, so mini still runs where
-    /// it cannot write the cgroupfs (inside another container).
+    /// Limits were asked for: failing to apply them is an error. Otherwise
+    /// cgroups are best effort, so mini still runs where it cannot write
+    /// the cgroupfs (inside another container).
     pub required: bool,
+    /// How the user named the parent, for errors: `--cgroup-parent "x"`
+    /// or the config file's `cgroup-parent "x"` (also makes it required).
+    pub parent_source: Option<String>,
 }
 
 impl Cgroups {
@@ -69,9 +72,13 @@ impl Cgroups {
     pub fn for_container(flags: &Flags, config_parent: Option<&str>, id: &str) -> Result<Cgroups> {
         let host = Host::current();
         let limits = Limits::from_flags(flags, &host.online_cpus)?;
-        let parent = flags.cgroup_parent.as_deref().or(config_parent);
+        let (parent, parent_source) = match (&flags.cgroup_parent, config_parent) {
+            (Some(p), _) => (Some(p.as_str()), Some(format!("--cgroup-parent \"{p}\""))),
+            (None, Some(p)) => (Some(p), Some(format!("cgroup-parent \"{p}\" (config file)"))),
+            (None, None) => (None, None),
+        };
         let plan = host.plan(id, parent, &limits)?;
-        Ok(Cgroups { plan, required: !limits.is_empty() || flags.cgroup_parent.is_some() })
+        Ok(Cgroups { plan, required: !limits.is_empty() || parent_source.is_some(), parent_source })
     }
 
     pub fn dirs(&self) -> Vec<PathBuf> {
@@ -79,14 +86,14 @@ impl Cgroups {
     }
 
     /// Make them; the join files for the child. On failure nothing is left.
-    pub fn prepare(&self, cgroup_parent_flag: Option<&str>) -> Result<Vec<std::fs::File>> {
+    pub fn prepare(&self) -> Result<Vec<std::fs::File>> {
         match prepare(&self.plan) {
             Ok(files) => Ok(files),
             Err(e) => {
                 self.remove();
-                match (self.required, cgroup_parent_flag) {
+                match (self.required, &self.parent_source) {
                     (false, _) => Ok(Vec::new()),
-                    (true, Some(p)) => Err(e.within(format!("invalid --cgroup-parent \"{p}\""))),
+                    (true, Some(p)) => Err(e.within(format!("invalid {p}"))),
                     (true, None) => Err(e),
                 }
             }
