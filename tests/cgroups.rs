@@ -308,3 +308,18 @@ fn a_crashed_minis_cgroups_are_swept_by_the_next_command() {
         assert!(!d.exists(), "{} not swept", d.display());
     }
 }
+
+#[test]
+fn streaming_stats_redraw_until_the_containers_exit() {
+    let Some(m) = Mini::new() else { return };
+    let mut held = Held::start(&m, "streamed", &["--memory", "32m"]);
+    let stats = m.cmd(&["stats", "streamed"]).stdout(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(held.release(), 0);
+    let start = Instant::now();
+    let out = stats.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5), "stats kept streaming after the container exited");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("\x1b[2J") && text.contains("streamed") && text.contains("/ 32MiB"), "{text}");
+}

@@ -47,8 +47,12 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     container::sweep_stale(&store);
     let host_mem = host_memory();
     let interval = Duration::from_millis(if args.no_stream { 500 } else { 1000 });
+    let mut first = true;
     loop {
-        let watched = running(&store, &args.containers)?;
+        // Named containers must run when stats starts; later, those that
+        // ended just drop out, and stats ends with the last one.
+        let watched = running(&store, &args.containers, first)?;
+        first = false;
         if watched.is_empty() && !args.no_stream {
             return Ok(0);
         }
@@ -62,6 +66,9 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
             .filter(|(w, _)| crate::sys::process::alive(w.pid))
             .map(|(w, b)| Row::of(w, b, &stats::sample(&w.cgroups), elapsed, host_mem))
             .collect();
+        if rows.is_empty() && !args.no_stream {
+            return Ok(0);
+        }
         if !args.no_stream && !json {
             print!("\x1b[2J\x1b[H"); // redraw in place, as docker stats does
         }
@@ -75,17 +82,23 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
 /// The containers to show: those named (each must be running), or all
 /// running ones. A foreground `mini run` counts while its state says running
 /// and its owner lives.
-fn running(store: &mini_store::Store, keys: &[String]) -> Result<Vec<Watched>> {
+fn running(store: &mini_store::Store, keys: &[String], strict: bool) -> Result<Vec<Watched>> {
     let cs = container::containers(store)?;
     let candidates = if keys.is_empty() {
         cs.ids().unwrap_or_default().into_iter().map(|id| cs.get(&id)).collect()
     } else {
-        keys.iter()
-            .map(|k| cs.find(k).map_err(|e| Error::new(format!("stats {k}")).because(e)))
-            .collect::<Result<Vec<_>>>()?
+        let mut found = Vec::new();
+        for k in keys {
+            match cs.find(k) {
+                Ok(c) => found.push(c),
+                Err(_) if !strict => {} // removed meanwhile
+                Err(e) => return Err(Error::new(format!("stats {k}")).because(e)),
+            }
+        }
+        found
     };
     let mut out = Vec::new();
-    for (i, c) in candidates.into_iter().enumerate() {
+    for c in candidates {
         let (Ok(cfg), Ok(state)) = (c.config(), c.state()) else { continue };
         let live = state.status == Status::Running && container::owner_alive(&state);
         match (live, state.pid) {
@@ -93,8 +106,8 @@ fn running(store: &mini_store::Store, keys: &[String]) -> Result<Vec<Watched>> {
                 let cgroups = container::spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
                 out.push(Watched { id: c.id.clone(), name: cfg.name, pid, cgroups });
             }
-            _ if !keys.is_empty() => {
-                return Err(Error::new(format!("stats {}", keys[i])).because("the container is not running"))
+            _ if strict && !keys.is_empty() => {
+                return Err(Error::new(format!("stats {}", cfg.name)).because("the container is not running"))
             }
             _ => {}
         }
