@@ -127,10 +127,18 @@ pub fn online_cpus() -> Vec<u32> {
 /// namespace too.) On error the caller removes what was made ([`remove`]).
 pub fn prepare(plan: &Plan) -> Result<Vec<std::fs::File>> {
     place::execute(&plan.steps)?;
-    plan.dirs
-        .iter()
+    let dirs: Vec<PathBuf> = plan.dirs.iter().map(|d| d.path.clone()).collect();
+    open_join_files(&dirs)
+}
+
+/// Open each cgroup's join file: v1 `tasks` (moves only the writing
+/// thread), else v2 `cgroup.procs`. Also what puts an exec'd process into
+/// a running container's cgroups.
+pub fn open_join_files(dirs: &[PathBuf]) -> Result<Vec<std::fs::File>> {
+    dirs.iter()
         .map(|d| {
-            let f = d.join_file();
+            let tasks = d.join("tasks");
+            let f = if tasks.exists() { tasks } else { d.join("cgroup.procs") };
             std::fs::OpenOptions::new().write(true).open(&f).map_err(|e| Error::new(format!("open {}", f.display())).because(e))
         })
         .collect()

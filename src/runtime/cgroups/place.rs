@@ -68,11 +68,6 @@ impl Dir {
         Dir { version: h.version, path, mount_name, controllers: h.controllers.clone() }
     }
 
-    /// The file a process writes "0" to in order to join (v1 `tasks` moves
-    /// only the writing thread, see [`super::prepare`]).
-    pub fn join_file(&self) -> PathBuf {
-        self.path.join(if self.version == Version::V1 { "tasks" } else { "cgroup.procs" })
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
