@@ -111,7 +111,12 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
 
 /// The container's overlay (layers top first over its upper dir), its
 /// /etc files, and the ordered mount plan the child carries out.
-fn prepare_root(store: &Store, c: &Container, what: &Decided, cgroupfs: bool) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
+fn prepare_root(
+    store: &Store,
+    c: &Container,
+    what: &Decided,
+    cgroupfs: bool,
+) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
     let layers: Vec<PathBuf> = what.image.diff_ids.iter().map(|d| store.layers().diff_path(d)).collect();
     if layers.len() > assemble::MAX_LOWERS {
         return Err(Error::new(format!("run {}", what.image.name))

@@ -116,8 +116,18 @@ fn dir_of<'a>(dirs: &'a [PathBuf], mount: &str) -> &'a Path {
 fn limit_files_hold_the_values_and_the_cgroups_sit_beneath_ours_and_go_away() {
     let Some(m) = Mini::new() else { return };
     let flags = [
-        "--memory", "64m", "--memory-reservation", "32m", "--cpus", "0.5", "--cpu-shares", "512", "--pids-limit",
-        "100", "--cpuset-cpus", "0",
+        "--memory",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--pids-limit",
+        "100",
+        "--cpuset-cpus",
+        "0",
     ];
     let mut held = Held::start(&m, "limits", &flags);
     let dirs = held.cgroups.clone();
@@ -174,11 +184,13 @@ fn the_container_sees_its_own_cgroups_read_only() {
 #[test]
 fn a_memory_hog_is_oom_killed_and_recorded() {
     let Some(m) = Mini::new() else { return };
-    let out = m.run(&["run", "--name", "hog", "--memory", "16m", IMAGE, "sh", "-c", "x=a; while true; do x=$x$x; done"]);
+    let out =
+        m.run(&["run", "--name", "hog", "--memory", "16m", IMAGE, "sh", "-c", "x=a; while true; do x=$x$x; done"]);
     assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
     let id = m.containers().pop().unwrap();
     let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(m.root.join("containers").join(&id).join("state.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(m.root.join("containers").join(&id).join("state.json")).unwrap())
+            .unwrap();
     assert_eq!(state["oom_killed"], true, "{state}");
     assert_eq!(state["exit_code"], 137);
     let ps = String::from_utf8_lossy(&m.run(&["ps", "-a"]).stdout).to_string();
@@ -188,7 +200,8 @@ fn a_memory_hog_is_oom_killed_and_recorded() {
     assert_eq!(out.status.code(), Some(137));
     let id2 = m.containers().into_iter().find(|c| *c != id).unwrap();
     let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(m.root.join("containers").join(&id2).join("state.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(m.root.join("containers").join(&id2).join("state.json")).unwrap())
+            .unwrap();
     assert_eq!(state["oom_killed"], false, "{state}");
     // The host is fine.
     assert!(std::process::Command::new("true").status().unwrap().success());

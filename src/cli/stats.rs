@@ -192,12 +192,16 @@ mod tests {
 
     #[test]
     fn rows_render_as_docker_stats() {
-        let r = Row { id: "0123456789ab".into(), name: "web".into(), cpu: 49.5, usage: 8 << 20, limit: 16 << 20, pids: 3 };
+        let r =
+            Row { id: "0123456789ab".into(), name: "web".into(), cpu: 49.5, usage: 8 << 20, limit: 16 << 20, pids: 3 };
         let t = render(std::slice::from_ref(&r), false);
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("CONTAINER ID   NAME   CPU %"), "{t}");
         assert!(lines[1].contains("49.50%") && lines[1].contains("8MiB / 16MiB") && lines[1].contains("50.00%"), "{t}");
         let j: serde_json::Value = serde_json::from_str(render(&[r], true).trim()).unwrap();
-        assert_eq!((j["Name"].as_str(), j["PIDs"].as_str(), j["MemPerc"].as_str()), (Some("web"), Some("3"), Some("50.00%")));
+        assert_eq!(
+            (j["Name"].as_str(), j["PIDs"].as_str(), j["MemPerc"].as_str()),
+            (Some("web"), Some("3"), Some("50.00%"))
+        );
     }
 }

@@ -37,8 +37,19 @@ pub struct Layout {
 
 /// The v1 controllers mini recognises in mount options.
 const V1_CONTROLLERS: [&str; 13] = [
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb", "net_cls", "net_prio",
-    "perf_event", "rdma",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "rdma",
 ];
 
 impl Layout {
@@ -204,7 +215,10 @@ mod tests {
         assert_eq!(l.kind(), "hybrid");
         assert_eq!(l.hierarchies.len(), 5);
         let mem = l.hierarchy_of("memory").unwrap();
-        assert_eq!((mem.version, mem.mount.as_path(), mem.own.as_str()), (Version::V1, Path::new("/sys/fs/cgroup/memory"), "ci/job 7"));
+        assert_eq!(
+            (mem.version, mem.mount.as_path(), mem.own.as_str()),
+            (Version::V1, Path::new("/sys/fs/cgroup/memory"), "ci/job 7")
+        );
         assert_eq!(l.hierarchy_of("cpuacct").unwrap().mount, PathBuf::from("/sys/fs/cgroup/cpu acct"));
         let huge = l.hierarchy_of("hugetlb").unwrap();
         assert_eq!((huge.version, huge.own.as_str()), (Version::V2, "x"));

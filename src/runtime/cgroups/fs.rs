@@ -19,7 +19,13 @@ const RO: u64 = RDONLY | NOSUID | NODEV | NOEXEC;
 /// The mount operations for the container's cgroupfs.
 pub fn ops(dirs: &[Dir]) -> Vec<Op> {
     let at = PathBuf::from("/sys/fs/cgroup");
-    let mount = |fstype, target: PathBuf, flags, data: Option<String>| Op::Mount { fstype, target, flags, data, no_symlinks: false };
+    let mount = |fstype, target: PathBuf, flags, data: Option<String>| Op::Mount {
+        fstype,
+        target,
+        flags,
+        data,
+        no_symlinks: false,
+    };
     if dirs.iter().any(|d| d.version == Version::V2 && dirs.len() == 1) {
         return vec![mount("cgroup2", at, RO, None)];
     }
@@ -53,7 +59,12 @@ mod tests {
     use super::*;
 
     fn dir(version: Version, name: &str, ctls: &[&str]) -> Dir {
-        Dir { version, path: PathBuf::from("/x"), mount_name: name.into(), controllers: ctls.iter().map(|c| c.to_string()).collect() }
+        Dir {
+            version,
+            path: PathBuf::from("/x"),
+            mount_name: name.into(),
+            controllers: ctls.iter().map(|c| c.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -62,11 +73,20 @@ mod tests {
         assert_eq!(ops.len(), 4);
         assert!(matches!(&ops[2], Op::Mount { fstype: "cgroup", target, data: Some(d), flags, .. }
             if target == &PathBuf::from("/sys/fs/cgroup/cpu,cpuacct") && d == "cpu,cpuacct" && flags & RDONLY != 0));
-        assert!(matches!(&ops[3], Op::Mount { fstype: "tmpfs", flags, .. } if flags & REMOUNT != 0 && flags & RDONLY != 0));
+        assert!(
+            matches!(&ops[3], Op::Mount { fstype: "tmpfs", flags, .. } if flags & REMOUNT != 0 && flags & RDONLY != 0)
+        );
         let v2 = super::ops(&[dir(Version::V2, "cgroup", &["memory"])]);
         assert!(matches!(&v2[..], [Op::Mount { fstype: "cgroup2", flags, .. }] if flags & RDONLY != 0));
         assert!(super::ops(&[]).is_empty());
-        let mut plan = Plan { root: PathBuf::from("/r"), ops: vec![Op::MakePrivate, Op::Mount { fstype: "sysfs", target: "/sys".into(), flags: 0, data: None, no_symlinks: true }, Op::PivotRoot] };
+        let mut plan = Plan {
+            root: PathBuf::from("/r"),
+            ops: vec![
+                Op::MakePrivate,
+                Op::Mount { fstype: "sysfs", target: "/sys".into(), flags: 0, data: None, no_symlinks: true },
+                Op::PivotRoot,
+            ],
+        };
         add_to(&mut plan, &[dir(Version::V1, "pids", &["pids"])]);
         assert_eq!(plan.ops.len(), 6);
         assert_eq!(plan.ops[5], Op::PivotRoot);

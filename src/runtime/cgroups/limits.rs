@@ -169,7 +169,8 @@ impl Setting {
     /// File and value for each version: the only place v1 and v2 differ.
     fn writes(&self, v: Version) -> Vec<Write> {
         let v1 = v == Version::V1;
-        let w = |file: &'static str, value: String| Write { controller: self.controller(), file, value, optional: false };
+        let w =
+            |file: &'static str, value: String| Write { controller: self.controller(), file, value, optional: false };
         match self {
             Setting::Memory(m) => vec![w(if v1 { "memory.limit_in_bytes" } else { "memory.max" }, m.to_string())],
             Setting::MemorySwap { memory, total } => {
@@ -183,7 +184,9 @@ impl Setting {
                 let file = if v1 { "memory.memsw.limit_in_bytes" } else { "memory.swap.max" };
                 vec![Write { optional: true, ..w(file, value) }]
             }
-            Setting::Reservation(r) => vec![w(if v1 { "memory.soft_limit_in_bytes" } else { "memory.low" }, r.to_string())],
+            Setting::Reservation(r) => {
+                vec![w(if v1 { "memory.soft_limit_in_bytes" } else { "memory.low" }, r.to_string())]
+            }
             Setting::CpuQuota(q) if v1 => {
                 vec![w("cpu.cfs_period_us", CPU_PERIOD.to_string()), w("cpu.cfs_quota_us", q.to_string())]
             }
@@ -277,7 +280,9 @@ fn swap(f: &Flags, memory: Option<u64>) -> Result<Option<Swap>> {
     }
     let total = size("--memory-swap", v)?;
     if total < m {
-        return Err(invalid("--memory-swap", v).because("it is memory plus swap, so it must not be smaller than --memory"));
+        return Err(
+            invalid("--memory-swap", v).because("it is memory plus swap, so it must not be smaller than --memory")
+        );
     }
     Ok(Some(Swap::Total(total)))
 }
@@ -287,8 +292,9 @@ fn cpus(v: &str, host_cpus: usize) -> Result<u64> {
     let quota = (n * CPU_PERIOD as f64).round();
     // The kernel's smallest quota is 1 ms per 100 ms period.
     if !n.is_finite() || quota < 1000.0 || n > host_cpus as f64 {
-        return Err(invalid("--cpus", v)
-            .because(format!("range of CPUs is from 0.01 to {host_cpus}.00, as there are only {host_cpus} CPUs available")));
+        return Err(invalid("--cpus", v).because(format!(
+            "range of CPUs is from 0.01 to {host_cpus}.00, as there are only {host_cpus} CPUs available"
+        )));
     }
     Ok(quota as u64)
 }
@@ -391,18 +397,21 @@ mod tests {
     fn memory_swap_and_reservation_as_docker() {
         let l = Limits::from_flags(&flags(|f| f.memory = Some("64m".into())), &[0]).unwrap();
         assert_eq!(l.memory_swap, Some(Swap::Total(128 << 20)), "unset swap is twice the memory");
-        let l = Limits::from_flags(
-            &flags(|f| (f.memory, f.memory_swap) = (Some("64m".into()), Some("-1".into()))),
-            &[0],
-        )
-        .unwrap();
+        let l =
+            Limits::from_flags(&flags(|f| (f.memory, f.memory_swap) = (Some("64m".into()), Some("-1".into()))), &[0])
+                .unwrap();
         assert_eq!(l.memory_swap, Some(Swap::Unlimited));
-        assert_eq!(err(flags(|f| f.memory = Some("abc".into()))), "invalid --memory \"abc\": not a size (a number with an optional unit b, k, m or g)");
+        assert_eq!(
+            err(flags(|f| f.memory = Some("abc".into()))),
+            "invalid --memory \"abc\": not a size (a number with an optional unit b, k, m or g)"
+        );
         assert_eq!(err(flags(|f| f.memory = Some("-1".into()))).lines().count(), 1);
         assert!(err(flags(|f| f.memory = Some("1m".into()))).ends_with("Minimum memory limit allowed is 6MB"));
         assert!(err(flags(|f| f.memory_swap = Some("1g".into()))).contains("needs --memory"));
-        assert!(err(flags(|f| (f.memory, f.memory_swap) = (Some("64m".into()), Some("32m".into())))).contains("--memory-swap \"32m\""));
-        assert!(err(flags(|f| (f.memory, f.memory_reservation) = (Some("64m".into()), Some("65m".into())))).contains("--memory-reservation"));
+        assert!(err(flags(|f| (f.memory, f.memory_swap) = (Some("64m".into()), Some("32m".into()))))
+            .contains("--memory-swap \"32m\""));
+        assert!(err(flags(|f| (f.memory, f.memory_reservation) = (Some("64m".into()), Some("65m".into()))))
+            .contains("--memory-reservation"));
     }
 
     #[test]

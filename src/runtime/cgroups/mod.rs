@@ -139,7 +139,10 @@ pub fn open_join_files(dirs: &[PathBuf]) -> Result<Vec<std::fs::File>> {
         .map(|d| {
             let tasks = d.join("tasks");
             let f = if tasks.exists() { tasks } else { d.join("cgroup.procs") };
-            std::fs::OpenOptions::new().write(true).open(&f).map_err(|e| Error::new(format!("open {}", f.display())).because(e))
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&f)
+                .map_err(|e| Error::new(format!("open {}", f.display())).because(e))
         })
         .collect()
 }

@@ -33,8 +33,18 @@ pub const DEFAULT_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", 
 /// without access), then read/write/mknod on null zero full random urandom
 /// tty console ptmx, the pts range and the tun device.
 pub const DEVICE_RULES: [&str; 12] = [
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm",
-    "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
 ];
 
 /// One step of making the cgroups.
@@ -45,10 +55,20 @@ pub enum Step {
     /// v1 cpuset: copy the parent's cpus and mems into a new cgroup.
     InheritCpuset(PathBuf),
     /// v2: move every process in `from` into the leaf `to` (made first).
-    Evacuate { from: PathBuf, to: PathBuf },
+    Evacuate {
+        from: PathBuf,
+        to: PathBuf,
+    },
     /// v2: enable controllers for the children of `dir`.
-    Enable { dir: PathBuf, controllers: Vec<String> },
-    Write { file: PathBuf, value: String, optional: bool },
+    Enable {
+        dir: PathBuf,
+        controllers: Vec<String>,
+    },
+    Write {
+        file: PathBuf,
+        value: String,
+        optional: bool,
+    },
 }
 
 /// One cgroup of the container.
@@ -67,7 +87,6 @@ impl Dir {
         let mount_name = h.mount.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         Dir { version: h.version, path, mount_name, controllers: h.controllers.clone() }
     }
-
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -158,7 +177,8 @@ fn plan_v1(h: &Hierarchy, ctls: &[&str], base: PathBuf, parent: &[String], req: 
             out.steps.push(Step::InheritCpuset(dir.clone()));
         }
     }
-    let write = |file: &str, value: &str| Step::Write { file: dir.join(file), value: value.to_string(), optional: false };
+    let write =
+        |file: &str, value: &str| Step::Write { file: dir.join(file), value: value.to_string(), optional: false };
     if ctls.contains(&"devices") {
         out.steps.push(write("devices.deny", "a"));
         out.steps.extend(DEVICE_RULES.iter().map(|r| write("devices.allow", r)));
@@ -298,11 +318,13 @@ pub fn write(file: &Path, value: &str) -> Result<()> {
 }
 
 fn open_for_write(file: &Path) -> Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).open(file).map_err(|e| Error::new(format!("open {}", file.display())).because(e))
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .map_err(|e| Error::new(format!("open {}", file.display())).because(e))
 }
 
 fn write_to(f: &mut std::fs::File, file: &Path, value: &str) -> Result<()> {
     use std::io::Write as _;
-    f.write_all(value.as_bytes())
-        .map_err(|e| Error::new(format!("write \"{value}\" to {}", file.display())).because(e))
+    f.write_all(value.as_bytes()).map_err(|e| Error::new(format!("write \"{value}\" to {}", file.display())).because(e))
 }

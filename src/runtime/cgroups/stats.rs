@@ -123,7 +123,10 @@ mod tests {
         std::fs::write(v2.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
         std::fs::write(v2.join("pids.current"), "1\n").unwrap();
         let s = sample(&[v2]);
-        assert_eq!(s, Sample { cpu_ns: Some(1_500_000), mem_usage: Some(3072), mem_limit: Some(16 << 20), pids: Some(1) });
+        assert_eq!(
+            s,
+            Sample { cpu_ns: Some(1_500_000), mem_usage: Some(3072), mem_limit: Some(16 << 20), pids: Some(1) }
+        );
     }
 
     #[test]

@@ -98,7 +98,10 @@ fn v1_places_beneath_minis_own_cgroup_with_devices_cpuset_and_limits() {
     f.cgroup("cpuset/ci", &[("cpuset.cpus", "0-3\n"), ("cpuset.mems", "0\n")]);
     f.cgroup("cpuset/ci/mini", &[("cpuset.cpus", ""), ("cpuset.mems", "")]);
     f.cgroup("cpuset/ci/mini/abc", &[("cpuset.cpus", ""), ("cpuset.mems", ""), ("tasks", "")]);
-    f.cgroup("memory/ci/mini/abc", &[("memory.limit_in_bytes", ""), ("memory.memsw.limit_in_bytes", ""), ("tasks", "")]);
+    f.cgroup(
+        "memory/ci/mini/abc",
+        &[("memory.limit_in_bytes", ""), ("memory.memsw.limit_in_bytes", ""), ("tasks", "")],
+    );
     f.cgroup("pids/ci/mini/abc", &[("pids.max", ""), ("tasks", "")]);
     f.cgroup("cpu,cpuacct/ci/mini/abc", &[("cpu.cfs_period_us", ""), ("cpu.cfs_quota_us", ""), ("tasks", "")]);
     f.cgroup("devices/ci/mini/abc", &[("devices.deny", ""), ("devices.allow", ""), ("tasks", "")]);
@@ -159,8 +162,12 @@ fn v2_moves_mini_into_a_leaf_and_enables_controllers_along_the_path() {
         x.pids_limit = Some("100".into());
     });
     let plan = plan_of(&f, &layout, "mini", &l);
-    let (job, leaf, mini, abc) =
-        (f.p("unified/user/job"), f.p(&format!("unified/user/job/{LEAF}")), f.p("unified/user/job/mini"), f.p("unified/user/job/mini/abc"));
+    let (job, leaf, mini, abc) = (
+        f.p("unified/user/job"),
+        f.p(&format!("unified/user/job/{LEAF}")),
+        f.p("unified/user/job/mini"),
+        f.p("unified/user/job/mini/abc"),
+    );
     let ctls: Vec<String> = ["memory", "pids", "cpu"].map(String::from).to_vec();
     let w = |file: &str, value: &str| Step::Write { file: abc.join(file), value: value.into(), optional: false };
     assert_eq!(
@@ -180,11 +187,17 @@ fn v2_moves_mini_into_a_leaf_and_enables_controllers_along_the_path() {
         ]
     );
     assert_eq!(plan.dirs.len(), 1);
-    assert_eq!((plan.dirs[0].version, &plan.dirs[0].path, plan.dirs[0].mount_name.as_str()), (Version::V2, &abc, "unified"));
+    assert_eq!(
+        (plan.dirs[0].version, &plan.dirs[0].path, plan.dirs[0].mount_name.as_str()),
+        (Version::V2, &abc, "unified")
+    );
 
     // Run it (pids that no longer exist are skipped, as a real exit would).
     f.cgroup("unified/user/job/mini", &[("cgroup.subtree_control", "")]);
-    f.cgroup("unified/user/job/mini/abc", &[("memory.max", ""), ("cpu.max", ""), ("cpu.weight", ""), ("pids.max", ""), ("cgroup.procs", "")]);
+    f.cgroup(
+        "unified/user/job/mini/abc",
+        &[("memory.max", ""), ("cpu.max", ""), ("cpu.weight", ""), ("pids.max", ""), ("cgroup.procs", "")],
+    );
     f.cgroup(&format!("unified/user/job/{LEAF}"), &[("cgroup.procs", "")]);
     std::fs::write(job.join("cgroup.procs"), format!("{}\n", std::process::id())).unwrap();
     prepare(&plan).unwrap();
@@ -209,7 +222,8 @@ fn v2_refuses_a_limit_whose_controller_is_not_delegated() {
     f.cgroup("unified", &[("cgroup.controllers", "memory\n")]);
     let layout = f.layout(&[("unified", "cgroup2", "")], b"0::/\n");
     let l = limits(|x| x.pids_limit = Some("5".into()));
-    let err = place::plan(&layout, &Request { id: "abc", parent: "mini", limits: &l }, &|p| std::fs::read_to_string(p).ok());
+    let err =
+        place::plan(&layout, &Request { id: "abc", parent: "mini", limits: &l }, &|p| std::fs::read_to_string(p).ok());
     // pids is not listed at all, so the host "has no pids controller".
     assert!(err.unwrap_err().to_string().contains("has no pids controller"));
     // At the v2 root there is no internal-process rule: no leaf, no move.
@@ -242,7 +256,8 @@ fn removal_takes_the_cgroup_and_empty_parents_mini_made_and_reads_oom() {
     f.cgroup("memory/ci/mini/other", &[]);
     f.cgroup("pids/ci/mini/abc", &[]);
     let dirs = [f.p("memory/ci/mini/abc"), f.p("pids/ci/mini/abc")];
-    std::fs::write(f.p("memory/ci/mini/abc/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n").unwrap();
+    std::fs::write(f.p("memory/ci/mini/abc/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+        .unwrap();
     assert!(oom_killed(&dirs));
     std::fs::remove_file(f.p("memory/ci/mini/abc/memory.oom_control")).unwrap();
     assert!(!oom_killed(&dirs));
