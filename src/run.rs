@@ -32,12 +32,15 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     drop(gc_lock);
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &what.cgroups, keep: false };
 
+    // Prepare the root: overlay over the layers, /etc files, mount plan.
+    let (overlay, mut root, detach) = prepare_root(&store, &c, &what)?;
     // Cgroups made and limits written before the clone; the child joins
-    // them before it runs anything of its own.
+    // them before it runs anything of its own, and sees them read-only at
+    // /sys/fs/cgroup (not from a user namespace: v1 cannot be mounted there).
     let cgroup_tasks = what.cgroups.prepare()?;
-    // Prepare the root: overlay over the layers, /etc files, mount plan
-    // (with the container's cgroupfs, read-only, where it has cgroups).
-    let (overlay, root, detach) = prepare_root(&store, &c, &what, !cgroup_tasks.is_empty())?;
+    if !cgroup_tasks.is_empty() && what.idmap.is_none() {
+        cgroups::fs::add_to(&mut root, &what.cgroups.plan.dirs);
+    }
 
     // Start the isolated process: it joins its cgroups, mounts its root,
     // brings up its loopback (network `none`), sets its hostname, drops
@@ -111,12 +114,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
 
 /// The container's overlay (layers top first over its upper dir), its
 /// /etc files, and the ordered mount plan the child carries out.
-fn prepare_root(
-    store: &Store,
-    c: &Container,
-    what: &Decided,
-    cgroupfs: bool,
-) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
+fn prepare_root(store: &Store, c: &Container, what: &Decided) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
     let layers: Vec<PathBuf> = what.image.diff_ids.iter().map(|d| store.layers().diff_path(d)).collect();
     if layers.len() > assemble::MAX_LOWERS {
         return Err(Error::new(format!("run {}", what.image.name))
@@ -140,13 +138,7 @@ fn prepare_root(
             let (root, detach) = rootfs::for_user_namespace(&root, &c.dir, &|p| p.is_dir());
             Ok((overlay, root, detach))
         }
-        None => {
-            let mut root = root;
-            if cgroupfs {
-                cgroups::fs::add_to(&mut root, &what.cgroups.plan.dirs);
-            }
-            Ok((overlay, root, Vec::new()))
-        }
+        None => Ok((overlay, root, Vec::new())),
     }
 }
 
