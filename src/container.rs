@@ -31,16 +31,16 @@ pub struct SpecRecord {
     /// Host uid/gid that container id 0 maps to (`--userns=auto`).
     #[serde(default)]
     pub id_base: Option<(u32, u32)>,
-    /// The container's cgroup directories (removed after it exits).
+    /// The resource flags as given (`start` plans the cgroups from them).
     #[serde(default)]
-    pub cgroups: Vec<String>,
+    pub resources: crate::runtime::cgroups::Flags,
     /// How many levels above each cgroup dir (its own included) mini made
     /// and removes when empty; absent in old records: "mini/<id>".
     #[serde(default)]
     pub cgroup_levels: Option<usize>,
-    /// The resource flags as given (`start` plans the cgroups from them).
+    /// The container's cgroup directories (removed after it exits).
     #[serde(default)]
-    pub resources: crate::runtime::cgroups::Flags,
+    pub cgroups: Vec<String>,
 }
 
 impl SpecRecord {
@@ -61,9 +61,9 @@ impl SpecRecord {
             init: spec.init,
             tty: spec.tty,
             id_base: if spec.userns == Userns::Auto { id_base } else { None },
-            cgroups: Vec::new(),
-            cgroup_levels: None,
             resources: Default::default(),
+            cgroup_levels: None,
+            cgroups: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod images;
 mod inspect;
 mod create;
 mod export;
+mod stats;
 mod ps;
 mod rm;
 mod run;
@@ -18,7 +19,6 @@ mod prune;
 mod pull;
 mod resources;
 mod rmi;
-mod stats;
 
 use crate::config::{Config, Overrides};
 use crate::error::Result;
@@ -66,12 +66,12 @@ enum Command {
     Create(create::Args),
     /// List containers
     Ps(ps::Args),
+    /// Show running containers' CPU, memory and PIDs
+    Stats(stats::Args),
     /// Remove containers
     Rm(rm::Args),
     /// Export a container's filesystem as a tar archive
     Export(export::Args),
-    /// Show running containers' CPU, memory and PIDs
-    Stats(stats::Args),
     /// Manage the whole store
     #[command(subcommand)]
     System(SystemCommand),
@@ -134,9 +134,9 @@ pub fn main() -> Result<i32> {
         Command::Run(a) => run::run(a, &config),
         Command::Create(a) => create::run(a, &config),
         Command::Ps(a) => ps::run(a, &config),
+        Command::Stats(a) => stats::run(a, &config),
         Command::Rm(a) => rm::run(a, &config),
         Command::Export(a) => export::run(a, &config),
-        Command::Stats(a) => stats::run(a, &config),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
     }
 }

@@ -47,7 +47,7 @@ pub struct State {
     pub finished_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
-    /// The OOM killer ended it (exit 137 and the memory cgroup counted a kill).
+    /// The kernel's OOM killer killed a process of the container.
     #[serde(default)]
     pub oom_killed: bool,
 }
