@@ -336,3 +336,28 @@ fn streaming_stats_redraw_until_the_containers_exit() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("\x1b[2J") && text.contains("streamed") && text.contains("/ 32MiB"), "{text}");
 }
+
+#[test]
+fn a_read_only_cgroupfs_means_no_cgroups_without_limits_and_an_error_with_them() {
+    let Some(m) = Mini::new() else { return };
+    // As inside another container: the cgroupfs mounted read-only (in a
+    // private mount namespace, so the host's mounts stay as they are).
+    let mini = env!("CARGO_BIN_EXE_mini");
+    let script = format!(
+        "for h in /sys/fs/cgroup/*/; do mount -o remount,ro,bind $h || exit 99; done; \
+         {mini} run --rm {IMAGE} sh -c 'echo ran; ls /sys/fs/cgroup | wc -l'; echo rc=$?; \
+         {mini} run --rm --memory 64m {IMAGE} true; echo rc=$?"
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("MINI_ROOT", &m.root)
+        .env_remove("MINI_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout, "ran\n0\nrc=0\nrc=125\n", "{stderr}");
+    assert!(stderr.starts_with("mini: create cgroup ") && stderr.contains("Read-only file system"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(m.containers().is_empty());
+}
