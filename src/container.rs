@@ -31,6 +31,13 @@ pub struct SpecRecord {
     /// Host uid/gid that container id 0 maps to (`--userns=auto`).
     #[serde(default)]
     pub id_base: Option<(u32, u32)>,
+    /// The resource flags as given (`start` plans the cgroups from them).
+    #[serde(default)]
+    pub resources: crate::runtime::cgroups::Flags,
+    /// How many levels above each cgroup dir (its own included) mini made
+    /// and removes when empty; absent in old records: "mini/<id>".
+    #[serde(default)]
+    pub cgroup_levels: Option<usize>,
     /// The container's cgroup directories (removed after it exits).
     #[serde(default)]
     pub cgroups: Vec<String>,
@@ -54,6 +61,8 @@ impl SpecRecord {
             init: spec.init,
             tty: spec.tty,
             id_base: if spec.userns == Userns::Auto { id_base } else { None },
+            resources: Default::default(),
+            cgroup_levels: None,
             cgroups: Vec::new(),
         }
     }
@@ -165,8 +174,7 @@ pub fn sweep_stale(store: &Store) {
         if mount::is_mountpoint(&c.rootfs()) {
             let _ = mount::umount(&c.rootfs(), true);
         }
-        let cgroups: Vec<PathBuf> = spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
-        crate::runtime::cgroups::remove(&cgroups);
+        remove_cgroups(&spec_of(&c));
         if state.status == Status::Created || spec_of(&c).rm {
             let _ = cs.remove(&id);
         } else {
@@ -178,6 +186,12 @@ pub fn sweep_stale(store: &Store) {
             let _ = c.write_state(&state);
         }
     }
+}
+
+/// Remove the container's cgroups (and the empty parents mini made).
+pub fn remove_cgroups(spec: &SpecRecord) {
+    let cgroups: Vec<PathBuf> = spec.cgroups.iter().map(PathBuf::from).collect();
+    crate::runtime::cgroups::remove(&cgroups, spec.cgroup_levels.unwrap_or(2));
 }
 
 /// Remove a container: refused while it runs unless `force` (then it is
@@ -208,6 +222,7 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
     if mount::is_mountpoint(&c.rootfs()) {
         let _ = mount::umount(&c.rootfs(), true);
     }
+    remove_cgroups(&spec_of(&c));
     cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     Ok(c.id.clone())
 }

@@ -33,13 +33,14 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &what.cgroups, keep: false };
 
     // Prepare the root: overlay over the layers, /etc files, mount plan.
-    let (overlay, root, detach) = prepare_root(&store, &c, &what)?;
-    // Best effort until limits exist: a read-only or foreign cgroupfs (mini
-    // inside another container) must not stop the container from running.
-    let cgroup_tasks = cgroups::prepare(&what.cgroups).unwrap_or_else(|_| {
-        cgroups::remove(&what.cgroups);
-        Vec::new()
-    });
+    let (overlay, mut root, detach) = prepare_root(&store, &c, &what)?;
+    // Cgroups made and limits written before the clone; the child joins
+    // them before it runs anything of its own, and sees them read-only at
+    // /sys/fs/cgroup (not from a user namespace: v1 cannot be mounted there).
+    let cgroup_tasks = what.cgroups.prepare()?;
+    if !cgroup_tasks.is_empty() && what.idmap.is_none() {
+        cgroups::fs::add_to(&mut root, &what.cgroups.plan.dirs);
+    }
 
     // Start the isolated process: it joins its cgroups, mounts its root,
     // brings up its loopback (network `none`), sets its hostname, drops
@@ -60,13 +61,15 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Wait, then clean up: record how it ended, or remove it (--rm).
     let exit = started.wait()?;
-    cgroups::remove(&what.cgroups);
+    let oom_killed = exit_code(exit) == 137 && what.cgroups.oom_killed();
+    what.cgroups.remove();
     cleanup.keep = true;
     if what.spec.rm {
         container::discard_in_background(&store, &c.id);
     } else {
         state.status = Status::Exited;
         (state.exit_code, state.finished_at) = (Some(exit_code(exit)), Some(container::now()));
+        state.oom_killed = oom_killed;
         (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
         let _ = c.write_state(&state);
     }
@@ -90,7 +93,7 @@ struct Decided {
     id: String,
     hostname: String,
     idmap: Option<IdMap>,
-    cgroups: Vec<PathBuf>,
+    cgroups: cgroups::Cgroups,
     record: SpecRecord,
 }
 
@@ -101,9 +104,11 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
     let id = mini_store::containers::new_id();
     let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     spec.set_hostname_default(&hostname);
-    let cgroups = cgroups::for_container(config.cgroup_parent.as_deref(), &id);
+    let cgroups = cgroups::Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
     let mut record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
-    record.cgroups = cgroups.iter().map(|d| d.display().to_string()).collect();
+    record.cgroups = cgroups.dirs().iter().map(|d| d.display().to_string()).collect();
+    record.cgroup_levels = Some(cgroups.plan.levels);
+    record.resources = flags.resources.clone();
     Ok(Decided { image, spec, id, hostname, idmap, cgroups, record })
 }
 
@@ -193,14 +198,14 @@ pub fn read_env_files(paths: &[PathBuf]) -> Result<Vec<EnvFile>> {
 struct Cleanup<'a> {
     store: &'a Store,
     container: &'a Container,
-    cgroups: &'a [PathBuf],
+    cgroups: &'a cgroups::Cgroups,
     keep: bool,
 }
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         if !self.keep {
-            cgroups::remove(self.cgroups);
+            self.cgroups.remove();
             if let Ok(cs) = container::containers(self.store) {
                 let _ = cs.remove(&self.container.id);
             }

@@ -11,11 +11,13 @@ mod images;
 mod inspect;
 mod create;
 mod export;
+mod stats;
 mod ps;
 mod rm;
 mod run;
 mod prune;
 mod pull;
+mod resources;
 mod rmi;
 
 use crate::config::{Config, Overrides};
@@ -64,6 +66,8 @@ enum Command {
     Create(create::Args),
     /// List containers
     Ps(ps::Args),
+    /// Show running containers' CPU, memory and PIDs
+    Stats(stats::Args),
     /// Remove containers
     Rm(rm::Args),
     /// Export a container's filesystem as a tar archive
@@ -130,6 +134,7 @@ pub fn main() -> Result<i32> {
         Command::Run(a) => run::run(a, &config),
         Command::Create(a) => create::run(a, &config),
         Command::Ps(a) => ps::run(a, &config),
+        Command::Stats(a) => stats::run(a, &config),
         Command::Rm(a) => rm::run(a, &config),
         Command::Export(a) => export::run(a, &config),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),

@@ -47,6 +47,9 @@ pub struct State {
     pub finished_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The kernel's OOM killer killed a process of the container.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl State {
@@ -59,6 +62,7 @@ impl State {
             started_at: None,
             finished_at: None,
             exit_code: None,
+            oom_killed: false,
         }
     }
 }
