@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compare starting a container and running `true` in it:
-#   mini run --rm --network none IMAGE true
-#   runc run / crun run of a ready bundle of the same rootfs
+#   mini run --rm --network none IMAGE true, and with --memory 64m --cpus 1
+#     --pids-limit 100
+#   runc run / crun run of a ready bundle of the same rootfs (crun also with
+#     the same limits)
 #   podman run --rm --network none IMAGE true (if podman is installed)
 # in one hyperfine run, alternating contenders. Needs root, hyperfine, runc,
 # crun, jq and the fixture registry on 127.0.0.1:5000 (fixtures/up.sh).
@@ -39,13 +41,23 @@ jq '.process.args = ["true"] | .process.terminal = false
     | .linux.namespaces += [{"type": "cgroup"}]' \
   "$WORK/bundle/config.json" >"$WORK/bundle/config.json.new"
 mv "$WORK/bundle/config.json.new" "$WORK/bundle/config.json"
+# The same bundle with the limits mini's second row sets (Docker's swap
+# default: twice the memory).
+mkdir -p "$WORK/bundle-limits"
+jq --arg root "$WORK/bundle/rootfs" '.root.path = $root | .linux.cgroupsPath = "mini-bench-limits"
+    | .linux.resources.memory = {"limit": 67108864, "swap": 134217728}
+    | .linux.resources.cpu = {"quota": 100000, "period": 100000}
+    | .linux.resources.pids = {"limit": 100}' \
+  "$WORK/bundle/config.json" >"$WORK/bundle-limits/config.json"
 
 contenders=(
   "$MINI run --rm --network none $IMAGE true"
+  "$MINI run --rm --network none --memory 64m --cpus 1 --pids-limit 100 $IMAGE true"
   "runc --root $WORK/runc run --bundle $WORK/bundle bench-runc"
   "crun --root $WORK/crun run --bundle $WORK/bundle bench-crun"
+  "crun --root $WORK/crun run --bundle $WORK/bundle-limits bench-crun-limits"
 )
-names=(mini runc crun)
+names=(mini mini-limits runc crun crun-limits)
 
 if command -v podman >/dev/null; then
   mkdir -p "$WORK/podman"
@@ -87,7 +99,9 @@ if command -v podman >/dev/null; then
 fi
 for h in /sys/fs/cgroup/*/; do
   self=$(awk -F: -v c="$(basename "$h")" '$2 ~ c {print $3}' /proc/self/cgroup | head -1)
-  [[ -n $self && -d $h$self/mini-bench ]] && rmdir "$h$self/mini-bench" 2>/dev/null || true
+  for d in mini-bench mini-bench-limits; do
+    [[ -n $self && -d $h$self/$d ]] && rmdir "$h$self/$d" 2>/dev/null || true
+  done
 done
 cat "$WORK/results.md"
 jq -r '.results[] | "\(.command)\tmean \(.mean * 10000 | round / 10) ms\tmedian \(.median * 10000 | round / 10) ms\tmin \(.min * 10000 | round / 10) ms"' "$WORK/results.json"

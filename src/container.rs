@@ -31,6 +31,13 @@ pub struct SpecRecord {
     /// Host uid/gid that container id 0 maps to (`--userns=auto`).
     #[serde(default)]
     pub id_base: Option<(u32, u32)>,
+    /// The resource flags as given (`start` plans the cgroups from them).
+    #[serde(default)]
+    pub resources: crate::runtime::cgroups::Flags,
+    /// How many levels above each cgroup dir (its own included) mini made
+    /// and removes when empty; absent in old records: "mini/<id>".
+    #[serde(default)]
+    pub cgroup_levels: Option<usize>,
     /// The container's cgroup directories (removed after it exits).
     #[serde(default)]
     pub cgroups: Vec<String>,
@@ -73,6 +80,8 @@ impl SpecRecord {
             init: spec.init,
             tty: spec.tty,
             id_base: if spec.userns == Userns::Auto { id_base } else { None },
+            resources: Default::default(),
+            cgroup_levels: None,
             cgroups: Vec::new(),
             user: String::new(),
             interactive: spec.interactive,
@@ -252,8 +261,7 @@ pub fn settle(cs: &Containers, c: &Container, mut state: State) -> Option<State>
         let _ = mount::umount(&c.rootfs(), true);
     }
     let record = spec_of(c);
-    let cgroups: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
-    crate::runtime::cgroups::remove(&cgroups);
+    remove_cgroups(&record);
     if state.status == Status::Created || record.rm {
         let _ = cs.remove(&c.id);
         return None;
@@ -264,6 +272,12 @@ pub fn settle(cs: &Containers, c: &Container, mut state: State) -> Option<State>
     (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
     let _ = c.write_state(&state);
     Some(state)
+}
+
+/// Remove the container's cgroups (and the empty parents mini made).
+pub fn remove_cgroups(spec: &SpecRecord) {
+    let cgroups: Vec<PathBuf> = spec.cgroups.iter().map(PathBuf::from).collect();
+    crate::runtime::cgroups::remove(&cgroups, spec.cgroup_levels.unwrap_or(2));
 }
 
 /// Remove a container: refused while it runs unless `force` (then it is
@@ -292,8 +306,7 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
     if mount::is_mountpoint(&c.rootfs()) {
         let _ = mount::umount(&c.rootfs(), true);
     }
-    let cgroups: Vec<PathBuf> = spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
-    crate::runtime::cgroups::remove(&cgroups);
+    remove_cgroups(&spec_of(&c));
     cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     Ok(c.id.clone())
 }

@@ -106,7 +106,7 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     }
     // Only cgroups that exist: the run may have had none (best effort).
     let dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).filter(|d| d.is_dir()).collect();
-    let cgroups = crate::runtime::cgroups::prepare(&dirs).unwrap_or_default();
+    let cgroups = crate::runtime::cgroups::open_join_files(&dirs).unwrap_or_default();
     let user = UserSpec::parse(opts.user.as_deref().unwrap_or(&record.user))?;
     let workdir = match &opts.workdir {
         Some(w) if !w.starts_with('/') => {

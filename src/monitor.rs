@@ -54,7 +54,7 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
     };
     let record = container::spec_of(&c);
     let cgroup_dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
-    let (started, io) = match launch(&store, &c, &record) {
+    let (started, io) = match launch(config, &store, &c, &record) {
         Ok(x) => x,
         Err(e) => {
             say(&report, &format!("err {} {e}", e.exit_code()));
@@ -111,14 +111,16 @@ struct Io {
 
 /// Mount plan and cgroups from the record, stdio pipes, then the same
 /// clone and handshake as a foreground run.
-fn launch(store: &Store, c: &Container, record: &SpecRecord) -> Result<(Started, Option<Io>)> {
+fn launch(config: &Config, store: &Store, c: &Container, record: &SpecRecord) -> Result<(Started, Option<Io>)> {
     let cfg = c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e))?;
     let spec = record.to_spec()?;
     let idmap = record.id_map();
     let layers = container::layer_dirs(store, &cfg.layers)?;
     let (overlay, root, detach) = crate::run::prepare_root(c, &layers, &spec, idmap.as_ref())?;
-    let cgroup_dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
-    let tasks = crate::run::cgroups_best_effort(&cgroup_dirs);
+    // The same cgroups, with the same limits, as when it was created.
+    let cgroups = cgroups::Cgroups::for_container(&record.resources, config.cgroup_parent.as_deref(), &c.id)?;
+    let mut root = root;
+    let tasks = crate::run::prepare_cgroups(&cgroups, &mut root, idmap.is_some())?;
     // The container inherits fds 0-2 (-t replaces them with its pty): make
     // them pipes whose other ends stay here.
     let pipes = if spec.tty { None } else { Some(stdio_pipes(spec.interactive)?) };
@@ -318,8 +320,8 @@ fn copy_out(fd: &mut Option<OwnedFd>, stream: Stream, log: &mut Option<logs::Wri
 /// Record how the container ended (then remove it, --rm), and remove its
 /// cgroups.
 fn finish(store: &Store, c: &Container, record: &SpecRecord, cgroup_dirs: &[PathBuf], code: i32) {
-    let oom = cgroup_dirs.iter().any(|d| oom_kills(&std::fs::read(d.join("memory.oom_control")).unwrap_or_default()) > 0);
-    cgroups::remove(cgroup_dirs);
+    let oom = code == 137 && cgroups::oom_killed(cgroup_dirs);
+    container::remove_cgroups(record);
     let mut state = c.state().unwrap_or_else(|_| State::created());
     state.status = Status::Exited;
     (state.exit_code, state.finished_at, state.oom_killed) = (Some(code), Some(container::now()), oom);
@@ -333,14 +335,6 @@ fn finish(store: &Store, c: &Container, record: &SpecRecord, cgroup_dirs: &[Path
             cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))
         });
     }
-}
-
-/// The `oom_kill N` count of a cgroup v1 `memory.oom_control` file.
-fn oom_kills(bytes: &[u8]) -> u64 {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Spawn a monitor for container `id` and wait for its one-line report:
@@ -372,17 +366,5 @@ pub fn spawn(config: &Config, id: &str) -> Result<i32> {
     match line.strip_prefix("err ").and_then(|r| process::Message::decode(r.as_bytes())) {
         Some(m) => Err(m.into_error()),
         None => Err(Error::new(what()).because("its monitor exited before starting it")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oom_kill_count_is_read() {
-        assert_eq!(oom_kills(b"oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2);
-        assert_eq!(oom_kills(b"oom_kill_disable 0\n"), 0);
-        assert_eq!(oom_kills(b""), 0);
     }
 }

@@ -33,8 +33,8 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups: &what.cgroups, keep: false };
 
     // Prepare the root: overlay over the layers, /etc files, mount plan.
-    let (overlay, root, detach) = prepare_root(&c, &layers_of(&store, &what.image), &what.spec, what.idmap.as_ref())?;
-    let cgroup_tasks = cgroups_best_effort(&what.cgroups);
+    let (overlay, mut root, detach) = prepare_root(&c, &layers_of(&store, &what.image), &what.spec, what.idmap.as_ref())?;
+    let cgroup_tasks = prepare_cgroups(&what.cgroups, &mut root, what.idmap.is_some())?;
 
     // Start the isolated process: it joins its cgroups, mounts its root,
     // brings up its loopback (network `none`), sets its hostname, drops
@@ -55,13 +55,15 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Wait, then clean up: record how it ended, or remove it (--rm).
     let exit = started.wait()?;
-    cgroups::remove(&what.cgroups);
+    let oom_killed = exit_code(exit) == 137 && what.cgroups.oom_killed();
+    what.cgroups.remove();
     cleanup.keep = true;
     if what.spec.rm {
         container::discard_in_background(&store, &c.id);
     } else {
         state.status = Status::Exited;
         (state.exit_code, state.finished_at) = (Some(exit_code(exit)), Some(container::now()));
+        state.oom_killed = oom_killed;
         (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
         let _ = c.write_state(&state);
     }
@@ -94,7 +96,7 @@ struct Decided {
     id: String,
     hostname: String,
     idmap: Option<IdMap>,
-    cgroups: Vec<PathBuf>,
+    cgroups: cgroups::Cgroups,
     record: SpecRecord,
 }
 
@@ -105,9 +107,11 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
     let id = mini_store::containers::new_id();
     let hostname = spec.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     spec.set_hostname_default(&hostname);
-    let cgroups = cgroups::for_container(config.cgroup_parent.as_deref(), &id);
+    let cgroups = cgroups::Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
     let mut record = SpecRecord::of(&spec, &hostname, idmap.as_ref().map(|m| (m.uid_base, m.gid_base)));
-    record.cgroups = cgroups.iter().map(|d| d.display().to_string()).collect();
+    record.cgroups = cgroups.dirs().iter().map(|d| d.display().to_string()).collect();
+    record.cgroup_levels = Some(cgroups.plan.levels);
+    record.resources = flags.resources.clone();
     let image_config = image.config.config().as_ref();
     record.user = flags.user.clone().unwrap_or_else(|| image_config.and_then(|c| c.user().clone()).unwrap_or_default());
     record.stop_signal = image_config.and_then(|c| c.stop_signal().clone());
@@ -115,14 +119,16 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
     Ok(Decided { image, spec, id, hostname, idmap, cgroups, record })
 }
 
-/// The container's cgroups made and their `tasks` files opened. Best
-/// effort until limits exist: a read-only or foreign cgroupfs (mini inside
-/// another container) must not stop the container from running.
-pub fn cgroups_best_effort(dirs: &[PathBuf]) -> Vec<std::fs::File> {
-    cgroups::prepare(dirs).unwrap_or_else(|_| {
-        cgroups::remove(dirs);
-        Vec::new()
-    })
+/// The container's cgroups made (limits written) and their join files
+/// opened for the child; the cgroupfs view added to its root plan (not
+/// from a user namespace: v1 cannot be mounted there). Shared with the
+/// monitor, which starts containers from their record.
+pub fn prepare_cgroups(cgroups: &cgroups::Cgroups, root: &mut rootfs::Plan, userns: bool) -> Result<Vec<std::fs::File>> {
+    let tasks = cgroups.prepare()?;
+    if !tasks.is_empty() && !userns {
+        cgroups::fs::add_to(root, &cgroups.plan.dirs);
+    }
+    Ok(tasks)
 }
 
 /// The image's layer directories, bottom first.
@@ -221,14 +227,14 @@ pub fn read_env_files(paths: &[PathBuf]) -> Result<Vec<EnvFile>> {
 struct Cleanup<'a> {
     store: &'a Store,
     container: &'a Container,
-    cgroups: &'a [PathBuf],
+    cgroups: &'a cgroups::Cgroups,
     keep: bool,
 }
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         if !self.keep {
-            cgroups::remove(self.cgroups);
+            self.cgroups.remove();
             if let Ok(cs) = container::containers(self.store) {
                 let _ = cs.remove(&self.container.id);
             }

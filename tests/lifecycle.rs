@@ -266,3 +266,17 @@ fn wait_gets_the_code_of_a_detached_rm_container() {
     assert_eq!((code, out.as_str()), (0, "7\n"), "{err}");
     l.until("removal", || l.m.containers().is_empty());
 }
+
+#[test]
+fn a_detached_container_keeps_its_limits_across_starts_and_records_oom() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["-m", "16m", "--name", "hungry"], &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; sleep 0.2; tail /dev/zero"]);
+    assert_eq!(l.mini(&["wait", "hungry"]).1, "137\n");
+    assert_eq!(l.state(&id)["oom_killed"], true);
+    let v: serde_json::Value = serde_json::from_str(&l.mini(&["inspect", "hungry"]).1).unwrap();
+    assert_eq!(v[0]["State"]["OOMKilled"], true);
+    assert_eq!(l.mini(&["start", "hungry"]).0, 0);
+    assert_eq!(l.mini(&["wait", "hungry"]).1, "137\n");
+    assert_eq!(l.mini(&["logs", "hungry"]).1, "16777216\n16777216\n");
+    assert_eq!(l.state(&id)["oom_killed"], true);
+}

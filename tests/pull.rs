@@ -455,3 +455,49 @@ fn every_variant_through_a_per_registry_mirror() {
     }
     with_merged_tree(&env, "registry.invalid:5000/test/busybox:list", |root| assert_fixture_tree(root, true));
 }
+
+#[test]
+fn rmi_keeps_an_image_a_container_uses_unless_forced() {
+    let env = Env::new();
+    let image = format!("{PLAIN}/test/busybox:oci");
+    env.run(&["pull", "-q", &image]).assert_ok();
+    let created = env.run(&["create", &image, "true"]);
+    created.assert_ok();
+    let id = created.stdout.trim().to_string();
+    let before = env.snapshot();
+    let o = env.run(&["rmi", &image]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("container {} is using its referenced image", &id[..12])), "{}", o.stderr);
+    assert_eq!(env.snapshot(), before);
+    // A second name can go; the last one only with -f, and the container's layers stay.
+    env.run(&["pull", "-q", &format!("{PLAIN}/test/busybox:v2s2")]).assert_ok();
+    env.run(&["rmi", &format!("{PLAIN}/test/busybox:v2s2")]).assert_ok();
+    env.run(&["rmi", "-f", &image]).assert_ok();
+    assert!(!env.images().contains("busybox"));
+    let layers = std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count();
+    assert_eq!(layers, 2, "the container still needs its layers");
+    env.run(&["rm", &id]).assert_ok();
+    env.run(&["image", "prune"]).assert_ok();
+    assert_eq!(std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 0);
+}
+
+#[test]
+fn an_index_without_the_host_platform() {
+    let env = env_with_one_image();
+    let (images, before) = (env.images(), env.snapshot());
+    let fake = FakeRegistry::start();
+    let img = fake_image(&fake, "arm-only-child");
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": img.manifest_digest, "size": 1,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": img.manifest_digest, "size": 1,
+             "platform": {"os": "windows", "architecture": "amd64"}}
+        ]
+    });
+    fake.put_manifest("t/img", "multi", serde_json::to_vec(&index).unwrap(), "application/vnd.oci.image.index.v1+json");
+    let o = env.run(&["pull", &format!("{}/t/img:multi", fake.addr)]);
+    o.assert_error(&["no image for platform linux/amd64", "linux/arm64/v8, windows/amd64", "--platform"]);
+    assert_untouched(&env, &images, &before);
+}

@@ -11,11 +11,13 @@ mod images;
 mod inspect;
 mod create;
 mod export;
+mod stats;
 mod ps;
 mod rm;
 mod run;
 mod prune;
 mod pull;
+mod resources;
 mod rmi;
 mod attach;
 mod container;
@@ -74,6 +76,8 @@ enum Command {
     Create(create::Args),
     /// List containers
     Ps(ps::Args),
+    /// Show running containers' CPU, memory and PIDs
+    Stats(stats::Args),
     /// Remove containers
     Rm(rm::Args),
     /// Export a container's filesystem as a tar archive
@@ -165,6 +169,7 @@ pub fn main() -> Result<i32> {
         Command::Run(a) => run::run(a, &config),
         Command::Create(a) => create::run(a, &config),
         Command::Ps(a) => ps::run(a, &config),
+        Command::Stats(a) => stats::run(a, &config),
         Command::Rm(a) => rm::run(a, &config),
         Command::Export(a) => export::run(a, &config),
         Command::Start(a) => start::run(a, &config),

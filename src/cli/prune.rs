@@ -18,6 +18,8 @@ pub struct Args {
 
 pub fn run(_args: Args, config: &Config) -> Result<i32> {
     let store = Store::open(&config.root)?;
+    // A crashed mini's containers (and their cgroups) first.
+    crate::container::sweep_stale(&store);
     let report = prune::unused(&store)?;
     println!(
         "Deleted {} blobs and {} layers\nTotal reclaimed space: {}",

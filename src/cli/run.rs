@@ -63,6 +63,8 @@ pub struct Options {
     /// Network: none (loopback only)
     #[arg(long, alias = "net", value_name = "none")]
     pub network: Option<String>,
+    #[command(flatten)]
+    pub resources: super::resources::Resources,
     /// Image to run
     pub image: String,
     /// Command and arguments, passed byte for byte
@@ -91,6 +93,7 @@ impl Options {
             pull: self.pull.clone(),
             name: self.name.clone(),
             network: self.network.clone(),
+            resources: self.resources.flags(),
         }
     }
 }

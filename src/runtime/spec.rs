@@ -32,6 +32,8 @@ pub struct RunFlags {
     pub pull: Option<String>,
     pub name: Option<String>,
     pub network: Option<String>,
+    /// --memory, --cpus, --pids-limit, --cgroup-parent and friends.
+    pub resources: super::cgroups::Flags,
 }
 
 /// What the image's config says about running it.

@@ -217,6 +217,12 @@ pub fn kill(pid: i32, sig: i32) -> Result<()> {
     }
 }
 
+/// Whether `pid` exists (signal 0; a zombie counts).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
 /// Die with SIGKILL when the parent (mini) dies, so a killed `mini run`
 /// takes its container with it. Cleared by credential changes: call it
 /// after setting user and groups.

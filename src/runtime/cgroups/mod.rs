@@ -1,199 +1,205 @@
-//! The container's cgroups: one directory per v1 hierarchy (memory, pids,
-//! cpu), beneath the cgroup mini itself runs in, `<mini's>/<parent>/<id>`
-//! (`parent` is the config's `cgroup-parent`, default "mini").
+//! The container's cgroups on v1, v2 and hybrid hosts: detection
+//! ([`detect`]), limits from Docker-style flags ([`limits`]), placement as
+//! a plan of steps ([`place`]), accounting for `mini stats` and OOM
+//! ([`stats`]).
 //!
-//! Placement is computed by pure code from the bytes of /proc/self/cgroup
-//! and /proc/self/mountinfo ([`plan`]); the executor only makes the
-//! directories ([`prepare`]), lets the container process move itself
-//! ([`join`]) and removes them. Rules:
-//! - a hierarchy where mini's own cgroup is the root is skipped: mini
-//!   never creates cgroups at a hierarchy's root;
-//! - v2 (and the v2 half of a hybrid host) is not handled yet: limits are a
-//!   later issue, and v2 first needs mini to move itself into a leaf.
-//!
-//! Limits are not set here; this is the place for them.
+//! Kernel contract: a container gets `<mini's own cgroup>/<parent>/<id>`
+//! (parent: `--cgroup-parent` or the config's `cgroup-parent`, default
+//! "mini"; absolute parents start at the hierarchy root) in each hierarchy
+//! that drives memory, pids, cpu, cpuacct, devices (and cpuset when asked),
+//! limits written before any of its code runs. The container process joins
+//! by itself (see [`prepare`]) before it unshares its cgroup namespace.
+//! Everything that touches the live host goes through [`Host`], whose roots
+//! (/proc/self files, cgroupfs mounts) are parameters, so tests use temp dirs.
 
-use std::path::PathBuf;
+pub mod detect;
+pub mod fs;
+pub mod limits;
+pub mod place;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use detect::Layout;
+pub use limits::{Flags, Limits};
+pub use place::{Plan, Request};
 
 use crate::error::{Error, Result};
 
-/// The v1 controllers a container gets a cgroup in.
-pub const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+/// The cgroup parent when neither flag nor config names one.
+pub const DEFAULT_PARENT: &str = "mini";
 
-/// Where the container's cgroups go, one directory per hierarchy.
-pub fn plan(self_cgroup: &[u8], mountinfo: &[u8], parent: &str, id: &str) -> Vec<PathBuf> {
-    let own = own_paths(self_cgroup);
-    let mounts = v1_mounts(mountinfo);
-    let parent = parent.trim_matches('/');
-    let mut dirs = Vec::new();
-    for ctl in CONTROLLERS {
-        let (Some(path), Some(mount)) = (own.iter().find(|(c, _)| c == ctl), mounts.iter().find(|(c, _)| c == ctl)) else {
-            continue;
+/// The live host: its layout and online CPUs.
+pub struct Host {
+    pub layout: Layout,
+    pub online_cpus: Vec<u32>,
+}
+
+impl Host {
+    /// Read /proc/self/mountinfo, /proc/self/cgroup and the CPU list.
+    pub fn current() -> Host {
+        let mi = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
+        let cg = std::fs::read("/proc/self/cgroup").unwrap_or_default();
+        let layout = Layout::parse(&mi, &cg, &|p| std::fs::read_to_string(p).ok());
+        Host { layout, online_cpus: online_cpus() }
+    }
+
+    /// Plan the cgroups of container `id`.
+    pub fn plan(&self, id: &str, parent: Option<&str>, limits: &Limits) -> Result<Plan> {
+        let parent = parent.filter(|p| !p.trim().is_empty()).unwrap_or(DEFAULT_PARENT);
+        place::plan(&self.layout, &Request { id, parent, limits }, &|p| std::fs::read_to_string(p).ok())
+    }
+}
+
+/// A container's cgroups as `mini run` handles them: planned while
+/// deciding (bad flags fail before anything exists), made before the
+/// clone, removed after exit.
+pub struct Cgroups {
+    pub plan: Plan,
+    /// Limits were asked for: failing to apply them is an error. Otherwise
+    /// cgroups are best effort, so mini still runs where it cannot write
+    /// the cgroupfs (inside another container).
+    pub required: bool,
+    /// How the user named the parent, for errors: `--cgroup-parent "x"`
+    /// or the config file's `cgroup-parent "x"` (also makes it required).
+    pub parent_source: Option<String>,
+}
+
+impl Cgroups {
+    /// Validate the flags and plan; `config_parent` is the config file's
+    /// `cgroup-parent` (the flag wins).
+    pub fn for_container(flags: &Flags, config_parent: Option<&str>, id: &str) -> Result<Cgroups> {
+        let host = Host::current();
+        let limits = Limits::from_flags(flags, &host.online_cpus)?;
+        let (parent, parent_source) = match (&flags.cgroup_parent, config_parent) {
+            (Some(p), _) => (Some(p.as_str()), Some(format!("--cgroup-parent \"{p}\""))),
+            (None, Some(p)) => (Some(p), Some(format!("cgroup-parent \"{p}\" (config file)"))),
+            (None, None) => (None, None),
         };
-        let rel = path.1.trim_start_matches('/');
-        if rel.is_empty() || rel.split('/').any(|c| c == "..") || parent.split('/').any(|c| c == "..") {
-            continue; // at the hierarchy root (or odd): leave it alone
-        }
-        let mut dir = mount.1.join(rel);
-        if !parent.is_empty() {
-            dir.push(parent);
-        }
-        dir.push(id);
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
+        let plan = host.plan(id, parent, &limits)?;
+        Ok(Cgroups { plan, required: !limits.is_empty() || parent_source.is_some(), parent_source })
     }
-    dirs
-}
 
-/// (controller, path) from /proc/self/cgroup, v1 lines only; a line like
-/// `4:memory:/a/b` or `2:cpu,cpuacct:/a` gives one entry per controller.
-fn own_paths(bytes: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut f = line.splitn(3, ':');
-        let (Some(_), Some(ctls), Some(path)) = (f.next(), f.next(), f.next()) else { continue };
-        for c in ctls.split(',').filter(|c| !c.is_empty()) {
-            out.push((c.to_string(), path.to_string()));
-        }
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        self.plan.dirs.iter().map(|d| d.path.clone()).collect()
     }
-    out
-}
 
-/// (controller, mount point) for every v1 cgroup mount in mountinfo.
-fn v1_mounts(bytes: &[u8]) -> Vec<(String, PathBuf)> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let mut r = right.split_whitespace();
-        if r.next() != Some("cgroup") {
-            continue;
-        }
-        let (Some(mount_point), Some(options)) = (left.split_whitespace().nth(4), r.nth(1)) else { continue };
-        for opt in options.split(',') {
-            if CONTROLLERS.contains(&opt) {
-                out.push((opt.to_string(), PathBuf::from(unescape(mount_point))));
+    /// Make them; the join files for the child. On failure nothing is left.
+    pub fn prepare(&self) -> Result<Vec<std::fs::File>> {
+        match prepare(&self.plan) {
+            Ok(files) => Ok(files),
+            Err(e) => {
+                self.remove();
+                match (self.required, &self.parent_source) {
+                    (false, _) => Ok(Vec::new()),
+                    (true, Some(p)) => Err(e.within(format!("invalid {p}"))),
+                    (true, None) => Err(e),
+                }
             }
         }
     }
-    out
-}
 
-/// mountinfo escapes spaces and friends as \ooo.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    pub fn remove(&self) {
+        remove(&self.dirs(), self.plan.levels);
     }
-    String::from_utf8_lossy(&out).to_string()
+
+    pub fn oom_killed(&self) -> bool {
+        oom_killed(&self.dirs())
+    }
 }
 
-/// The cgroups of this host for container `id`, from the live files.
-pub fn for_container(parent: Option<&str>, id: &str) -> Vec<PathBuf> {
-    let cg = std::fs::read("/proc/self/cgroup").unwrap_or_default();
-    let mi = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
-    plan(&cg, &mi, parent.unwrap_or("mini"), id)
+/// The host's online CPUs (all CPUs 0..n when the file is unreadable).
+pub fn online_cpus() -> Vec<u32> {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| limits::parse_cpu_list(&s))
+        .unwrap_or_else(|| (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect())
 }
 
-/// Make the directories and open each one's `tasks` file for the
-/// container process to move itself with [`join`]. (Moving another process
-/// through `cgroup.procs` takes the kernel's global threadgroup lock, whose
-/// writer waits for an RCU grace period: 1–20 ms here, more than the rest
-/// of `mini run`. A single-threaded process writing "0" to `tasks` moves
-/// only itself and skips that lock. The fd carries its opener's (host
-/// root's) credentials, so this works from a user namespace too.)
-pub fn prepare(dirs: &[PathBuf]) -> Result<Vec<std::fs::File>> {
+/// Make the cgroups, write the limits, and open each one's join file for
+/// the container process to move itself with [`join`]. (Moving another
+/// process through `cgroup.procs` takes the kernel's global threadgroup
+/// lock, whose writer waits for an RCU grace period: 1–20 ms here, more
+/// than the rest of `mini run`. A single-threaded process writing "0" to a
+/// v1 `tasks` file moves only itself and skips that lock. The fd carries
+/// its opener's (host root's) credentials, so this works from a user
+/// namespace too.) On error the caller removes what was made ([`remove`]).
+pub fn prepare(plan: &Plan) -> Result<Vec<std::fs::File>> {
+    place::execute(&plan.steps)?;
+    let dirs: Vec<PathBuf> = plan.dirs.iter().map(|d| d.path.clone()).collect();
+    open_join_files(&dirs)
+}
+
+/// Open each cgroup's join file: v1 `tasks` (moves only the writing
+/// thread), else v2 `cgroup.procs`. Also what puts an exec'd process into
+/// a running container's cgroups.
+pub fn open_join_files(dirs: &[PathBuf]) -> Result<Vec<std::fs::File>> {
     dirs.iter()
         .map(|d| {
-            std::fs::create_dir_all(d).map_err(|e| Error::new(format!("create cgroup {}", d.display())).because(e))?;
             let tasks = d.join("tasks");
+            let f = if tasks.exists() { tasks } else { d.join("cgroup.procs") };
             std::fs::OpenOptions::new()
                 .write(true)
-                .open(&tasks)
-                .map_err(|e| Error::new(format!("open {}", tasks.display())).because(e))
+                .open(&f)
+                .map_err(|e| Error::new(format!("open {}", f.display())).because(e))
         })
         .collect()
 }
 
 /// Move the calling (single-threaded) process into each prepared cgroup.
-pub fn join(tasks: &[std::fs::File]) -> Result<()> {
+pub fn join(files: &[std::fs::File]) -> Result<()> {
     use std::io::Write;
-    for mut f in tasks {
+    for mut f in files {
         f.write_all(b"0").map_err(|e| Error::new("join the container's cgroup").because(e))?;
     }
     Ok(())
 }
 
-/// Remove the container's cgroups (once it has exited; an empty cgroup is
-/// removed with rmdir). The shared parent goes too when it is empty.
-pub fn remove(dirs: &[PathBuf]) {
+/// Remove the container's cgroups and the parent levels mini made above
+/// them (`levels` counts the id's own level), where empty. v2 kills what
+/// is left first (`cgroup.kill`); an exiting process may keep a cgroup
+/// busy for a moment, so rmdir is retried briefly.
+pub fn remove(dirs: &[PathBuf], levels: usize) {
     for d in dirs {
-        let _ = std::fs::remove_dir(d);
-        if let Some(parent) = d.parent() {
-            let _ = std::fs::remove_dir(parent); // fails while other containers use it
+        let kill = d.join("cgroup.kill");
+        if kill.exists() {
+            let _ = place::write(&kill, "1");
+        }
+        rmdir_patiently(d, Duration::from_millis(500));
+        let mut up = d.parent();
+        for _ in 1..levels {
+            // Fails while other containers share the parent: that is fine.
+            match up {
+                Some(p) if std::fs::remove_dir(p).is_ok() => up = p.parent(),
+                _ => break,
+            }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MOUNTINFO: &[u8] = b"31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/cpu\\040acct rw,relatime - cgroup cgroup rw,cpuacct
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
-
-    #[test]
-    fn goes_beneath_minis_own_cgroup_and_never_at_a_root() {
-        let cg = b"9:name=systemd:/\n8:pids:/\n4:memory:/ci/job 7\n1:cpu:/\n0::/\n";
-        assert_eq!(plan(cg, MOUNTINFO, "mini", "abc"), vec![PathBuf::from("/sys/fs/cgroup/memory/ci/job 7/mini/abc")]);
-        let cg = b"8:pids:/a\n4:memory:/a\n1:cpu:/b\n";
-        assert_eq!(
-            plan(cg, MOUNTINFO, "/x/y/", "abc"),
-            vec![
-                PathBuf::from("/sys/fs/cgroup/memory/a/x/y/abc"),
-                PathBuf::from("/sys/fs/cgroup/pids/a/x/y/abc"),
-                PathBuf::from("/sys/fs/cgroup/cpu/b/x/y/abc"),
-            ]
-        );
-        assert!(plan(b"4:memory:/\n", MOUNTINFO, "mini", "abc").is_empty());
-        assert!(plan(b"4:memory:/a/../..\n", MOUNTINFO, "mini", "abc").is_empty());
-        assert!(plan(b"0::/user.slice\n", MOUNTINFO, "mini", "abc").is_empty(), "v2 is not handled yet");
-    }
-
-    #[test]
-    fn mount_points_are_unescaped() {
-        assert_eq!(unescape("/sys/fs/cgroup/cpu\\040acct"), "/sys/fs/cgroup/cpu acct");
-        assert_eq!(v1_mounts(MOUNTINFO).len(), 3);
-    }
-
-    #[test]
-    fn executor_works_on_a_fake_cgroupfs() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("memory/ci/mini/abc");
-        let parent = dir.parent().unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tasks"), "").unwrap(); // cgroupfs has it already
-        let files = prepare(std::slice::from_ref(&dir)).unwrap();
-        join(&files).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("tasks")).unwrap(), "0");
-        std::fs::remove_file(dir.join("tasks")).unwrap();
-        assert!(parent.is_dir());
-        remove(std::slice::from_ref(&dir));
-        assert!(!dir.exists() && !dir.parent().unwrap().exists());
+fn rmdir_patiently(d: &Path, patience: Duration) {
+    let start = Instant::now();
+    loop {
+        match std::fs::remove_dir(d) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < patience => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            _ => return,
+        }
     }
 }
+
+/// Whether the OOM killer killed a process in these cgroups (v1
+/// `memory.oom_control`, v2 `memory.events`: `oom_kill N`).
+pub fn oom_killed(dirs: &[PathBuf]) -> bool {
+    dirs.iter().any(|d| {
+        ["memory.oom_control", "memory.events"]
+            .iter()
+            .filter_map(|f| std::fs::read(d.join(f)).ok())
+            .any(|b| stats::field(&b, "oom_kill").unwrap_or(0) > 0)
+    })
+}
+
+#[cfg(test)]
+mod tests;
