@@ -102,11 +102,6 @@ impl Reference {
     pub fn with_tag(&self, tag: &str) -> Reference {
         Reference { tag: Some(tag.to_string()), digest: None, ..self.clone() }
     }
-
-    /// The same reference pinned to `digest` (the tag dropped).
-    pub fn with_digest(&self, digest: &str) -> Reference {
-        Reference { tag: None, digest: Some(digest.to_string()), ..self.clone() }
-    }
 }
 
 impl fmt::Display for Reference {
