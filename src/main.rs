@@ -25,6 +25,7 @@ mod runtime;
 mod sys;
 
 fn main() {
+    sys::process::default_sigpipe();
     let code = match cli::main() {
         Ok(code) => code,
         Err(err) => {

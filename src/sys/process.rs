@@ -127,6 +127,15 @@ pub fn block(signals: &[i32]) -> SigSet {
     }
 }
 
+/// Let a write to a closed pipe end mini quietly, as it ends `docker` and
+/// C tools (`mini inspect x | head`), instead of Rust's ignore-and-panic.
+pub fn default_sigpipe() {
+    // SAFETY: setting one signal's disposition to its default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Unblock everything and restore default dispositions (before exec).
 pub fn reset_signals() {
     // SAFETY: resetting dispositions and the mask of this process.
