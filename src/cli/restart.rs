@@ -1,21 +1,12 @@
 //! `mini restart [-t SECONDS] CONTAINER...`: stop (if running), then start.
+//! Takes exactly `stop`'s flags.
 
 use std::time::Duration;
-
-use clap::Args as ClapArgs;
 
 use crate::config::Config;
 use crate::error::Result;
 
-#[derive(Debug, ClapArgs)]
-pub struct Args {
-    /// Seconds to wait for the stop before killing the container
-    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10, value_name = "SECONDS")]
-    pub time: u64,
-    /// Containers (name, id or id prefix)
-    #[arg(required = true)]
-    pub containers: Vec<String>,
-}
+pub use super::stop::Args;
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;

@@ -26,39 +26,36 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 /// rename over the target, fsync the directory. Readers see the old or the new
 /// content, never a mix.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_of(path);
-    let tmp = temp_sibling(path);
-    let result = (|| {
-        let mut f = create_new(&tmp)?;
-        f.write_all(bytes).op("write temp file", &tmp)?;
-        f.sync_all().op("fsync temp file", &tmp)?;
-        fs::rename(&tmp, path).op("rename into place", path)?;
-        fsync_dir(&dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    with_synced_temp(path, bytes, |tmp| fs::rename(tmp, path).op("rename into place", path))
 }
 
 /// Like [`write_atomic`] but never replaces an existing file (first writer wins).
 /// Returns whether this call created the file.
 pub(crate) fn write_new_atomic(path: &Path, bytes: &[u8]) -> Result<bool> {
+    with_synced_temp(path, bytes, |tmp| {
+        // A hard link fails with EEXIST instead of replacing, unlike rename.
+        let created = match fs::hard_link(tmp, path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e).op("link into place", path),
+        };
+        fs::remove_file(tmp).op("remove temp file", tmp)?;
+        Ok(created)
+    })
+}
+
+/// Write `bytes` to a fsynced temp sibling of `path`, let `place` put it
+/// there, then fsync the directory. The temp file is removed on any error.
+fn with_synced_temp<T>(path: &Path, bytes: &[u8], place: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     let dir = parent_of(path);
     let tmp = temp_sibling(path);
     let result = (|| {
         let mut f = create_new(&tmp)?;
         f.write_all(bytes).op("write temp file", &tmp)?;
         f.sync_all().op("fsync temp file", &tmp)?;
-        // A hard link fails with EEXIST instead of replacing, unlike rename.
-        let created = match fs::hard_link(&tmp, path) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(e).op("link into place", path),
-        };
-        fs::remove_file(&tmp).op("remove temp file", &tmp)?;
+        let placed = place(&tmp)?;
         fsync_dir(&dir)?;
-        Ok(created)
+        Ok(placed)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
