@@ -5,9 +5,6 @@
 mod common;
 mod life;
 
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::Stdio;
 
 use life::{assert_refused, Life};
 
@@ -63,43 +60,19 @@ fn exec_refuses_stopped_and_unknown_containers() {
     assert_refused(l.mini(&["exec", "ghost", "true"]), "no such container");
 }
 
-fn openpty() -> (OwnedFd, OwnedFd) {
-    let (mut m, mut s) = (0, 0);
-    // SAFETY: out pointers to locals; the fds become ours.
-    unsafe {
-        assert_eq!(libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()), 0);
-        (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s))
-    }
-}
-
 #[test]
 fn exec_it_gets_a_pty_from_the_container() {
     let Some(l) = Life::new() else { return };
     l.detach(&["--name", "term"], &["sleep", "60"]);
-    let (master, slave) = openpty();
-    let ws = libc::winsize { ws_row: 31, ws_col: 99, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCSWINSZ with a valid winsize.
-    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    let pty = common::Pty::open(31, 99);
     let mut cmd = l.m.cmd(&["exec", "-it", "term", "sh", "-c", "tty; stty size; read line; echo got:$line; exit 6"]);
-    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    pty.attach(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     drop(cmd);
     std::thread::sleep(std::time::Duration::from_millis(800));
-    let mut mf = std::fs::File::from(master.try_clone().unwrap());
-    mf.write_all(b"hello\r").unwrap();
+    pty.send(b"hello\r");
     let status = child.wait().unwrap();
-    drop(slave);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match mf.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let out = String::from_utf8_lossy(&out);
+    let out = pty.output();
     assert_eq!(status.code(), Some(6), "{out:?}");
     assert!(out.contains("/dev/pts/"), "{out:?}");
     assert!(out.contains("31 99"), "{out:?}");

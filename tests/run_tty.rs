@@ -5,19 +5,10 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
 use std::process::Stdio;
 
-use common::{Mini, IMAGE};
-
-fn openpty() -> (OwnedFd, OwnedFd) {
-    let (mut m, mut s) = (0, 0);
-    // SAFETY: out pointers to locals; the fds become ours.
-    unsafe {
-        assert_eq!(libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()), 0);
-        (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s))
-    }
-}
+use common::{Mini, Pty, IMAGE};
 
 fn lflag(fd: i32) -> libc::tcflag_t {
     // SAFETY: termios read into a local.
@@ -31,33 +22,18 @@ fn lflag(fd: i32) -> libc::tcflag_t {
 #[test]
 fn tty_gives_a_pty_with_the_hosts_size_and_restores_the_terminal() {
     let Some(m) = Mini::new() else { return };
-    let (master, slave) = openpty();
-    let ws = libc::winsize { ws_row: 33, ws_col: 101, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCSWINSZ with a valid winsize.
-    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    let before = lflag(slave.as_raw_fd());
+    let pty = Pty::open(33, 101);
+    let before = lflag(pty.slave_fd());
     let mut cmd = m.cmd(&["run", "--rm", "-it", IMAGE, "sh", "-c", "tty; stty size; read line; echo got:$line; exit 7"]);
-    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    pty.attach(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     drop(cmd); // the Command holds copies of the terminal end
     std::thread::sleep(std::time::Duration::from_millis(800));
-    let mut mf = std::fs::File::from(master.try_clone().unwrap());
-    mf.write_all(b"hello\r").unwrap();
+    pty.send(b"hello\r");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(7));
-    assert_eq!(lflag(slave.as_raw_fd()), before, "terminal settings not restored");
-    drop(slave);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match mf.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    let out = String::from_utf8_lossy(&out);
+    assert_eq!(lflag(pty.slave_fd()), before, "terminal settings not restored");
+    let out = pty.output();
     assert!(out.contains("/dev/pts/0"), "{out:?}");
     assert!(out.contains("33 101"), "{out:?}");
     assert!(out.contains("got:hello"), "{out:?}");
@@ -67,37 +43,19 @@ fn tty_gives_a_pty_with_the_hosts_size_and_restores_the_terminal() {
 #[test]
 fn window_size_changes_reach_the_container() {
     let Some(m) = Mini::new() else { return };
-    let (master, slave) = openpty();
-    let set = |rows, cols| {
-        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCSWINSZ with a valid winsize.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    };
-    set(20, 70);
+    let pty = Pty::open(20, 70);
     let script = "stty size; trap 'stty size; exit 0' WINCH; i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit 9";
     let mut cmd = m.cmd(&["run", "--rm", "-t", IMAGE, "sh", "-c", script]);
-    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave.try_clone().unwrap()));
+    pty.attach(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     drop(cmd);
     std::thread::sleep(std::time::Duration::from_millis(800));
-    set(40, 120);
+    pty.resize(40, 120);
     // What a terminal emulator's resize does to the foreground `mini run`.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGWINCH) };
     let status = child.wait().unwrap();
-    drop(slave);
-    let mut out = Vec::new();
-    let mut mf = std::fs::File::from(master);
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = mf.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    let out = String::from_utf8_lossy(&out);
+    let out = pty.output();
     assert_eq!(status.code(), Some(0), "{out:?}");
     assert!(out.contains("20 70") && out.contains("40 120"), "{out:?}");
 }
