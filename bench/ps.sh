@@ -19,7 +19,7 @@ trap 'rm -rf "$WORK"' EXIT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 cargo build --release -q
-MINI=$CARGO_TARGET_DIR/release/mini
+MINI=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini
 export MINI_ROOT=$WORK/store
 $MINI pull -q "$IMAGE" >/dev/null
 

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS=${1:-5}
 IMAGE=127.0.0.1:5000/test/big:latest
-MINI=${MINI:-target/release/mini}
+MINI=${MINI:-target/x86_64-unknown-linux-gnu/release/mini}
 WORK=${BENCH_DIR:-/dev/shm/mini-bench}/pull-$$
 [[ -x $MINI ]] || cargo build --release
 curl -sf "http://127.0.0.1:5000/v2/test/big/tags/list" >/dev/null || fixtures/up.sh --big >/dev/null

@@ -24,7 +24,7 @@ WORK=${WORK:-/var/tmp/mini-bench-run}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 cargo build --release -q
-MINI=$CARGO_TARGET_DIR/release/mini
+MINI=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini
 rm -rf "$WORK"
 mkdir -p "$WORK"
 export MINI_ROOT=$WORK/store
