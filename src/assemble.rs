@@ -22,6 +22,11 @@ pub struct MountPlan {
     pub target: PathBuf,
     /// Inside a user namespace overlay keeps its xattrs in `user.*`.
     pub userxattr: bool,
+    /// Skip syncing the upper filesystem (overlay's `volatile`, kernel
+    /// 5.10+). Unmounting an overlay otherwise syncs the whole filesystem
+    /// under `upper`: a journal commit each time a container exits. For
+    /// containers that never outlive their run (`--rm`), as Podman does.
+    pub volatile: bool,
 }
 
 /// The directories of one container, as laid out by the store.
@@ -47,6 +52,7 @@ pub fn plan(layer_dirs: &[PathBuf], dirs: &ContainerDirs, userxattr: bool) -> Mo
         work: Some(dirs.work.clone()),
         target: dirs.rootfs.clone(),
         userxattr,
+        volatile: false,
     }
 }
 
@@ -56,7 +62,7 @@ pub fn plan(layer_dirs: &[PathBuf], dirs: &ContainerDirs, userxattr: bool) -> Mo
 pub fn read_only_plan(layer_dirs: &[PathBuf], dirs: &ContainerDirs, target: &Path) -> MountPlan {
     let mut lowers = vec![dirs.upper.clone()];
     lowers.extend(layer_dirs.iter().rev().cloned());
-    MountPlan { lowers, upper: None, work: None, target: target.to_path_buf(), userxattr: false }
+    MountPlan { lowers, upper: None, work: None, target: target.to_path_buf(), userxattr: false, volatile: false }
 }
 
 impl MountPlan {
@@ -77,6 +83,9 @@ impl MountPlan {
         }
         if self.userxattr {
             opts.push_str(",userxattr");
+        }
+        if self.volatile && self.upper.is_some() {
+            opts.push_str(",volatile");
         }
         opts
     }
@@ -112,6 +121,7 @@ mod tests {
                 work: Some("/s/containers/42/work".into()),
                 target: "/s/containers/42/rootfs".into(),
                 userxattr: false,
+                volatile: false,
             }
         );
     }
@@ -126,6 +136,12 @@ mod tests {
             "lowerdir=layers/cc/diff:layers/bb/diff:layers/aa/diff:/odd\\:dir\\,x,\
              upperdir=containers/42/upper,workdir=containers/42/work,userxattr"
         );
+        p.volatile = true;
+        assert!(p.classic_options(None).ends_with(",userxattr,volatile"));
+        // A read-only view has no upper dir to skip syncing.
+        let mut view = read_only_plan(&layers(), &dirs, Path::new("/mnt"));
+        view.volatile = true;
+        assert!(!view.classic_options(None).contains("volatile"));
     }
 
     #[test]

@@ -152,7 +152,8 @@ pub fn prepare_root(
     let dirs = ContainerDirs::under(&c.dir);
     // Even with --userns=auto the overlay is mounted from the host's user
     // namespace (over idmapped layers), so it keeps trusted.* xattrs.
-    let overlay = assemble::plan(layers, &dirs, false);
+    let mut overlay = assemble::plan(layers, &dirs, false);
+    overlay.volatile = spec.rm; // its upper dir goes when it ends
     let root = rootfs::plan(&rootfs::Input {
         overlay: &overlay,
         etc_dir: &c.dir,

@@ -77,6 +77,20 @@ fn writes_stay_in_one_container() {
 }
 
 #[test]
+fn only_rm_containers_skip_syncing_their_upper_dir() {
+    let Some(m) = Mini::new() else { return };
+    let root_opts = "awk '$5 == \"/\" {print $NF}' /proc/self/mountinfo";
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", root_opts]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("upperdir=") && out.contains("volatile"), "--rm root is not volatile: {out}");
+    let out = m.run(&["run", "--name", "kept", common::IMAGE, "sh", "-c", root_opts]);
+    let opts = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && opts.contains("upperdir="), "{opts}");
+    assert!(!opts.contains("volatile"), "a kept container's root must sync: {opts}");
+    assert!(m.run(&["rm", "kept"]).status.success());
+}
+
+#[test]
 fn read_only_root_with_tmpfs_and_volumes() {
     let Some(m) = Mini::new() else { return };
     let vol = m.root.parent().unwrap().join("vol");

@@ -254,6 +254,7 @@ fn overlay_new_api(plan: &MountPlan) -> std::result::Result<(), (rustix::io::Err
 
 /// The overlay as a detached mount (not attached anywhere yet).
 fn overlay_fd(plan: &MountPlan) -> std::result::Result<OwnedFd, (rustix::io::Errno, String)> {
+    clear_volatile_marker(plan);
     let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| (e, String::new()))?;
     let with_log = |e: rustix::io::Errno| (e, read_fs_log(&fs));
     // Which path the kernel rejected, when its log does not say.
@@ -275,6 +276,9 @@ fn overlay_fd(plan: &MountPlan) -> std::result::Result<OwnedFd, (rustix::io::Err
     }
     if plan.userxattr {
         fsconfig_set_flag(fs.as_fd(), "userxattr").map_err(with_log)?;
+    }
+    if plan.volatile && plan.upper.is_some() {
+        fsconfig_set_flag(fs.as_fd(), "volatile").map_err(with_log)?;
     }
     fsconfig_create(fs.as_fd()).map_err(with_log)?;
     let attrs = if plan.upper.is_none() { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
@@ -362,17 +366,35 @@ fn read_fs_log(fs: &OwnedFd) -> String {
 /// made relative to their common parent and the mount runs from there.
 fn overlay_classic(plan: &MountPlan) -> Result<()> {
     let base = common_base(plan);
-    let opts = plan.classic_options(base.as_deref());
     let fl = if plan.upper.is_none() { flags::RDONLY } else { 0 };
     let cwd = std::env::current_dir().ok();
     if let Some(b) = &base {
         std::env::set_current_dir(b).map_err(|e| Error::new(format!("enter {}", b.display())).because(e))?;
     }
-    let r = mount(Some(Path::new("overlay")), &plan.target, Some("overlay"), fl, Some(&opts));
+    let classic = |plan: &MountPlan| {
+        let opts = plan.classic_options(base.as_deref());
+        mount(Some(Path::new("overlay")), &plan.target, Some("overlay"), fl, Some(&opts))
+    };
+    let mut r = classic(plan);
+    if r.is_err() && plan.volatile {
+        // Before 5.10 overlay has no `volatile`: mount it syncing.
+        r = classic(&MountPlan { volatile: false, ..plan.clone() });
+    }
     if let (Some(_), Some(c)) = (&base, cwd) {
         let _ = std::env::set_current_dir(c);
     }
     r
+}
+
+/// A volatile overlay leaves `work/work/incompat/volatile` behind and
+/// refuses to mount over a work dir holding it, since after a crash the
+/// upper dir may have lost writes. A container mounted volatile is one that
+/// is removed when it ends, or swept after a crash, so a marker seen here
+/// is from its own earlier clean run (`restart`): remove it.
+fn clear_volatile_marker(plan: &MountPlan) {
+    if let (true, Some(work)) = (plan.volatile, &plan.work) {
+        let _ = std::fs::remove_dir(work.join("work/incompat/volatile"));
+    }
 }
 
 /// The deepest directory holding every layer, upper and work dir (not /).

@@ -216,8 +216,16 @@ impl Containers {
         Container { id: id.to_string(), dir: self.dir.join(id) }
     }
 
-    /// The name a container was created with (reverse lookup of `.names`).
+    /// The name a container was created with: from its record when its
+    /// `.names` entry still points back at it (one read instead of a scan
+    /// of every name), else by reverse lookup of `.names`.
     pub fn name_of(&self, id: &str) -> Option<String> {
+        if let Ok(c) = self.get(id).config() {
+            let owner = fs::read_to_string(self.dir.join(".names").join(&c.name));
+            if owner.is_ok_and(|o| o == id) {
+                return Some(c.name);
+            }
+        }
         let names = self.dir.join(".names");
         fs::read_dir(names).ok()?.flatten().find_map(|e| {
             let owner = fs::read_to_string(e.path()).ok()?;
