@@ -5,8 +5,23 @@
 #   runc run / crun run of a ready bundle of the same rootfs (crun also with
 #     the same limits)
 #   podman run --rm --network none IMAGE true (if podman is installed)
-# in one hyperfine run, alternating contenders. Needs root, hyperfine, runc,
-# crun, jq and the fixture registry on 127.0.0.1:5000 (fixtures/up.sh).
+# Needs root, hyperfine, runc, crun, jq and the fixture registry on
+# 127.0.0.1:5000 (fixtures/up.sh).
+#
+# Like for like: the bundle asks runc and crun for what mini does for every
+# container, not just `runc spec`'s defaults: the same namespaces (uts, pid,
+# mount, network, ipc, cgroup), Docker's 14 capabilities, the same seccomp
+# filter (mini's deny list, read from src/runtime/security.rs, as an OCI
+# seccomp section), /etc/hostname, /etc/hosts and /etc/resolv.conf bound in,
+# and runc spec's masked and read-only paths, which are Docker's and mini's.
+# What stays different is inherent: mini assembles an overlay root per
+# container (the bundle is a plain directory) and records the container in
+# its store.
+#
+# The machine drifts (page cache, ext4's free-inode scan, other load), so
+# hyperfine runs ROUNDS rounds of RUNS/ROUNDS runs per contender, each
+# round going through every contender, and the statistics are over all
+# rounds together.
 #
 # Host quirks handled here (see HOST-NOTES): cgroups are a v1/v2 hybrid, so
 # crun (and podman, which uses it) only run inside a private mount namespace
@@ -15,10 +30,11 @@
 # (its cgroups then go beneath ours). podman gets a config within this
 # host's rlimits and a short runroot.
 #
-# usage: bench/run.sh [RUNS]   (hyperfine's table and a summary on stdout)
+# usage: bench/run.sh [RUNS]   (a table and a summary on stdout)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${1:-100}
+ROUNDS=${ROUNDS:-5}
 IMAGE=${IMAGE:-127.0.0.1:5000/test/busybox:oci}
 WORK=${WORK:-/var/tmp/mini-bench-run}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -32,13 +48,32 @@ export MINI_ROOT=$WORK/store
 # The image, and a bundle of exactly the same rootfs (exported by mini).
 $MINI pull -q "$IMAGE" >/dev/null
 $MINI create --name bench-src "$IMAGE" true >/dev/null
-mkdir -p "$WORK/bundle/rootfs"
+mkdir -p "$WORK/bundle/rootfs" "$WORK/etc"
 $MINI export bench-src | tar -x -C "$WORK/bundle/rootfs"
 $MINI rm bench-src >/dev/null
+echo bench >"$WORK/etc/hostname"
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\tbench\n' >"$WORK/etc/hosts"
+cp /etc/resolv.conf "$WORK/etc/resolv.conf"
+denied=$(grep -oE '^ +\("[a-z_0-9]+", libc::SYS_' src/runtime/security.rs | grep -oE '"[a-z_0-9]+"' | paste -sd, -)
 (cd "$WORK/bundle" && runc spec)
-jq '.process.args = ["true"] | .process.terminal = false
-    | .linux.cgroupsPath = "mini-bench"
-    | .linux.namespaces += [{"type": "cgroup"}]' \
+# clone is denied when it asks for a new namespace (CLONE_NEWNS, NEWUTS,
+# NEWIPC, NEWUSER, NEWPID, NEWNET, NEWCGROUP); clone3 answers ENOSYS.
+jq --arg etc "$WORK/etc" --argjson denied "[$denied]" '
+  def caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+             "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+             "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
+  def bind($f): {destination: ("/etc/" + $f), type: "bind", source: ($etc + "/" + $f), options: ["rbind", "rprivate"]};
+  .process.args = ["true"] | .process.terminal = false | .hostname = "bench"
+  | .process.capabilities = {bounding: caps, effective: caps, permitted: caps}
+  | .mounts += [bind("hostname"), bind("hosts"), bind("resolv.conf")]
+  | .linux.cgroupsPath = "mini-bench"
+  | .linux.namespaces += [{"type": "cgroup"}]
+  | .linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
+      syscalls: ([{names: $denied, action: "SCMP_ACT_ERRNO", errnoRet: 1}]
+        + ([131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432]
+           | map({names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
+                  args: [{index: 0, value: ., valueTwo: ., op: "SCMP_CMP_MASKED_EQ"}]}))
+        + [{names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}])}' \
   "$WORK/bundle/config.json" >"$WORK/bundle/config.json.new"
 mv "$WORK/bundle/config.json.new" "$WORK/bundle/config.json"
 # The same bundle with the limits mini's second row sets (Docker's swap
@@ -89,8 +124,13 @@ for i in "${!contenders[@]}"; do
 done
 unshare --mount --propagation private bash -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
-  exec hyperfine -N --warmup 5 --runs "$0" --export-markdown "$1" --export-json "$2" "${@:3}"
-' "$RUNS" "$WORK/results.md" "$WORK/results.json" "${args[@]}"
+  runs=$(($0 / $1)) rounds=$1 work=$2
+  shift 2
+  for ((r = 1; r <= rounds; r++)); do
+    hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/round-$r.json" "$@" \
+      >/dev/null 2>"$work/hyperfine.err" || { cat "$work/hyperfine.err" >&2; exit 1; }
+  done
+' "$RUNS" "$ROUNDS" "$WORK" "${args[@]}"
 
 # Leave nothing behind: podman's storage, runc's cgroup, the work dir.
 if command -v podman >/dev/null; then
@@ -103,6 +143,17 @@ for h in /sys/fs/cgroup/*/; do
     [[ -n $self && -d $h$self/$d ]] && rmdir "$h$self/$d" 2>/dev/null || true
   done
 done
-cat "$WORK/results.md"
-jq -r '.results[] | "\(.command)\tmean \(.mean * 10000 | round / 10) ms\tmedian \(.median * 10000 | round / 10) ms\tmin \(.min * 10000 | round / 10) ms"' "$WORK/results.json"
+# One table over all rounds: mean (σ), median and min per contender, and
+# each one's ratio to crun's mean.
+jq -rs '
+  def r1: . * 10 | round / 10;
+  def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  [.[].results[]] | group_by(.command)
+  | map({name: .[0].command, t: (map(.times) | add | map(. * 1000))})
+  | map(.mean = (.t | add / length) | .sd = ((.t | map(. * .) | add / length) - .mean * .mean | sqrt)
+        | .median = (.t | median) | .min = (.t | min) | .n = (.t | length))
+  | (map(select(.name == "crun")) | .[0].mean) as $crun
+  | "| contender | runs | mean | median | min | mean / crun |", "|---|---|---|---|---|---|",
+    (sort_by(.mean)[] | "| `\(.name)` | \(.n) | \(.mean | r1) ms (σ \(.sd | r1)) | \(.median | r1) ms | \(.min | r1) ms | \(.mean / $crun * 100 | round / 100)× |")
+' "$WORK"/round-*.json
 rm -rf "$WORK"
