@@ -91,6 +91,21 @@ fn only_rm_containers_skip_syncing_their_upper_dir() {
 }
 
 #[test]
+fn seccomp_denies_new_namespaces_and_host_calls_but_not_fork() {
+    let Some(m) = Mini::new() else { return };
+    // A user namespace needs no capability: only the filter refuses it.
+    let script = "grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs):' /proc/self/status | tr -d '\\t'; \
+                  unshare -U true 2>&1; unshare -n true 2>&1; sh -c 'echo forked'";
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["NoNewPrivs:1", "Seccomp:2", "Seccomp_filters:1"], "{out}");
+    assert!(lines[3].contains("unshare(0x10000000): Operation not permitted"), "{out}");
+    assert!(lines[4].contains("unshare(0x40000000): Operation not permitted"), "{out}");
+    assert_eq!(lines[5], "forked");
+}
+
+#[test]
 fn read_only_root_with_tmpfs_and_volumes() {
     let Some(m) = Mini::new() else { return };
     let vol = m.root.parent().unwrap().join("vol");

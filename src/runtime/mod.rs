@@ -5,6 +5,7 @@ pub mod cgroups;
 pub mod init;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod security;
 pub mod spec;
 pub mod tty;

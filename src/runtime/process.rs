@@ -366,8 +366,8 @@ fn become_user_and_exec(
 /// Docker's capability set, no_new_privs and the user's ids; returns the
 /// seccomp filters, to be applied last (they deny calls made on the way).
 /// Shared with `exec`, which confines its process the same way.
-pub fn confine(user: &super::user::User) -> Result<Vec<seccompiler::BpfProgram>> {
-    let filters = security::seccomp_programs()?;
+pub fn confine(user: &super::user::User) -> Result<Vec<super::seccomp::Insn>> {
+    let filters = security::seccomp_program()?;
     security::limit_bounding_set()?;
     p::set_no_new_privs()?;
     p::set_ids(user.uid, user.gid, &user.groups)?;

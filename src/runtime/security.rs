@@ -5,10 +5,9 @@
 //! clocks, mounts, keyrings, bpf, perf, namespaces) fail with EPERM.
 //! Masked and read-only /proc paths are mount operations: see `rootfs`.
 
-use std::collections::BTreeMap;
-
 use caps::{CapSet, Capability};
-use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
+
+use super::seccomp::{self, Insn, Policy};
 
 use crate::error::{Error, Result};
 
@@ -85,50 +84,39 @@ pub fn denied_syscalls() -> Vec<(&'static str, i64)> {
 
 /// clone(2) flags that would create namespaces (denied: the container
 /// cannot make new ones, as under Docker without CAP_SYS_ADMIN).
-const NS_FLAGS: [u64; 7] = [
-    libc::CLONE_NEWNS as u64,
-    libc::CLONE_NEWUTS as u64,
-    libc::CLONE_NEWIPC as u64,
-    libc::CLONE_NEWUSER as u64,
-    libc::CLONE_NEWPID as u64,
-    libc::CLONE_NEWNET as u64,
-    libc::CLONE_NEWCGROUP as u64,
+const NS_FLAGS: [i32; 7] = [
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWCGROUP,
 ];
 
-fn arch() -> Result<seccompiler::TargetArch> {
-    std::env::consts::ARCH
-        .try_into()
-        .map_err(|_| Error::new("build the seccomp filter").because(format!("unsupported architecture {}", std::env::consts::ARCH)))
+/// The filter's policy for the architecture mini was built for.
+pub fn seccomp_policy() -> Result<Policy> {
+    #[cfg(target_arch = "x86_64")]
+    let (arch, x32_bit) = (0xc000_003e, Some(0x4000_0000)); // AUDIT_ARCH_X86_64, __X32_SYSCALL_BIT
+    #[cfg(target_arch = "aarch64")]
+    let (arch, x32_bit) = (0xc000_00b7, None); // AUDIT_ARCH_AARCH64
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    return Err(Error::new("build the seccomp filter").because(format!("unsupported architecture {}", std::env::consts::ARCH)));
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    Ok(Policy {
+        arch,
+        denied: denied_syscalls().into_iter().map(|(_, nr)| nr as u32).collect(),
+        clone: libc::SYS_clone as u32,
+        clone3: libc::SYS_clone3 as u32,
+        clone_denied_flags: NS_FLAGS.iter().fold(0, |m, f| m | *f as u32),
+        x32_bit,
+    })
 }
 
-/// The filter as BPF. clone3 passes its flags in memory a filter cannot
-/// read, so a second filter answers it ENOSYS and libc falls back to clone.
-pub fn seccomp_programs() -> Result<Vec<BpfProgram>> {
-    let err = |e: seccompiler::BackendError| Error::new("build the seccomp filter").because(e);
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        denied_syscalls().into_iter().map(|(_, nr)| (nr, vec![])).collect();
-    let clone_rules = NS_FLAGS
-        .iter()
-        .map(|f| {
-            let c = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(*f), *f)?;
-            SeccompRule::new(vec![c])
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(err)?;
-    rules.insert(libc::SYS_clone, clone_rules);
-    let deny = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch()?)
-        .map_err(err)?;
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, vec![])]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch()?,
-    )
-    .map_err(err)?;
-    let compile = |f: SeccompFilter| -> Result<BpfProgram> {
-        f.try_into().map_err(|e: seccompiler::BackendError| err(e))
-    };
-    Ok(vec![compile(deny)?, compile(clone3)?])
+/// The BPF program, built before the container drops privileges and
+/// loaded last ([`apply_seccomp`]).
+pub fn seccomp_program() -> Result<Vec<Insn>> {
+    seccomp_policy().map(|p| seccomp::program(&p))
 }
 
 /// Drop every capability outside Docker's set from the bounding set and
@@ -153,11 +141,8 @@ pub fn set_process_caps(uid: u32) -> Result<()> {
     Ok(())
 }
 
-pub fn apply_seccomp(programs: &[BpfProgram]) -> Result<()> {
-    for p in programs {
-        seccompiler::apply_filter(p).map_err(|e| Error::new("install the seccomp filter").because(e))?;
-    }
-    Ok(())
+pub fn apply_seccomp(program: &[Insn]) -> Result<()> {
+    crate::sys::process::load_seccomp(program).map_err(|e| Error::new("install the seccomp filter").because(e))
 }
 
 #[cfg(test)]
@@ -165,16 +150,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filter_compiles_and_covers_dockers_essentials() {
-        let progs = seccomp_programs().unwrap();
-        assert_eq!(progs.len(), 2);
-        assert!(progs[0].len() > 40);
+    fn filter_covers_dockers_essentials() {
+        let program = seccomp_program().unwrap();
         let names: Vec<&str> = denied_syscalls().iter().map(|(n, _)| *n).collect();
+        assert!(program.len() > names.len() && program.len() < names.len() + 16, "{}", program.len());
         for must in ["keyctl", "mount", "umount2", "pivot_root", "reboot", "kexec_load", "init_module", "bpf",
                      "perf_event_open", "userfaultfd", "unshare", "setns", "open_by_handle_at", "swapon", "acct"] {
             assert!(names.contains(&must), "{must}");
         }
         assert!(!names.contains(&"ptrace"), "Docker allows ptrace on 4.8+ kernels");
+        let policy = seccomp_policy().unwrap();
+        assert_eq!(policy.clone_denied_flags & libc::CLONE_NEWUSER as u32, libc::CLONE_NEWUSER as u32);
+        assert_eq!(policy.clone_denied_flags & (libc::CLONE_VM | libc::CLONE_THREAD) as u32, 0);
     }
 
     #[test]

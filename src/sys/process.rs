@@ -360,6 +360,22 @@ pub fn close_raw(fd: RawFd) {
     unsafe { libc::close(fd) };
 }
 
+/// Load a seccomp BPF program for this thread (no_new_privs must be set).
+pub fn load_seccomp(program: &[crate::runtime::seccomp::Insn]) -> io::Result<()> {
+    // Insn has `struct sock_filter`'s layout (repr(C): u16, u8, u8, u32).
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `program`, alive for the call; the kernel
+    // copies the instructions.
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `_exit(2)`: leave the child without running the parent's destructors.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: terminates the process.
