@@ -21,7 +21,10 @@
 # The machine drifts (page cache, ext4's free-inode scan, other load), so
 # hyperfine runs ROUNDS rounds of RUNS/ROUNDS runs per contender, each
 # round going through every contender, and the statistics are over all
-# rounds together.
+# rounds together. podman is measured after the others, in its own rounds:
+# each `podman run --rm` leaves a `podman container cleanup` process working
+# in the background for ~100 ms after it returns, which would load the
+# machine while the next contender runs.
 #
 # Host quirks handled here (see HOST-NOTES): cgroups are a v1/v2 hybrid, so
 # crun (and podman, which uses it) only run inside a private mount namespace
@@ -30,19 +33,22 @@
 # (its cgroups then go beneath ours). podman gets a config within this
 # host's rlimits and a short runroot.
 #
-# usage: bench/run.sh [RUNS]   (a table and a summary on stdout)
+# usage: bench/run.sh [RUNS]   (a table on stdout; RESULTS=DIR keeps
+#        hyperfine's JSON of every round there)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${1:-100}
 ROUNDS=${ROUNDS:-5}
 IMAGE=${IMAGE:-127.0.0.1:5000/test/busybox:oci}
-WORK=${WORK:-/var/tmp/mini-bench-run}
+# A fresh directory, never emptied and refilled: on this ext4, creating
+# files right after deleting many takes a slow path (HOST-NOTES), which
+# would weigh on whoever creates the most files per run.
+WORK=$(mktemp -d /var/tmp/mini-bench-run.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 cargo build --release -q
 MINI=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini
-rm -rf "$WORK"
-mkdir -p "$WORK"
 export MINI_ROOT=$WORK/store
 
 # The image, and a bundle of exactly the same rootfs (exported by mini).
@@ -85,6 +91,7 @@ jq --arg root "$WORK/bundle/rootfs" '.root.path = $root | .linux.cgroupsPath = "
     | .linux.resources.pids = {"limit": 100}' \
   "$WORK/bundle/config.json" >"$WORK/bundle-limits/config.json"
 
+later=()
 contenders=(
   "$MINI run --rm --network none $IMAGE true"
   "$MINI run --rm --network none --memory 64m --cpus 1 --pids-limit 100 $IMAGE true"
@@ -114,23 +121,26 @@ CONF
   P="podman --root $WORK/podman/root --runroot /run/mb-pod --storage-driver overlay"
   # podman needs the same private-namespace trick as crun, even to pull.
   unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P pull -q $IMAGE" >/dev/null
-  contenders+=("$P run --rm --network none $IMAGE true")
-  names+=(podman)
+  later=(-n podman "$P run --rm --network none $IMAGE true")
 fi
 
 args=()
 for i in "${!contenders[@]}"; do
   args+=(-n "${names[$i]}" "${contenders[$i]}")
 done
-unshare --mount --propagation private bash -c '
-  umount /sys/fs/cgroup/unified 2>/dev/null || true
-  runs=$(($0 / $1)) rounds=$1 work=$2
-  shift 2
-  for ((r = 1; r <= rounds; r++)); do
-    hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/round-$r.json" "$@" \
-      >/dev/null 2>"$work/hyperfine.err" || { cat "$work/hyperfine.err" >&2; exit 1; }
-  done
-' "$RUNS" "$ROUNDS" "$WORK" "${args[@]}"
+measure() { # NAME-OF-ROUNDS CONTENDER-ARGS...
+  unshare --mount --propagation private bash -c '
+    umount /sys/fs/cgroup/unified 2>/dev/null || true
+    runs=$(($0 / $1)) rounds=$1 work=$2 tag=$3
+    shift 3
+    for ((r = 1; r <= rounds; r++)); do
+      hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/round-$tag-$r.json" "$@" \
+        >/dev/null 2>"$work/hyperfine.err" || { cat "$work/hyperfine.err" >&2; exit 1; }
+    done
+  ' "$RUNS" "$ROUNDS" "$WORK" "$@"
+}
+measure engines "${args[@]}"
+[[ ${#later[@]} -eq 0 ]] || measure podman "${later[@]}"
 
 # Leave nothing behind: podman's storage, runc's cgroup, the work dir.
 if command -v podman >/dev/null; then
@@ -156,4 +166,5 @@ jq -rs '
   | "| contender | runs | mean | median | min | mean / crun |", "|---|---|---|---|---|---|",
     (sort_by(.mean)[] | "| `\(.name)` | \(.n) | \(.mean | r1) ms (σ \(.sd | r1)) | \(.median | r1) ms | \(.min | r1) ms | \(.mean / $crun * 100 | round / 100)× |")
 ' "$WORK"/round-*.json
+[[ -z ${RESULTS:-} ]] || { mkdir -p "$RESULTS" && cp "$WORK"/round-*.json "$RESULTS"/; }
 rm -rf "$WORK"

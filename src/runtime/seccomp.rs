@@ -59,8 +59,9 @@ enum To {
     CloneCheck,
 }
 
-/// The program for `policy`.
-pub fn program(policy: &Policy) -> Vec<Insn> {
+/// The program for `policy`; None if its deny list is too long for
+/// BPF's 8-bit jumps (about 250 entries).
+pub fn program(policy: &Policy) -> Option<Vec<Insn>> {
     // Body with symbolic jumps, then the blocks they name.
     let mut body: Vec<(u16, u32, To, To)> = vec![(LD_W_ABS, ARCH, To::Next, To::Next)];
     // Wrong architecture: skip nothing, fall into the kill below.
@@ -80,20 +81,20 @@ pub fn program(policy: &Policy) -> Vec<Insn> {
     let clone_check = allow + 1;
     let eperm = clone_check + 3;
     let enosys = eperm + 1;
-    let at = |to: To, pc: usize| -> u8 {
+    let at = |to: To, pc: usize| -> Option<u8> {
         let target = match to {
             To::Next => pc + 1,
             To::Eperm => eperm,
             To::Enosys => enosys,
             To::CloneCheck => clone_check,
         };
-        u8::try_from(target - pc - 1).expect("seccomp jump beyond 255 instructions")
+        u8::try_from(target - pc - 1).ok()
     };
     let mut prog: Vec<Insn> = body
         .iter()
         .enumerate()
-        .map(|(pc, &(code, k, t, f))| Insn { code, jt: at(t, pc), jf: at(f, pc), k })
-        .collect();
+        .map(|(pc, &(code, k, t, f))| Some(Insn { code, jt: at(t, pc)?, jf: at(f, pc)?, k }))
+        .collect::<Option<_>>()?;
     // Right architecture: jump over the kill.
     prog[arch_check].jt = 1;
     prog.push(Insn { code: RET_K, jt: 0, jf: 0, k: RET_ALLOW });
@@ -103,7 +104,7 @@ pub fn program(policy: &Policy) -> Vec<Insn> {
     prog.push(Insn { code: RET_K, jt: 0, jf: 0, k: RET_ERRNO | libc::EPERM as u32 });
     prog.push(Insn { code: RET_K, jt: 0, jf: 0, k: RET_ERRNO | libc::ENOSYS as u32 });
     debug_assert_eq!((prog[clone_check].code, prog[eperm].k), (LD_W_ABS, RET_ERRNO | libc::EPERM as u32));
-    prog
+    Some(prog)
 }
 
 #[cfg(test)]
@@ -149,7 +150,7 @@ mod tests {
     #[test]
     fn decides_each_kind_of_call() {
         let p = policy();
-        let prog = program(&p);
+        let prog = program(&p).unwrap();
         let eperm = RET_ERRNO | libc::EPERM as u32;
         let enosys = RET_ERRNO | libc::ENOSYS as u32;
         assert_eq!(run(&prog, p.arch, 0, 0), RET_ALLOW);
@@ -169,10 +170,12 @@ mod tests {
     #[test]
     fn stays_short_and_in_jump_range() {
         let mut p = policy();
-        assert_eq!(program(&p).len(), 7 + 50 + 6);
+        assert_eq!(program(&p).unwrap().len(), 7 + 50 + 6);
         p.x32_bit = None;
-        assert_eq!(program(&p).len(), 6 + 50 + 6);
+        assert_eq!(program(&p).unwrap().len(), 6 + 50 + 6);
         p.denied = (0..240).collect();
-        assert_eq!(run(&program(&p), p.arch, 239, 0), RET_ERRNO | libc::EPERM as u32);
+        assert_eq!(run(&program(&p).unwrap(), p.arch, 239, 0), RET_ERRNO | libc::EPERM as u32);
+        p.denied = (0..300).collect();
+        assert_eq!(program(&p), None);
     }
 }

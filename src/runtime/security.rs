@@ -116,7 +116,9 @@ pub fn seccomp_policy() -> Result<Policy> {
 /// The BPF program, built before the container drops privileges and
 /// loaded last ([`apply_seccomp`]).
 pub fn seccomp_program() -> Result<Vec<Insn>> {
-    seccomp_policy().map(|p| seccomp::program(&p))
+    let policy = seccomp_policy()?;
+    seccomp::program(&policy)
+        .ok_or_else(|| Error::new("build the seccomp filter").because(format!("{} denied syscalls: too many for one BPF program", policy.denied.len())))
 }
 
 /// Drop every capability outside Docker's set from the bounding set and

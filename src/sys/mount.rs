@@ -93,11 +93,13 @@ pub fn make_rprivate() -> Result<()> {
 
 impl Sys for RealSys {
     fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, fl: u64, data: Option<&str>) -> Result<()> {
+        forget_root_fd_of(target);
         mount(source, target, fstype, fl, data)
     }
 
     fn mount_overlay(&self, plan: &MountPlan) -> Result<()> {
         let what = || format!("mount overlay on {}", plan.target.display());
+        forget_root_fd_of(&plan.target);
         match overlay_new_api(plan) {
             Ok(()) => Ok(()),
             // No new mount API, or an overlay without `lowerdir+` (< 6.7).
@@ -120,10 +122,8 @@ impl Sys for RealSys {
     }
 
     fn resolve(&self, root: &Path, path: &Path, kind: Kind, create: bool, no_symlinks: bool) -> Result<Option<Resolved>> {
-        let rootfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::new(format!("open container root {}", root.display())).because(io::Error::from(e)))?;
         let rel = relative(path);
-        let fd = match resolve_at(&rootfd, &rel, kind, create, no_symlinks, 0) {
+        let fd = match with_root_fd(root, |rootfd| resolve_at(rootfd, &rel, kind, create, no_symlinks, 0))? {
             Err(rustix::io::Errno::NOENT) if !create => return Ok(None),
             other => other,
         };
@@ -140,6 +140,7 @@ impl Sys for RealSys {
 
     fn pivot_root(&self, root: &Path) -> Result<()> {
         let what = || format!("pivot_root to {}", root.display());
+        forget_root_fd_of(root);
         std::env::set_current_dir(root).map_err(|e| Error::new(what()).because(e))?;
         let dot = c".";
         // SAFETY: valid C strings. pivot_root(".", ".") stacks the old root
@@ -152,6 +153,7 @@ impl Sys for RealSys {
     }
 
     fn attach(&self, mount: &OwnedFd, target: &Path) -> Result<()> {
+        forget_root_fd_of(target);
         // T_SYMLINKS: targets are /proc/self/fd links mini resolved itself.
         let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS;
         move_mount(mount.as_fd(), "", CWD, target, flags)
@@ -194,6 +196,39 @@ impl Sys for RealSys {
 
 fn relative(path: &Path) -> PathBuf {
     path.components().filter(|c| matches!(c, Component::Normal(_))).collect()
+}
+
+thread_local! {
+    /// The container root that `resolve` resolves in, opened once for the
+    /// dozens of mount targets in a row rather than once per target.
+    static ROOT_FD: std::cell::RefCell<Option<(PathBuf, OwnedFd)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` on an O_PATH fd of `root`, reusing the one opened last time
+/// when it was for the same path.
+fn with_root_fd<T>(root: &Path, f: impl FnOnce(&OwnedFd) -> T) -> Result<T> {
+    ROOT_FD.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        let fd = match cached.take() {
+            Some((p, fd)) if p == root => fd,
+            _ => rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::new(format!("open container root {}", root.display())).because(io::Error::from(e)))?,
+        };
+        let out = f(&fd);
+        *cached = Some((root.to_path_buf(), fd));
+        Ok(out)
+    })
+}
+
+/// A mount on a cached root's own path changes what the path names: drop
+/// the fd (mounts below the root leave it valid).
+fn forget_root_fd_of(target: &Path) {
+    ROOT_FD.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.as_ref().is_some_and(|(p, _)| p == target || p.starts_with(target)) {
+            *cached = None;
+        }
+    });
 }
 
 /// openat2 with RESOLVE_IN_ROOT: symlinks and ".." are resolved as if
