@@ -131,7 +131,7 @@ fn launch(config: &Config, store: &Store, c: &Container, record: &SpecRecord) ->
         hostname: &record.hostname,
         idmap: idmap.as_ref(),
         dir: &c.dir,
-        cgroups: &tasks,
+        cgroups: process::CgroupEntry::of(tasks.as_deref(), &cgroups),
         detach: &detach,
     });
     // Our own 0-2 go back to /dev/null, so the pipes end with the container.

@@ -13,7 +13,7 @@ use crate::container::{self, SpecRecord};
 use crate::error::{Error, Result};
 use crate::image::local::LocalImage;
 use crate::pull::{pull, PullOptions};
-use crate::runtime::process::{self, exit_code, Launch};
+use crate::runtime::process::{self, exit_code, CgroupEntry, Launch};
 use crate::runtime::spec::{self, EnvFile, ImageDefaults, PullPolicy, RunFlags, RunSpec, Userns};
 use crate::runtime::userns::IdMap;
 use crate::runtime::{cgroups, rootfs};
@@ -46,7 +46,7 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
         hostname: &what.hostname,
         idmap: what.idmap.as_ref(),
         dir: &c.dir,
-        cgroups: &cgroup_tasks,
+        cgroups: CgroupEntry::of(cgroup_tasks.as_deref(), &what.cgroups),
         detach: &detach,
     })?;
     let mut state = container::owned_state(Status::Running);
@@ -119,16 +119,18 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags, env_files: &[EnvFile
     Ok(Decided { image, spec, id, hostname, idmap, cgroups, record })
 }
 
-/// The container's cgroups made (limits written) and their join files
-/// opened for the child; the cgroupfs view added to its root plan (not
-/// from a user namespace: v1 cannot be mounted there). Shared with the
-/// monitor, which starts containers from their record.
-pub fn prepare_cgroups(cgroups: &cgroups::Cgroups, root: &mut rootfs::Plan, userns: bool) -> Result<Vec<std::fs::File>> {
-    let tasks = cgroups.prepare()?;
-    if !tasks.is_empty() && !userns {
-        cgroups::fs::add_to(root, &cgroups.plan.dirs);
+/// The container's cgroups as its process will enter them, and their
+/// cgroupfs view added to its root plan. Under a user namespace mini makes
+/// them and opens their join files now (and adds no view: v1 cannot be
+/// mounted there); otherwise it makes them after the clone, while the
+/// child unshares its namespaces (see `process`). Shared with the monitor,
+/// which starts containers from their record.
+pub fn prepare_cgroups(cgroups: &cgroups::Cgroups, root: &mut rootfs::Plan, userns: bool) -> Result<Option<Vec<std::fs::File>>> {
+    if userns {
+        return cgroups.prepare().map(Some);
     }
-    Ok(tasks)
+    cgroups::fs::add_to(root, &cgroups.plan.dirs);
+    Ok(None)
 }
 
 /// The image's layer directories, bottom first.

@@ -1,13 +1,19 @@
 //! The container process: clone into new namespaces, the parent/child
 //! handshake, the child's setup up to exec, and the parent's wait.
 //!
-//! Handshake over two close-on-exec pipes. Parent → child: one byte, "go",
-//! once id maps are written (and the root overlay sent, under a user
-//! namespace); EOF means "abort". The child joins its cgroups itself
-//! (through `tasks` files mini opened for it) before unsharing its cgroup
-//! namespace. Child → parent: nothing at all when exec succeeds (the
-//! write end closes on exec), else one [`Message::Failed`] line that the
-//! parent turns into mini's error and exit code.
+//! The clone makes only the pid namespace (and, with `--userns`, all of
+//! them under the new user namespace); the child unshares the others
+//! itself, the network namespace above all being slow to make, while mini
+//! makes the container's cgroups: the two CPUs' worth of setup overlap.
+//!
+//! Handshake over close-on-exec channels. Parent → child: one byte once
+//! the cgroups exist (and, under a user namespace, the id maps are written
+//! and the root overlay sent): "g" to go on, "n" to go on without cgroups
+//! (they are best effort and could not be made); EOF means "abort". The
+//! child joins its cgroups itself before unsharing its cgroup namespace.
+//! Child → parent: nothing at all when exec succeeds (the write end closes
+//! on exec), else one [`Message::Failed`] line that the parent turns into
+//! mini's error and exit code.
 
 use crate::error::{Error, Kind};
 use crate::sys::process::Exit;
@@ -98,6 +104,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use super::cgroups::{self, Cgroups};
 use super::rootfs;
 use super::spec::RunSpec;
 use super::userns::IdMap;
@@ -118,10 +125,27 @@ pub struct Launch<'a> {
     /// The container dir; under `--userns=auto` the child starts in it (see
     /// `rootfs::for_user_namespace`).
     pub dir: &'a Path,
-    /// `tasks` files of the container's cgroups, opened by mini.
-    pub cgroups: &'a [std::fs::File],
+    pub cgroups: CgroupEntry<'a>,
     /// Volumes mini clones for the child to attach (`--userns=auto`).
     pub detach: &'a [rootfs::Detach],
+}
+
+/// How the container process gets into its cgroups (see `cgroups::join`).
+pub enum CgroupEntry<'a> {
+    /// Join files mini opened before the clone (under a user namespace,
+    /// where the child cannot open host cgroup files itself).
+    Opened(&'a [std::fs::File]),
+    /// Cgroups mini makes while the child unshares its namespaces; the
+    /// child opens their join files once told they exist, or drops their
+    /// cgroupfs view from its plan when they could not be made.
+    Deferred(&'a Cgroups),
+}
+
+impl<'a> CgroupEntry<'a> {
+    /// Opened when mini opened the join files, else deferred.
+    pub fn of(opened: Option<&'a [std::fs::File]>, cgroups: &'a Cgroups) -> CgroupEntry<'a> {
+        opened.map_or(CgroupEntry::Deferred(cgroups), CgroupEntry::Opened)
+    }
 }
 
 /// A started container process, as seen from mini.
@@ -148,16 +172,16 @@ pub fn start(l: &Launch) -> Result<Started> {
     // just before exec.
     p::block(&handled());
     let sigfd = p::signalfd(&handled())?;
-    let (go_r, go_w) = p::pipe()?;
+    let (go_r, go_w) = p::socketpair()?;
     let (report_r, report_w) = p::pipe()?;
     let pty = if l.spec.tty { Some(p::socketpair()?) } else { None };
     let root_sock = if l.idmap.is_some() { Some(p::socketpair()?) } else { None };
     // The cgroup namespace is unshared by the child once it has joined its
     // cgroups, so that it sees them as its root.
-    let mut flags = ns::UTS | ns::PID | ns::MOUNT | ns::NET | ns::IPC;
-    if l.idmap.is_some() {
-        flags |= ns::USER;
-    }
+    let flags = match l.idmap {
+        Some(_) => ns::USER | ns::PID | SHARED_LATER,
+        None => ns::PID,
+    };
     let pid = match clone_from_dir(l, flags)? {
         None => {
             drop((go_w, report_r));
@@ -207,9 +231,17 @@ fn clone_from_dir(l: &Launch, flags: i32) -> Result<Option<i32>> {
     cloned
 }
 
-/// The parent's side of the handshake: id maps and the mounts it prepares
-/// (user namespace only), then "go".
+/// The namespaces the child unshares itself, unless a user namespace must
+/// own them (then the clone makes them all).
+const SHARED_LATER: i32 = ns::UTS | ns::MOUNT | ns::NET | ns::IPC;
+
+/// The parent's side of the handshake: the cgroups, the id maps and the
+/// mounts it prepares (user namespace only), then "go".
 fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> Result<()> {
+    let with_cgroups = match l.cgroups {
+        CgroupEntry::Opened(_) => true,
+        CgroupEntry::Deferred(cgroups) => cgroups.make()?,
+    };
     if let (Some(map), Some(sock)) = (l.idmap, root_sock) {
         p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
         let root = super::userns::overlay_for(pid, l.overlay)?;
@@ -219,8 +251,8 @@ fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> 
             sys::tty::send_fd(sock.as_raw_fd(), fd.as_raw_fd())?;
         }
     }
-    let mut w = std::fs::File::from(go);
-    w.write_all(b"g").map_err(|e| Error::new("signal the container process to go on").because(e))
+    p::send_byte(&go, if with_cgroups { b'g' } else { b'n' })
+        .map_err(|e| Error::new("signal the container process to go on").because(e))
 }
 
 impl Started {
@@ -285,14 +317,31 @@ fn setup_and_exec(
     pty_sock: Option<OwnedFd>,
     root_sock: Option<OwnedFd>,
 ) -> Result<Never> {
+    if l.idmap.is_none() {
+        p::unshare(SHARED_LATER)?;
+    }
     let mut byte = [0u8; 1];
     if std::fs::File::from(go).read(&mut byte).unwrap_or(0) == 0 {
         p::exit_now(125); // mini gave up on us (and reports why)
     }
-    // Id maps written, root overlay sent (user namespace).
-    super::cgroups::join(l.cgroups)?;
+    // Cgroups made; id maps written, root overlay sent (user namespace).
+    let without_cgroups;
+    let rootfs = match l.cgroups {
+        CgroupEntry::Opened(files) => {
+            cgroups::join(files)?;
+            l.rootfs
+        }
+        CgroupEntry::Deferred(c) if byte[0] == b'g' => {
+            cgroups::join(&cgroups::open_join_files(&c.dirs())?)?;
+            l.rootfs
+        }
+        CgroupEntry::Deferred(c) => {
+            without_cgroups = cgroups::fs::without(l.rootfs, &c.plan.dirs);
+            &without_cgroups
+        }
+    };
     p::unshare(ns::CGROUP)?; // rooted at the cgroups just joined
-    enter_root(l, root_sock)?;
+    enter_root(l, rootfs, root_sock)?;
     let user = l.spec.user.resolve(
         std::fs::read("/etc/passwd").ok().as_deref(),
         std::fs::read("/etc/group").ok().as_deref(),
@@ -310,7 +359,7 @@ fn setup_and_exec(
 
 /// Mount the container's root as planned and pivot into it; then its host
 /// name and loopback interface.
-fn enter_root(l: &Launch, root_sock: Option<OwnedFd>) -> Result<()> {
+fn enter_root(l: &Launch, plan: &rootfs::Plan, root_sock: Option<OwnedFd>) -> Result<()> {
     // Under a user namespace: the root overlay, then one mount per volume.
     let mut detached = Vec::new();
     if let Some(sock) = &root_sock {
@@ -323,7 +372,7 @@ fn enter_root(l: &Launch, root_sock: Option<OwnedFd>) -> Result<()> {
         p::set_ids(0, 0, &[])?; // the namespace's root, now that it is mapped
     }
     let sys = sys::RealSys;
-    rootfs::execute(l.rootfs, &sys, &detached)?;
+    rootfs::execute(plan, &sys, &detached)?;
     sys.sethostname(l.hostname)?;
     sys.loopback_up()
 }

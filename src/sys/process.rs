@@ -98,6 +98,18 @@ pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Send one byte on a socket without raising SIGPIPE when the peer is
+/// gone (mini runs with SIGPIPE's default action; the caller wants EPIPE).
+pub fn send_byte(fd: &OwnedFd, byte: u8) -> io::Result<()> {
+    // SAFETY: one byte from a live buffer on an fd we own.
+    let n = unsafe { libc::send(fd.as_raw_fd(), [byte].as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The signals a foreground `mini run` forwards to its container.
 pub const FORWARDED: [i32; 7] =
     [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];

@@ -54,6 +54,15 @@ pub fn add_to(plan: &mut Plan, dirs: &[Dir]) {
     }
 }
 
+/// The plan without the cgroupfs mounts [`add_to`] added: for a child
+/// told that its (best-effort) cgroups could not be made.
+pub fn without(plan: &Plan, dirs: &[Dir]) -> Plan {
+    let view = ops(dirs);
+    let mut plan = plan.clone();
+    plan.ops.retain(|o| !view.contains(o));
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,8 +96,11 @@ mod tests {
                 Op::PivotRoot,
             ],
         };
-        add_to(&mut plan, &[dir(Version::V1, "pids", &["pids"])]);
+        let before = plan.clone();
+        let dirs = [dir(Version::V1, "pids", &["pids"])];
+        add_to(&mut plan, &dirs);
         assert_eq!(plan.ops.len(), 6);
         assert_eq!(plan.ops[5], Op::PivotRoot);
+        assert_eq!(without(&plan, &dirs).ops, before.ops);
     }
 }

@@ -85,18 +85,30 @@ impl Cgroups {
         self.plan.dirs.iter().map(|d| d.path.clone()).collect()
     }
 
-    /// Make them; the join files for the child. On failure nothing is left.
+    /// Make them and write their limits. On failure nothing is left, and
+    /// cgroups that are best effort answer Ok(false).
+    pub fn make(&self) -> Result<bool> {
+        match place::execute(&self.plan.steps) {
+            Ok(()) => Ok(true),
+            Err(e) => self.failed(e).map(|()| false),
+        }
+    }
+
+    /// Make them; the join files for the child (none if best effort
+    /// failed). On failure nothing is left.
     pub fn prepare(&self) -> Result<Vec<std::fs::File>> {
-        match prepare(&self.plan) {
-            Ok(files) => Ok(files),
-            Err(e) => {
-                self.remove();
-                match (self.required, &self.parent_source) {
-                    (false, _) => Ok(Vec::new()),
-                    (true, Some(p)) => Err(e.within(format!("invalid {p}"))),
-                    (true, None) => Err(e),
-                }
-            }
+        if !self.make()? {
+            return Ok(Vec::new());
+        }
+        open_join_files(&self.dirs()).or_else(|e| self.failed(e).map(|()| Vec::new()))
+    }
+
+    fn failed(&self, e: Error) -> Result<()> {
+        self.remove();
+        match (self.required, &self.parent_source) {
+            (false, _) => Ok(()),
+            (true, Some(p)) => Err(e.within(format!("invalid {p}"))),
+            (true, None) => Err(e),
         }
     }
 
@@ -117,19 +129,14 @@ pub fn online_cpus() -> Vec<u32> {
         .unwrap_or_else(|| (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect())
 }
 
-/// Make the cgroups, write the limits, and open each one's join file for
-/// the container process to move itself with [`join`]. (Moving another
-/// process through `cgroup.procs` takes the kernel's global threadgroup
-/// lock, whose writer waits for an RCU grace period: 1–20 ms here, more
-/// than the rest of `mini run`. A single-threaded process writing "0" to a
-/// v1 `tasks` file moves only itself and skips that lock. The fd carries
-/// its opener's (host root's) credentials, so this works from a user
-/// namespace too.) On error the caller removes what was made ([`remove`]).
-pub fn prepare(plan: &Plan) -> Result<Vec<std::fs::File>> {
-    place::execute(&plan.steps)?;
-    let dirs: Vec<PathBuf> = plan.dirs.iter().map(|d| d.path.clone()).collect();
-    open_join_files(&dirs)
-}
+/// How the container process enters its cgroups: it writes "0" to their
+/// join files itself ([`join`]). (Moving another process through
+/// `cgroup.procs` takes the kernel's global threadgroup lock, whose writer
+/// waits for an RCU grace period: 1–20 ms here, more than the rest of
+/// `mini run`. A single-threaded process writing "0" to a v1 `tasks` file
+/// moves only itself and skips that lock. An fd carries its opener's (host
+/// root's) credentials, so under a user namespace mini opens the files
+/// before the clone and the child writes to those.)
 
 /// Open each cgroup's join file: v1 `tasks` (moves only the writing
 /// thread), else v2 `cgroup.procs`. Also what puts an exec'd process into
