@@ -105,7 +105,8 @@ fn v1_places_beneath_minis_own_cgroup_with_devices_cpuset_and_limits() {
     f.cgroup("pids/ci/mini/abc", &[("pids.max", ""), ("tasks", "")]);
     f.cgroup("cpu,cpuacct/ci/mini/abc", &[("cpu.cfs_period_us", ""), ("cpu.cfs_quota_us", ""), ("tasks", "")]);
     f.cgroup("devices/ci/mini/abc", &[("devices.deny", ""), ("devices.allow", ""), ("tasks", "")]);
-    let files = prepare(&plan).unwrap();
+    place::execute(&plan.steps).unwrap();
+    let files = open_join_files(&plan.dirs.iter().map(|d| d.path.clone()).collect::<Vec<_>>()).unwrap();
     assert_eq!(files.len(), 5);
     assert_eq!(f.read("memory/ci/mini/abc/memory.limit_in_bytes"), "16777216");
     assert_eq!(f.read("memory/ci/mini/abc/memory.memsw.limit_in_bytes"), "33554432");
@@ -200,7 +201,7 @@ fn v2_moves_mini_into_a_leaf_and_enables_controllers_along_the_path() {
     );
     f.cgroup(&format!("unified/user/job/{LEAF}"), &[("cgroup.procs", "")]);
     std::fs::write(job.join("cgroup.procs"), format!("{}\n", std::process::id())).unwrap();
-    prepare(&plan).unwrap();
+    place::execute(&plan.steps).unwrap();
     assert_eq!(f.read(&format!("unified/user/job/{LEAF}/cgroup.procs")), std::process::id().to_string());
     assert_eq!(f.read("unified/user/job/cgroup.subtree_control"), "+memory +pids +cpu");
     assert_eq!(f.read("unified/user/job/mini/cgroup.subtree_control"), "+memory +pids +cpu");
