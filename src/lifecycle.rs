@@ -146,9 +146,15 @@ pub fn wait(store: &Store, key: &str) -> Result<i32> {
 
 /// `mini restart`: stop if running, then start.
 pub fn restart(config: &Config, store: &Store, key: &str, timeout: Duration) -> Result<()> {
-    let (_, state) = lookup(store, "restart", key)?;
+    let (c, state) = lookup(store, "restart", key)?;
     if container::is_running(&state) {
-        stop(store, key, timeout)?;
+        // A --rm container is restarted, not removed, as Docker does: its
+        // owner reads the mark before it records the exit, and the mark
+        // goes once the exit is recorded.
+        c.set_restarting(true).map_err(|e| Error::new(format!("restart {key}")).because(e))?;
+        let stopped = stop(store, key, timeout);
+        let _ = c.set_restarting(false);
+        stopped?;
     }
     start(config, store, key).map(|_| ())
 }

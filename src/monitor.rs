@@ -320,6 +320,7 @@ fn copy_out(fd: &mut Option<OwnedFd>, stream: Stream, log: &mut Option<logs::Wri
 /// Record how the container ended (then remove it, --rm), and remove its
 /// cgroups.
 fn finish(store: &Store, c: &Container, record: &SpecRecord, cgroup_dirs: &[PathBuf], code: i32) {
+    let remove = record.rm && !c.is_restarting(); // read before the exit is recorded
     let oom = code == 137 && cgroups::oom_killed(cgroup_dirs);
     container::remove_cgroups(record);
     let mut state = c.state().unwrap_or_else(|_| State::created());
@@ -327,7 +328,7 @@ fn finish(store: &Store, c: &Container, record: &SpecRecord, cgroup_dirs: &[Path
     (state.exit_code, state.finished_at, state.oom_killed) = (Some(code), Some(container::now()), oom);
     (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
     let _ = c.write_state(&state);
-    if record.rm {
+    if remove {
         // `mini wait`s hold the wait lock shared until they have read the
         // exit code: let them, then remove.
         let _waiters_done = mini_store::StoreLock::exclusive(&c.dir.join(crate::lifecycle::WAIT_LOCK));

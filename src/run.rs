@@ -55,10 +55,11 @@ pub fn run(config: &Config, flags: &RunFlags, env_files: &[EnvFile]) -> Result<i
 
     // Wait, then clean up: record how it ended, or remove it (--rm).
     let exit = started.wait()?;
+    let remove = what.spec.rm && !c.is_restarting(); // read before the exit is recorded
     let oom_killed = exit_code(exit) == 137 && what.cgroups.oom_killed();
     what.cgroups.remove();
     cleanup.keep = true;
-    if what.spec.rm {
+    if remove {
         container::discard_in_background(&store, &c.id);
     } else {
         state.status = Status::Exited;

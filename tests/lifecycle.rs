@@ -130,6 +130,20 @@ fn start_reuses_the_upper_dir_and_attaches_with_a() {
 }
 
 #[test]
+fn restart_keeps_a_rm_container_which_stop_then_removes() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["--rm", "--name", "eph"], &["sleep", "30"]);
+    let pid1 = l.state(&id)["pid"].as_i64();
+    let (code, out, err) = l.mini(&["restart", "-t", "0", "eph"]);
+    assert_eq!((code, out.as_str()), (0, "eph\n"), "{err}");
+    assert_eq!(l.status(&id), "running");
+    assert_ne!(l.state(&id)["pid"].as_i64(), pid1);
+    assert!(!l.m.root.join("containers").join(&id).join("restarting").exists());
+    assert_eq!(l.mini(&["stop", "-t", "0", "eph"]).0, 0);
+    l.until("the --rm container is removed", || l.m.containers().is_empty());
+}
+
+#[test]
 fn rm_refuses_a_running_container_without_force() {
     let Some(l) = Life::new() else { return };
     let id = l.detach(&["--name", "busy"], &["sleep", "30"]);

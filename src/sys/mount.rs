@@ -421,14 +421,14 @@ fn overlay_classic(plan: &MountPlan) -> Result<()> {
     r
 }
 
-/// A volatile overlay leaves `work/work/incompat/volatile` behind and
+/// A volatile overlay leaves `work/work/incompat/volatile/dirty` behind and
 /// refuses to mount over a work dir holding it, since after a crash the
 /// upper dir may have lost writes. A container mounted volatile is one that
 /// is removed when it ends, or swept after a crash, so a marker seen here
 /// is from its own earlier clean run (`restart`): remove it.
 fn clear_volatile_marker(plan: &MountPlan) {
     if let (true, Some(work)) = (plan.volatile, &plan.work) {
-        let _ = std::fs::remove_dir(work.join("work/incompat/volatile"));
+        let _ = std::fs::remove_dir_all(work.join("work/incompat/volatile"));
     }
 }
 

@@ -3,7 +3,9 @@
 //! times, exit code; rewritten atomically), `upper/`, `work/` (the overlay's
 //! writable layer and scratch), `rootfs/` (mount point of the merged root,
 //! mounted only inside the container's own mount namespace) and the
-//! per-container `hostname`, `hosts`, `resolv.conf`.
+//! per-container `hostname`, `hosts`, `resolv.conf`; while a `restart` is
+//! under way, a `restarting` marker that tells the one recording the exit
+//! not to remove a `--rm` container.
 //!
 //! Names are unique: `containers/.names/<name>` is created with O_EXCL and
 //! holds the id, so two `mini` processes cannot take the same name.
@@ -327,6 +329,21 @@ impl Container {
 
     pub fn state(&self) -> Result<State> {
         read_json(&self.dir.join("state.json"))
+    }
+
+    /// Mark (or unmark) a restart under way: whoever records the exit of a
+    /// `--rm` container reads this first and keeps the container if set.
+    pub fn set_restarting(&self, on: bool) -> Result<()> {
+        let mark = self.dir.join("restarting");
+        let r = if on { fs::write(&mark, b"") } else { fs::remove_file(&mark) };
+        match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(if on { "create" } else { "remove" }, &mark)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_restarting(&self) -> bool {
+        self.dir.join("restarting").exists()
     }
 
     /// Replace state.json atomically (temp file, rename). Not fsynced: it is
