@@ -24,8 +24,9 @@ pub struct MountPlan {
     pub userxattr: bool,
     /// Skip syncing the upper filesystem (overlay's `volatile`, kernel
     /// 5.10+). Unmounting an overlay otherwise syncs the whole filesystem
-    /// under `upper`: a journal commit each time a container exits. For
-    /// containers that never outlive their run (`--rm`), as Podman does.
+    /// under `upper` (writeback and a cache flush) each time a container
+    /// exits. For containers that never outlive their run (`--rm`), as
+    /// Podman does.
     pub volatile: bool,
 }
 
