@@ -129,14 +129,14 @@ pub fn online_cpus() -> Vec<u32> {
         .unwrap_or_else(|| (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect())
 }
 
-/// How the container process enters its cgroups: it writes "0" to their
-/// join files itself ([`join`]). (Moving another process through
-/// `cgroup.procs` takes the kernel's global threadgroup lock, whose writer
-/// waits for an RCU grace period: 1–20 ms here, more than the rest of
-/// `mini run`. A single-threaded process writing "0" to a v1 `tasks` file
-/// moves only itself and skips that lock. An fd carries its opener's (host
-/// root's) credentials, so under a user namespace mini opens the files
-/// before the clone and the child writes to those.)
+// How the container process enters its cgroups: it writes "0" to their
+// join files itself ([`join`]). Moving another process through
+// `cgroup.procs` takes the kernel's global threadgroup lock, whose writer
+// waits for an RCU grace period: 1–20 ms here, more than the rest of
+// `mini run`. A single-threaded process writing "0" to a v1 `tasks` file
+// moves only itself and skips that lock. An fd carries its opener's (host
+// root's) credentials, so under a user namespace mini opens the files
+// before the clone and the child writes to those.
 
 /// Open each cgroup's join file: v1 `tasks` (moves only the writing
 /// thread), else v2 `cgroup.procs`. Also what puts an exec'd process into
