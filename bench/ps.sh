@@ -12,16 +12,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COUNT=${1:-1000}
 RUNS=${2:-50}
 IMAGE=${IMAGE:-127.0.0.1:5000/test/busybox:oci}
-# A fresh directory each time (see HOST-NOTES: refilling a just-emptied
-# tree on this ext4 is slow); removed at the end.
-WORK=$(mktemp -d /var/tmp/mini-bench-ps.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-
-cargo build --release -q
-MINI=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini
-export MINI_ROOT=$WORK/store
-$MINI pull -q "$IMAGE" >/dev/null
+source bench/common.sh
+bench_setup ps /var/tmp
 
 start=$(date +%s.%N)
 seq -w 1 "$COUNT" | xargs -P 4 -I{} "$MINI" create --name "c{}" "$IMAGE" sh -c 'exit 3' >/dev/null

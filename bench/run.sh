@@ -48,17 +48,10 @@ IMAGE=${IMAGE:-127.0.0.1:5000/test/busybox:oci}
 # scan (perf: ~40 % of mini's samples in find_inode_bit/recently_deleted).
 # That measures the disk's recent history, and weighs on whoever creates
 # the most files per run; BENCH_DIR=/var/tmp shows it.
-BENCH_DIR=${BENCH_DIR:-/dev/shm}
-WORK=$(mktemp -d "$BENCH_DIR/mini-bench-run.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+source bench/common.sh
+bench_setup run "${BENCH_DIR:-/dev/shm}"
 
-cargo build --release -q
-MINI=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini
-export MINI_ROOT=$WORK/store
-
-# The image, and a bundle of exactly the same rootfs (exported by mini).
-$MINI pull -q "$IMAGE" >/dev/null
+# A bundle of exactly the image's rootfs (exported by mini).
 $MINI create --name bench-src "$IMAGE" true >/dev/null
 mkdir -p "$WORK/bundle/rootfs" "$WORK/etc"
 $MINI export bench-src | tar -x -C "$WORK/bundle/rootfs"
