@@ -7,7 +7,6 @@ use mini_store::Store;
 use crate::cli::format::human_size;
 use crate::config::Config;
 use crate::error::Result;
-use crate::prune;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -20,7 +19,7 @@ pub fn run(_args: Args, config: &Config) -> Result<i32> {
     let store = Store::open(&config.root)?;
     // A crashed mini's containers (and their cgroups) first.
     crate::container::sweep_stale(&store);
-    let report = prune::unused(&store)?;
+    let report = mini_store::gc::unused(&store)?;
     println!(
         "Deleted {} blobs and {} layers\nTotal reclaimed space: {}",
         report.blobs_removed,

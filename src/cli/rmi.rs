@@ -8,7 +8,6 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::local::LocalImage;
 use crate::image::reference::Reference;
-use crate::prune;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -32,7 +31,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
             }
         }
     }
-    let report = prune::unused(&store)?;
+    let report = mini_store::gc::unused(&store)?;
     if report.blobs_removed + report.layers_removed > 0 {
         println!("Deleted: {} blobs, {} layers", report.blobs_removed, report.layers_removed);
     }

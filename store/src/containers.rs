@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Result, StoreError};
+
 /// The container's life, as `ps` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,24 +71,8 @@ impl State {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ContainerError {
-    #[error("the name \"{0}\" is already in use by container {1}")]
-    NameInUse(String, String),
-    #[error("no such container: {0}")]
-    NotFound(String),
-    #[error("\"{0}\" matches more than one container: {list}", list = .1.join(", "))]
-    Ambiguous(String, Vec<String>),
-    #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: io::Error },
-    #[error("parse {path}: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
-}
-
-type Result<T> = std::result::Result<T, ContainerError>;
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ContainerError + 'a {
-    move |source| ContainerError::Io { op, path: path.to_path_buf(), source }
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::io(op, path, source)
 }
 
 /// What a container was created from; written once.
@@ -151,7 +137,7 @@ impl Containers {
             Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("write", &name_file))?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&name_file).unwrap_or_default();
-                return Err(ContainerError::NameInUse(name.to_string(), owner.chars().take(12).collect()));
+                return Err(StoreError::NameInUse(name.to_string(), owner.chars().take(12).collect()));
             }
             Err(e) => return Err(io_err("create", &name_file)(e)),
         }
@@ -159,14 +145,14 @@ impl Containers {
         let tmp = self.dir.join(format!(".tmp-{}-{id}", std::process::id()));
         let made = (|| {
             fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
-            for sub in ["upper", "work", "rootfs"] {
+            for sub in [files::UPPER, files::WORK, files::ROOTFS] {
                 let d = tmp.join(sub);
                 fs::create_dir(&d).map_err(io_err("create", &d))?;
             }
-            let json_err = |source| ContainerError::Json { path: c.dir.join("config.json"), source };
+            let json_err = |source| StoreError::Json { path: c.config_path(), source };
             let config = serde_json::to_vec_pretty(config).map_err(json_err)?;
             let state = serde_json::to_vec_pretty(state).map_err(json_err)?;
-            for (name, bytes) in [("config.json", &config[..]), ("state.json", &state[..])] {
+            for (name, bytes) in [(files::CONFIG, &config[..]), (files::STATE, &state[..])] {
                 let path = tmp.join(name);
                 fs::write(&path, bytes).map_err(io_err("write", &path))?;
             }
@@ -252,8 +238,8 @@ impl Containers {
         };
         match matches.as_slice() {
             [one] => Ok(self.get(one)),
-            [] => Err(ContainerError::NotFound(key.to_string())),
-            many => Err(ContainerError::Ambiguous(
+            [] => Err(StoreError::NoSuchContainer(key.to_string())),
+            many => Err(StoreError::AmbiguousContainer(
                 key.to_string(),
                 many.iter().map(|id| format!("{} ({})", &id[..12], self.name_of(id).unwrap_or_default())).collect(),
             )),
@@ -306,35 +292,89 @@ impl Containers {
     }
 }
 
+/// The names of the files in `containers/<id>/`: every module that reads
+/// or writes one asks [`Container`] for its path.
+pub mod files {
+    pub const CONFIG: &str = "config.json";
+    pub const STATE: &str = "state.json";
+    pub const UPPER: &str = "upper";
+    pub const WORK: &str = "work";
+    pub const ROOTFS: &str = "rootfs";
+    /// The container's output, as the json-file log driver writes it.
+    pub const LOG: &str = "log";
+    /// Held by the container's monitor for as long as it lives.
+    pub const MONITOR_LOCK: &str = "monitor.lock";
+    /// Where `attach` and `start -i` write the container's stdin.
+    pub const ATTACH_SOCKET: &str = "attach.sock";
+    /// Held shared by `wait` on a --rm container, exclusive by its owner
+    /// before it removes the container.
+    pub const WAIT_LOCK: &str = "wait.lock";
+    /// Present while a `restart` is under way.
+    pub const RESTARTING: &str = "restarting";
+    /// The container's /etc files, bind-mounted over the image's.
+    pub const HOSTNAME: &str = "hostname";
+    pub const HOSTS: &str = "hosts";
+    pub const RESOLV_CONF: &str = "resolv.conf";
+}
+
 impl Container {
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
     }
 
     pub fn upper(&self) -> PathBuf {
-        self.dir.join("upper")
+        self.dir.join(files::UPPER)
     }
 
     pub fn work(&self) -> PathBuf {
-        self.dir.join("work")
+        self.dir.join(files::WORK)
     }
 
     pub fn rootfs(&self) -> PathBuf {
-        self.dir.join("rootfs")
+        self.dir.join(files::ROOTFS)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(files::CONFIG)
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join(files::STATE)
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.join(files::LOG)
+    }
+
+    pub fn monitor_lock(&self) -> PathBuf {
+        self.dir.join(files::MONITOR_LOCK)
+    }
+
+    pub fn attach_socket(&self) -> PathBuf {
+        self.dir.join(files::ATTACH_SOCKET)
+    }
+
+    pub fn wait_lock(&self) -> PathBuf {
+        self.dir.join(files::WAIT_LOCK)
+    }
+
+    /// `hostname`, `hosts` or `resolv.conf` (see [`files`]).
+    pub fn etc_file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     pub fn config(&self) -> Result<ContainerConfig> {
-        read_json(&self.dir.join("config.json"))
+        read_json(&self.config_path())
     }
 
     pub fn state(&self) -> Result<State> {
-        read_json(&self.dir.join("state.json"))
+        read_json(&self.state_path())
     }
 
     /// Mark (or unmark) a restart under way: whoever records the exit of a
     /// `--rm` container reads this first and keeps the container if set.
     pub fn set_restarting(&self, on: bool) -> Result<()> {
-        let mark = self.dir.join("restarting");
+        let mark = self.dir.join(files::RESTARTING);
         let r = if on { fs::write(&mark, b"") } else { fs::remove_file(&mark) };
         match r {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(if on { "create" } else { "remove" }, &mark)(e)),
@@ -343,32 +383,32 @@ impl Container {
     }
 
     pub fn is_restarting(&self) -> bool {
-        self.dir.join("restarting").exists()
+        self.dir.join(files::RESTARTING).exists()
     }
 
     /// Replace state.json atomically (temp file, rename). Not fsynced: it is
     /// rewritten several times per run, and after a power loss a reader
     /// that finds it missing or stale treats the container as exited.
     pub fn write_state(&self, state: &State) -> Result<()> {
-        write_json(&self.dir.join("state.json"), state)
+        write_json(&self.state_path(), state)
     }
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let bytes = fs::read(path).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
-            ContainerError::NotFound(path.display().to_string())
+            StoreError::NotFound { what: path.display().to_string() }
         } else {
             io_err("read", path)(e)
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| ContainerError::Json { path: path.to_path_buf(), source })
+    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path: path.to_path_buf(), source })
 }
 
 fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|source| ContainerError::Json { path: path.to_path_buf(), source })?;
+        .map_err(|source| StoreError::Json { path: path.to_path_buf(), source })?;
     let write = || -> io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
@@ -422,9 +462,9 @@ mod tests {
         assert_eq!(cs.roots().unwrap().0, vec!["sha256:aa".to_string()]);
         assert_eq!(cs.find("web").unwrap().id, id);
         assert_eq!(cs.find(&id[..5]).unwrap().id, id);
-        assert!(matches!(cs.find("nope"), Err(ContainerError::NotFound(_))));
+        assert!(matches!(cs.find("nope"), Err(StoreError::NoSuchContainer(_))));
         let e = cs.create(&cfg(&new_id(), "web"), &State::created(), &[]).unwrap_err();
-        assert!(matches!(e, ContainerError::NameInUse(..)), "{e}");
+        assert!(matches!(e, StoreError::NameInUse(..)), "{e}");
         let mut s = State::created();
         s.status = Status::Exited;
         s.exit_code = Some(3);

@@ -31,6 +31,18 @@ pub enum StoreError {
 
     #[error("invalid digest `{input}`: {reason}")]
     InvalidDigest { input: String, reason: String },
+
+    #[error("parse {}: {source}", path.display())]
+    Json { path: PathBuf, source: serde_json::Error },
+
+    #[error("the name \"{0}\" is already in use by container {1}")]
+    NameInUse(String, String),
+
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
+
+    #[error("\"{0}\" matches more than one container: {list}", list = .1.join(", "))]
+    AmbiguousContainer(String, Vec<String>),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -37,6 +37,19 @@ pub struct GcReport {
 /// Nesting limit for index → manifest → config walks (guards against cycles).
 const MAX_DEPTH: usize = 4;
 
+/// Remove every blob and layer that no image record and no container
+/// references, holding the exclusive GC lock so no pull is half-way
+/// through committing and no `run` is between choosing an image and
+/// recording its container.
+pub fn unused(store: &Store) -> Result<GcReport> {
+    let _lock = store.lock_gc_exclusive()?;
+    let mut roots = referenced_by_images(store)?;
+    let (layers, blobs) = store.containers()?.roots()?;
+    roots.layers.extend(layers.iter().filter_map(|l| l.parse().ok()));
+    roots.blobs.extend(blobs.iter().filter_map(|b| b.parse().ok()));
+    sweep(store, &roots)
+}
+
 /// Blobs and layers reachable from index.json.
 pub fn referenced_by_images(store: &Store) -> Result<Roots> {
     let mut roots = Roots::default();

@@ -126,7 +126,7 @@ impl Store {
     }
 
     /// The containers' directories (see [`containers`]).
-    pub fn containers(&self) -> std::result::Result<containers::Containers, containers::ContainerError> {
+    pub fn containers(&self) -> Result<containers::Containers> {
         containers::Containers::open(self.containers_dir(), self.trash_dir())
     }
 
