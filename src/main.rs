@@ -3,24 +3,15 @@
 //! exit codes (see `error::Kind`).
 
 mod alpine;
-mod assemble;
-mod attach;
 mod cli;
 mod config;
 mod container;
 mod error;
-mod exec;
-mod export;
 mod image;
-mod lifecycle;
-mod logs;
-mod monitor;
 mod network;
 mod progress;
-mod prune;
 mod pull;
 mod registry;
-mod run;
 mod runtime;
 mod sys;
 

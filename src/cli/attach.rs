@@ -19,9 +19,9 @@ pub struct Args {
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     let key = &args.container;
-    let (c, state) = crate::lifecycle::lookup(&store, "attach to", key)?;
-    if !crate::container::is_running(&state) {
+    let (c, state) = crate::container::lifecycle::lookup(&store, "attach to", key)?;
+    if !crate::container::state::is_running(&state) {
         return Err(Error::new(format!("attach to {key}")).because("container is not running").hint("start it first"));
     }
-    crate::attach::attach(&store, &c, key, crate::logs::end_of(&c), !args.no_stdin)
+    crate::container::attach::attach(&store, &c, key, crate::container::logs::end_of(&c), !args.no_stdin)
 }

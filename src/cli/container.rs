@@ -22,7 +22,7 @@ pub fn run(cmd: Command, config: &Config) -> Result<i32> {
     match cmd {
         Command::Prune(_) => {
             let store = mini_store::Store::open(&config.root)?;
-            let removed = crate::lifecycle::prune(&store)?;
+            let removed = crate::container::lifecycle::prune(&store)?;
             if !removed.is_empty() {
                 println!("Deleted Containers:");
                 for id in &removed {

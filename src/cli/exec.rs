@@ -6,7 +6,7 @@ use clap::Args as ClapArgs;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::exec::ExecOptions;
+use crate::container::exec::ExecOptions;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -41,5 +41,5 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         workdir: args.workdir,
         argv: args.command,
     };
-    crate::exec::exec(config, &args.container, opts)
+    crate::container::exec::exec(config, &args.container, opts)
 }

@@ -17,6 +17,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
-    crate::export::export(config, &args.container, args.output.as_deref())?;
+    crate::container::export::export(config, &args.container, args.output.as_deref())?;
     Ok(0)
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use mini_store::containers::ContainerError;
+use mini_store::StoreError;
 use crate::image::local::LocalImage;
 use crate::image::reference::Reference;
 
@@ -42,7 +42,7 @@ fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32>
                     out.push(describe_container(&c)?);
                     continue;
                 }
-                Err(e @ ContainerError::Ambiguous(..)) => return Err(Error::new(format!("inspect {text}")).because(e)),
+                Err(e @ StoreError::AmbiguousContainer(..)) => return Err(Error::new(format!("inspect {text}")).because(e)),
                 Err(_) => {}
             }
         }
@@ -81,11 +81,12 @@ fn describe(store: &Store, image: &LocalImage) -> Result<Value> {
 
 /// Docker's container inspect fields that mini has.
 fn describe_container(c: &mini_store::containers::Container) -> Result<Value> {
-    use crate::container::{is_running, record_of};
+    use crate::container::{record::Record, state::is_running};
     let what = || format!("inspect container {}", c.short_id());
     let cfg = c.config().context(what)?;
     let state = c.state().context(what)?;
-    let r = record_of(&cfg);
+    let record = Record::of(c, &cfg)?;
+    let (r, o) = (&record.process, &record.container);
     let running = is_running(&state);
     let time = |t: Option<u64>| {
         t.and_then(|s| chrono::DateTime::from_timestamp(s as i64, 0))
@@ -100,14 +101,32 @@ fn describe_container(c: &mini_store::containers::Container) -> Result<Value> {
     let mounts: Vec<Value> = r
         .volumes
         .iter()
-        .map(|(src, dst, ro)| json!({"Type": "bind", "Source": src, "Destination": dst, "Mode": if *ro { "ro" } else { "" }, "RW": !ro}))
+        .map(|v| {
+            let ro = v.read_only;
+            json!({"Type": "bind", "Source": v.source, "Destination": v.target, "Mode": if ro { "ro" } else { "" }, "RW": !ro})
+        })
         .collect();
-    let log = crate::logs::path_of(c);
+    let binds: Vec<String> = r
+        .volumes
+        .iter()
+        .map(|v| format!("{}:{}{}", v.source.display(), v.target.display(), if v.read_only { ":ro" } else { "" }))
+        .collect();
+    // `target[:options]`, as `--tmpfs` takes it.
+    let tmpfs: Vec<String> = r
+        .tmpfs
+        .iter()
+        .map(|t| match &t.options {
+            Some(o) => format!("{}:{o}", t.target.display()),
+            None => t.target.display().to_string(),
+        })
+        .collect();
+    let argv: Vec<String> = r.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let log = c.log();
     Ok(json!({
         "Id": cfg.id,
         "Created": cfg.created,
-        "Path": r.argv.first(),
-        "Args": r.argv.get(1..).unwrap_or_default(),
+        "Path": argv.first(),
+        "Args": argv.get(1..).unwrap_or_default(),
         "State": {
             "Status": status, "Running": running, "Paused": false, "Restarting": false,
             "OOMKilled": state.oom_killed, "Dead": false,
@@ -119,15 +138,24 @@ fn describe_container(c: &mini_store::containers::Container) -> Result<Value> {
         "Name": format!("/{}", cfg.name),
         "LogPath": if log.exists() { log.display().to_string() } else { String::new() },
         "HostConfig": {
-            "Binds": r.volumes.iter().map(|(s, d, ro)| format!("{s}:{d}{}", if *ro { ":ro" } else { "" })).collect::<Vec<_>>(),
-            "AutoRemove": r.rm, "ReadonlyRootfs": r.read_only, "Init": r.init,
-            "Tmpfs": r.tmpfs, "UsernsMode": if r.id_base.is_some() { "auto" } else { "" },
-            "NetworkMode": "none",
+            "Binds": binds,
+            "AutoRemove": o.rm, "ReadonlyRootfs": r.read_only, "Init": r.init,
+            "Tmpfs": tmpfs, "UsernsMode": if r.id_map.is_some() { "auto" } else { "" },
+            "NetworkMode": o.network,
         },
         "Mounts": mounts,
         "Config": {
-            "Hostname": r.hostname, "User": r.user, "Env": r.env, "Cmd": r.argv, "Image": r.image_ref,
-            "WorkingDir": r.workdir, "Tty": r.tty, "OpenStdin": r.interactive, "StopSignal": r.stop_signal,
+            "Hostname": r.hostname(), "User": user_text(&r.user), "Env": r.env, "Cmd": argv, "Image": o.image_ref,
+            "WorkingDir": r.workdir, "Tty": r.tty, "OpenStdin": r.interactive, "StopSignal": o.stop_signal,
         },
     }))
+}
+
+/// The user as `-u` takes it; "" for the default (root), as Docker shows it.
+fn user_text(u: &crate::runtime::user::UserSpec) -> String {
+    if *u == crate::runtime::user::UserSpec::root() {
+        String::new()
+    } else {
+        u.to_string()
+    }
 }

@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
-    let sig = crate::lifecycle::parse_signal(&args.signal)?;
+    let sig = crate::container::lifecycle::parse_signal(&args.signal)?;
     let store = mini_store::Store::open(&config.root)?;
-    super::each(&args.containers, |key| crate::lifecycle::kill(&store, key, sig))
+    super::each(&args.containers, |key| crate::container::lifecycle::kill(&store, key, sig))
 }

@@ -5,7 +5,7 @@ use clap::Args as ClapArgs;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::logs::{self, Filter, Tail};
+use crate::container::logs::{self, Filter, Tail};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -33,8 +33,8 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     };
     let store = mini_store::Store::open(&config.root)?;
     let key = &args.container;
-    let (c, _) = crate::lifecycle::lookup(&store, "logs", key)?;
-    let mut tail = match Tail::open(&logs::path_of(&c), 0) {
+    let (c, _) = crate::container::lifecycle::lookup(&store, "logs", key)?;
+    let mut tail = match Tail::open(&c.log(), 0) {
         Ok(t) => t,
         Err(_) => {
             return Err(Error::new(format!("logs {key}"))

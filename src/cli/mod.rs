@@ -17,7 +17,6 @@ mod rm;
 mod run;
 mod prune;
 mod pull;
-mod resources;
 mod rmi;
 mod attach;
 mod container;
@@ -182,7 +181,7 @@ pub fn main() -> Result<i32> {
         Command::Attach(a) => attach::run(a, &config),
         Command::Top(a) => top::run(a, &config),
         Command::Container(c) => container::run(c, &config),
-        Command::Monitor { id } => crate::monitor::run(&config, &id),
+        Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
     }
 }

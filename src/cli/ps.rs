@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::cli::format::{ago, table};
 use crate::config::Config;
 use crate::container;
+use crate::container::record::Record;
 use crate::error::{Error, Result};
 
 #[derive(Debug, ClapArgs)]
@@ -52,7 +53,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     let mut rows = Vec::new();
     for id in cs.ids().unwrap_or_default() {
         let c = cs.get(&id);
-        let Some(state) = c.state().ok().and_then(|s| container::settle(&cs, &c, s)) else { continue };
+        let Some(state) = c.state().ok().and_then(|s| container::settle_or_warn(&cs, &c, s)) else { continue };
         let state_name = state_name(&state);
         // Docker: -a, or any status filter, lists stopped containers too.
         let any_status = filters.iter().any(|(k, _)| k == "status");
@@ -67,13 +68,15 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         }) {
             continue;
         }
-        let record = container::record_of(&cfg);
-        let image = if record.image_ref.is_empty() { cfg.image.clone() } else { record.image_ref.clone() };
+        let record = Record::of(&c, &cfg).map_err(|e| eprintln!("mini: warning: {e}")).ok();
+        let image = record.as_ref().map_or_else(|| cfg.image.clone(), |r| r.container.image_ref.clone());
+        let argv: Vec<String> =
+            record.map(|r| r.process.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()).unwrap_or_default();
         rows.push(Row {
             created: cfg.created_unix,
             id: if args.no_trunc { id.clone() } else { id[..12].to_string() },
             image,
-            command: command(&record.argv, !args.no_trunc),
+            command: command(&argv, !args.no_trunc),
             created_at: unix(Some(cfg.created_unix)).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
             running_for: ago(unix(Some(cfg.created_unix)), now),
             state: state_name,

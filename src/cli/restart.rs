@@ -11,5 +11,5 @@ pub use super::stop::Args;
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     let timeout = Duration::from_secs(args.time);
-    super::each(&args.containers, |key| crate::lifecycle::restart(config, &store, key, timeout))
+    super::each(&args.containers, |key| crate::container::lifecycle::restart(config, &store, key, timeout))
 }

@@ -24,10 +24,10 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     if args.attach || args.interactive {
         // Docker attaches to one container only.
         let key = &args.containers[0];
-        let (c, _) = crate::lifecycle::lookup(&store, "start", key)?;
-        let from = crate::logs::end_of(&c);
-        crate::lifecycle::start(config, &store, key)?;
-        return crate::attach::attach(&store, &c, key, from, args.interactive);
+        let (c, _) = crate::container::lifecycle::lookup(&store, "start", key)?;
+        let from = crate::container::logs::end_of(&c);
+        crate::container::lifecycle::start(config, &store, key)?;
+        return crate::container::attach::attach(&store, &c, key, from, args.interactive);
     }
-    super::each(&args.containers, |key| crate::lifecycle::start(config, &store, key).map(|_| ()))
+    super::each(&args.containers, |key| crate::container::lifecycle::start(config, &store, key).map(|_| ()))
 }

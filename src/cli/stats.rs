@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::cli::format::table;
 use crate::config::Config;
 use crate::container;
+use crate::container::record::Record;
 use crate::error::{Error, Result};
 use crate::runtime::cgroups::stats::{self, Sample};
 
@@ -100,10 +101,10 @@ fn running(store: &mini_store::Store, keys: &[String], strict: bool) -> Result<V
     let mut out = Vec::new();
     for c in candidates {
         let (Ok(cfg), Ok(state)) = (c.config(), c.state()) else { continue };
-        let live = state.status == Status::Running && container::owner_alive(&state);
+        let live = state.status == Status::Running && container::state::owner_alive(&state);
         match (live, state.pid) {
             (true, Some(pid)) => {
-                let cgroups = container::spec_of(&c).cgroups.iter().map(PathBuf::from).collect();
+                let cgroups = Record::of(&c, &cfg)?.container.cgroups.dirs();
                 out.push(Watched { id: c.id.clone(), name: cfg.name, pid, cgroups });
             }
             _ if strict && !keys.is_empty() => {

@@ -21,5 +21,5 @@ pub struct Args {
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     let timeout = Duration::from_secs(args.time);
-    super::each(&args.containers, |key| crate::lifecycle::stop(&store, key, timeout))
+    super::each(&args.containers, |key| crate::container::lifecycle::stop(&store, key, timeout))
 }

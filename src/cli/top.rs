@@ -13,7 +13,7 @@ pub struct Args {
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
-    let pids = crate::lifecycle::processes(&store, &args.container)?;
+    let pids = crate::container::lifecycle::processes(&store, &args.container)?;
     let rows: Vec<Vec<String>> = pids.iter().filter_map(|&pid| row(pid)).collect();
     print!("{}", super::format::table(&["UID", "PID", "PPID", "CMD"], &rows));
     Ok(0)

@@ -16,7 +16,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     let mut failed = None;
     for key in &args.containers {
-        match crate::lifecycle::wait(&store, key) {
+        match crate::container::lifecycle::wait(&store, key) {
             Ok(code) => println!("{code}"),
             Err(e) => {
                 if args.containers.len() > 1 {

@@ -10,16 +10,17 @@ use std::os::unix::net::UnixStream;
 use mini_store::containers::Container;
 use mini_store::Store;
 
-use crate::container;
 use crate::error::Result;
-use crate::logs::{self, Filter, Tail};
+use super::logs::{self, Filter, Tail};
+use super::record::Record;
 use crate::sys::tty;
 
 /// Follow the output from byte `from` of the log (and forward stdin when
 /// `stdin`) until the container exits; its exit code.
 pub fn attach(store: &Store, c: &Container, key: &str, from: u64, stdin: bool) -> Result<i32> {
     let mut input = if stdin { connect(c) } else { None };
-    let _raw = if input.is_some() && container::spec_of(c).tty && tty::isatty(0) { Some(tty::raw_mode(0)?) } else { None };
+    let tty_on = input.is_some() && Record::read(c)?.process.tty && tty::isatty(0);
+    let _raw = if tty_on { Some(tty::raw_mode(0)?) } else { None };
     let mut idle = || match input.as_mut() {
         Some(sock) => {
             if !forward(sock) {
@@ -28,16 +29,16 @@ pub fn attach(store: &Store, c: &Container, key: &str, from: u64, stdin: bool) -
         }
         None => std::thread::sleep(logs::FOLLOW_INTERVAL),
     };
-    logs::follow(c, Tail::open(&logs::path_of(c), from).ok(), &Filter::default(), &mut idle);
+    logs::follow(c, Tail::open(&c.log(), from).ok(), &Filter::default(), &mut idle);
     drop(_raw);
-    crate::lifecycle::wait(store, key)
+    super::lifecycle::wait(store, key)
 }
 
 /// The monitor's attach socket; None when the container has none (not
 /// started with -i, or by a foreground `mini run`).
 fn connect(c: &Container) -> Option<UnixStream> {
     let dir = std::fs::File::open(&c.dir).ok()?;
-    UnixStream::connect(crate::monitor::short_path(&dir)).ok()
+    UnixStream::connect(super::monitor::short_path(&dir)).ok()
 }
 
 /// Wait up to one follow interval for stdin; copy what came. False once

@@ -15,19 +15,20 @@
 //! back over a report pipe as in `run` (125, 126, 127).
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mini_store::Store;
 
 use crate::config::Config;
-use crate::container;
 use crate::error::{Error, Result};
-use crate::runtime::process::{self, Message, Started};
-use crate::runtime::{init, security, spec::DEFAULT_PATH, user::UserSpec};
+use crate::runtime::child::{self, Never};
+use crate::runtime::message::Failed;
+use crate::runtime::process::{self, Started};
+use crate::runtime::{init, user::UserSpec};
+use crate::sys::fdpass;
 use crate::sys::process::{self as p, ns};
-use crate::sys::tty;
 
 /// The flags of `mini exec`.
 #[derive(Debug, Clone, Default)]
@@ -71,12 +72,12 @@ pub fn exec(config: &Config, key: &str, opts: ExecOptions) -> Result<i32> {
     drop(report_w);
     let pty_parent = pty.map(|(parent_end, _child_end)| parent_end);
     let master = match &pty_parent {
-        Some(sock) => tty::recv_fd(sock.as_raw_fd())?,
+        Some(sock) => fdpass::recv_fd(sock.as_raw_fd())?,
         None => None,
     };
     let mut report = Vec::new();
     let _ = std::fs::File::from(report_r).read_to_end(&mut report);
-    if let Some(m) = Message::decode(&report) {
+    if let Some(m) = Failed::decode(&report) {
         let _ = p::wait(helper, false);
         return Err(m.into_error());
     }
@@ -87,14 +88,14 @@ pub fn exec(config: &Config, key: &str, opts: ExecOptions) -> Result<i32> {
 /// Refuse what cannot be exec'd into; open the namespaces and cgroups.
 fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     let what = || format!("exec in {key}");
-    let (c, state) = crate::lifecycle::lookup(store, "exec in", key)?;
-    let Some(pid) = state.pid.filter(|_| container::is_running(&state)) else {
+    let (c, state) = super::lifecycle::lookup(store, "exec in", key)?;
+    let Some(pid) = state.pid.filter(|_| super::state::is_running(&state)) else {
         return Err(Error::new(what()).because("container is not running"));
     };
     if opts.argv.is_empty() {
         return Err(Error::new(what()).because("no command given"));
     }
-    let record = container::spec_of(&c);
+    let record = super::record::Record::read(&c).map_err(|e| e.within(what()))?;
     let mut namespaces = Vec::new();
     let own_user = std::fs::read_link("/proc/self/ns/user").ok();
     let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
@@ -105,17 +106,20 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
         namespaces.push((p::open_ns(pid, name).map_err(|e| e.within(what()))?, flag, name));
     }
     // Only cgroups that exist: the run may have had none (best effort).
-    let dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).filter(|d| d.is_dir()).collect();
+    let dirs: Vec<PathBuf> = record.container.cgroups.dirs().into_iter().filter(|d| d.is_dir()).collect();
     let cgroups = crate::runtime::cgroups::open_join_files(&dirs).unwrap_or_default();
-    let user = UserSpec::parse(opts.user.as_deref().unwrap_or(&record.user))?;
+    let user = match &opts.user {
+        Some(u) => UserSpec::parse(u)?,
+        None => record.process.user.clone(),
+    };
     let workdir = match &opts.workdir {
         Some(w) if !w.starts_with('/') => {
             return Err(Error::new(format!("invalid -w \"{w}\"")).because("the working directory must be absolute"))
         }
         Some(w) => PathBuf::from(w),
-        None => PathBuf::from(&record.workdir),
+        None => record.process.workdir.clone(),
     };
-    let env = merge_env(&record.env, &opts.env, &|k| std::env::var(k).ok())?;
+    let env = merge_env(&record.process.env, &opts.env, &|k| std::env::var(k).ok())?;
     Ok(Plan { namespaces, cgroups, user, env, workdir, argv: opts.argv.clone(), opts })
 }
 
@@ -153,11 +157,11 @@ fn helper(plan: &Plan, report: OwnedFd, pty_sock: Option<OwnedFd>) -> ! {
         }
         match p::fork()? {
             None => {
-                let e = match command(plan, pty_sock.as_ref()) {
+                let e = match command(plan, pty_sock.as_ref(), &mut report) {
                     Ok(never) => match never {},
                     Err(e) => e,
                 };
-                fail(&mut report, &e)
+                child::fail(&mut report, &e)
             }
             Some(pid) => Ok(pid),
         }
@@ -167,47 +171,23 @@ fn helper(plan: &Plan, report: OwnedFd, pty_sock: Option<OwnedFd>) -> ! {
             drop((report, pty_sock));
             init::reap(pid)
         }
-        Err(e) => fail(&mut report, &e),
+        Err(e) => child::fail(&mut report, &e),
     }
 }
 
-fn fail(report: &mut std::fs::File, e: &Error) -> ! {
-    let kind = match e.exit_code() {
-        126 => crate::error::Kind::CannotExecute,
-        127 => crate::error::Kind::CommandNotFound,
-        _ => crate::error::Kind::Engine,
+/// Inside the container: the shared tail of every container process.
+fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) -> Result<Never> {
+    let cmd = child::Command {
+        argv: &plan.argv,
+        env: &plan.env,
+        workdir: &plan.workdir,
+        create_workdir: false,
+        user: &plan.user,
+        interactive: plan.opts.interactive,
+        init: false,
+        die_with_parent: false,
     };
-    let _ = report.write_all(&Message::Failed { kind, text: e.to_string() }.encode());
-    p::exit_now(e.exit_code())
-}
-
-enum Never {}
-
-/// Inside the container: user, working directory, stdio, confinement, exec.
-fn command(plan: &Plan, pty_sock: Option<&OwnedFd>) -> Result<Never> {
-    let user = plan.user.resolve(std::fs::read("/etc/passwd").ok().as_deref(), std::fs::read("/etc/group").ok().as_deref())?;
-    let mut env = plan.env.clone();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user.home));
-    }
-    std::env::set_current_dir(&plan.workdir)
-        .map_err(|e| Error::new(format!("enter working directory {}", plan.workdir.display())).because(e))?;
-    match pty_sock {
-        Some(sock) => process::pty_stdio(sock)?,
-        None if !plan.opts.interactive => {
-            let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
-            p::dup2(null.as_raw_fd(), 0)?;
-        }
-        None => {}
-    }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
-    let program = process::find_program(&plan.argv[0], &path, &|x: &Path| p::executable(x), &|x: &Path| x.exists())?;
-    let filters = process::confine(&user)?;
-    p::cloexec_from(3)?;
-    security::apply_seccomp(&filters)?;
-    p::reset_signals();
-    let e = p::execve(&program, &plan.argv, &env);
-    Err(Error::new(format!("exec {}", program.display())).because(&e).kind(process::exec_failure_kind(e.raw_os_error())))
+    child::exec(&cmd, pty_sock, report)
 }
 
 #[cfg(test)]

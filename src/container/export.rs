@@ -19,10 +19,11 @@ use std::path::{Path, PathBuf};
 
 use mini_store::Store;
 
-use crate::assemble::{self, ContainerDirs};
+use super::launch;
+use super::record::Record;
 use crate::config::Config;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::runtime::overlay;
 use crate::sys::{self, Sys};
 
 /// Directories whose contents are runtime mounts, never exported.
@@ -36,20 +37,20 @@ pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
             .hint("use -o FILE or redirect stdout"));
     }
     let store = Store::open(&config.root)?;
-    let cs = container::containers(&store)?;
+    let cs = super::containers(&store)?;
     let c = cs.find(key).map_err(|e| Error::new(what()).because(e))?;
     let cfg = c.config().map_err(|e| Error::new(what()).because(e))?;
-    let spec = container::spec_of(&c);
-    let layers = container::layer_dirs(&store, &cfg.layers)?;
+    let record = Record::of(&c, &cfg)?;
+    let layers = launch::layer_dirs(&store, &cfg)?;
     let writer: Box<dyn Write> = match out {
         Some(p) => Box::new(File::create(p).map_err(|e| Error::new(format!("create {}", p.display())).because(e))?),
         None => Box::new(io::stdout().lock()),
     };
     sys::fs::private_mount_namespace().map_err(|e| e.within(what()))?;
     let view = c.rootfs();
-    let plan = assemble::read_only_plan(&layers, &ContainerDirs::under(&c.dir), &view);
+    let plan = overlay::read_only_plan(&layers, &launch::dirs_of(&c), &view);
     sys::RealSys.mount_overlay(&plan).map_err(|e| e.within(what()))?;
-    let mut w = TarWriter::new(BufWriter::new(writer), spec.id_base);
+    let mut w = TarWriter::new(BufWriter::new(writer), record.process.id_map.as_ref().map(|m| (m.uid_base, m.gid_base)));
     w.walk(&view, Path::new(""), 0).map_err(|e| Error::new(what()).because(e))?;
     w.finish().map_err(|e| Error::new(what()).because(e))
 }

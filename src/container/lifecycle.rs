@@ -4,7 +4,7 @@
 //! state.json is the truth, read fresh by every verb: a container runs
 //! when it says "running" and the process that owns it (the monitor, or a
 //! foreground `mini run`) is alive with the start time it recorded (see
-//! `container::is_running`). Signals go straight to the container's pid 1;
+//! `state::is_running`). Signals go straight to the container's pid 1;
 //! its owner reaps it and records the exit, which is what `stop` and
 //! `wait` poll for.
 
@@ -14,13 +14,10 @@ use mini_store::containers::{Container, State, Status};
 use mini_store::Store;
 
 use crate::config::Config;
-use crate::container;
+use super::record::Record;
+use super::state;
 use crate::error::{Error, Result};
 use crate::sys::process as p;
-
-/// Held shared by `wait` on a --rm container, exclusive by its monitor
-/// before it removes the container.
-pub const WAIT_LOCK: &str = "wait.lock";
 
 /// How often waiting verbs read state.json again.
 const POLL: Duration = Duration::from_millis(10);
@@ -28,8 +25,8 @@ const POLL: Duration = Duration::from_millis(10);
 /// A container and its current state, found for operation `op`, after
 /// orphans (dead owner) have been marked exited.
 pub fn lookup(store: &Store, op: &str, key: &str) -> Result<(Container, State)> {
-    container::sweep_stale(store);
-    let c = container::find(store, op, key)?;
+    super::sweep_stale(store);
+    let c = super::find(store, op, key)?;
     let state = c.state().map_err(|e| Error::new(format!("{op} {key}")).because(e))?;
     Ok((c, state))
 }
@@ -42,10 +39,10 @@ fn not_running(op: &str, key: &str) -> Error {
 /// its pid once it runs.
 pub fn start(config: &Config, store: &Store, key: &str) -> Result<i32> {
     let (c, state) = lookup(store, "start", key)?;
-    if container::is_running(&state) {
+    if state::is_running(&state) {
         return Err(Error::new(format!("start {key}")).because("container is already running"));
     }
-    crate::monitor::spawn(config, &c.id)
+    super::monitor::spawn(config, &c.id)
 }
 
 /// Docker's signal names (with or without "SIG", any case) and numbers.
@@ -73,7 +70,7 @@ pub fn parse_signal(text: &str) -> Result<i32> {
 pub fn kill(store: &Store, key: &str, sig: i32) -> Result<()> {
     let (_, state) = lookup(store, "kill", key)?;
     match state.pid {
-        Some(pid) if container::is_running(&state) => {
+        Some(pid) if state::is_running(&state) => {
             p::kill(pid, sig).map_err(|e| e.within(format!("kill {key}")))
         }
         _ => Err(not_running("kill", key)),
@@ -84,11 +81,11 @@ pub fn kill(store: &Store, key: &str, sig: i32) -> Result<()> {
 /// after `timeout`; returns once the owner has recorded the exit.
 pub fn stop(store: &Store, key: &str, timeout: Duration) -> Result<()> {
     let (c, state) = lookup(store, "stop", key)?;
-    let Some(pid) = state.pid.filter(|_| container::is_running(&state)) else {
+    let Some(pid) = state.pid.filter(|_| state::is_running(&state)) else {
         return Err(not_running("stop", key));
     };
-    let record = container::spec_of(&c);
-    let sig = match &record.stop_signal {
+    let record = Record::read(&c).map_err(|e| e.within(format!("stop {key}")))?;
+    let sig = match &record.container.stop_signal {
         Some(s) => parse_signal(s).map_err(|e| e.within(format!("stop {key}: the image's StopSignal")))?,
         None => libc::SIGTERM,
     };
@@ -108,7 +105,7 @@ pub fn wait_not_running(c: &Container, timeout: Option<Duration>) -> bool {
     let start = Instant::now();
     loop {
         match c.state() {
-            Ok(s) if container::is_running(&s) => {}
+            Ok(s) if state::is_running(&s) => {}
             Ok(s) if s.status == Status::Running => {
                 // Its owner died without recording the exit: the container
                 // died with it (parent-death signal).
@@ -128,9 +125,10 @@ pub fn wait(store: &Store, key: &str) -> Result<i32> {
     let (c, mut state) = lookup(store, "wait", key)?;
     // A --rm container's monitor removes it only once waiters have read
     // its exit code (it takes this lock exclusive first).
-    let _reading = if container::spec_of(&c).rm { mini_store::StoreLock::shared(&c.dir.join(WAIT_LOCK)).ok() } else { None };
+    let rm = Record::read(&c).map_err(|e| e.within(format!("wait {key}")))?.container.rm;
+    let _reading = if rm { mini_store::StoreLock::shared(&c.wait_lock()).ok() } else { None };
     // A created container is waited for through its next run, as Docker does.
-    while state.status == Status::Created || container::is_running(&state) {
+    while state.status == Status::Created || state::is_running(&state) {
         std::thread::sleep(POLL);
         state = match c.state() {
             Ok(s) => s,
@@ -138,7 +136,7 @@ pub fn wait(store: &Store, key: &str) -> Result<i32> {
         };
     }
     if state.status == Status::Running {
-        container::sweep_stale(store);
+        super::sweep_stale(store);
         state = c.state().unwrap_or(state);
     }
     Ok(state.exit_code.unwrap_or(137))
@@ -147,7 +145,7 @@ pub fn wait(store: &Store, key: &str) -> Result<i32> {
 /// `mini restart`: stop if running, then start.
 pub fn restart(config: &Config, store: &Store, key: &str, timeout: Duration) -> Result<()> {
     let (c, state) = lookup(store, "restart", key)?;
-    if container::is_running(&state) {
+    if state::is_running(&state) {
         // A --rm container is restarted, not removed, as Docker does: its
         // owner reads the mark before it records the exit, and the mark
         // goes once the exit is recorded.
@@ -163,7 +161,7 @@ pub fn restart(config: &Config, store: &Store, key: &str, timeout: Duration) -> 
 /// `/proc/<pid>/ns/pid` is that of the container's pid 1.
 pub fn processes(store: &Store, key: &str) -> Result<Vec<i32>> {
     let (_, state) = lookup(store, "top", key)?;
-    let Some(pid) = state.pid.filter(|_| container::is_running(&state)) else {
+    let Some(pid) = state.pid.filter(|_| state::is_running(&state)) else {
         return Err(not_running("top", key));
     };
     let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid"))
@@ -181,13 +179,13 @@ pub fn processes(store: &Store, key: &str) -> Result<Vec<i32>> {
 /// `mini container prune`: remove every container that is not running;
 /// returns the removed ids.
 pub fn prune(store: &Store) -> Result<Vec<String>> {
-    container::sweep_stale(store);
-    let cs = container::containers(store)?;
+    super::sweep_stale(store);
+    let cs = super::containers(store)?;
     let mut removed = Vec::new();
     for id in cs.ids().unwrap_or_default() {
         let Ok(state) = cs.get(&id).state() else { continue };
         if state.status != Status::Running {
-            container::remove(store, &id, false)?;
+            super::remove(store, &id, false)?;
             removed.push(id);
         }
     }

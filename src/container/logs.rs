@@ -9,14 +9,13 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use mini_store::containers::Container;
 
-use crate::container;
 use crate::error::{Error, Result};
 
 /// Docker's json-file driver splits lines at 16 KiB.
@@ -221,15 +220,10 @@ impl Tail {
     }
 }
 
-/// The container's log file.
-pub fn path_of(c: &Container) -> PathBuf {
-    c.dir.join("log")
-}
-
 /// The log's current length: where a follower that wants only new
 /// output starts.
 pub fn end_of(c: &Container) -> u64 {
-    std::fs::metadata(path_of(c)).map(|m| m.len()).unwrap_or(0)
+    std::fs::metadata(c.log()).map(|m| m.len()).unwrap_or(0)
 }
 
 /// Print new entries as they are appended until the container no longer
@@ -239,9 +233,9 @@ pub fn end_of(c: &Container) -> u64 {
 pub fn follow(c: &Container, mut tail: Option<Tail>, filter: &Filter, idle: &mut dyn FnMut()) {
     let since_only = Filter { tail: None, ..filter.clone() };
     loop {
-        let running = c.state().is_ok_and(|s| container::is_running(&s));
+        let running = c.state().is_ok_and(|s| super::state::is_running(&s));
         if tail.is_none() {
-            tail = Tail::open(&path_of(c), 0).ok();
+            tail = Tail::open(&c.log(), 0).ok();
         }
         if let Some(t) = tail.as_mut() {
             let entries = t.read_new();

@@ -14,8 +14,8 @@
 //!   monitor's own pid and start time (how everyone else tells a live
 //!   monitor from a dead one), then exited with its code, finish time and
 //!   whether the OOM killer struck; with --rm it removes the container;
-//! - tells the spawning `mini` one line on its stdout: `ok PID`, or
-//!   `err CODE MESSAGE` when the container could not be started.
+//! - tells the spawning `mini` one line on its stdout, a
+//!   [`Report`]: running with this pid, or why it could not start.
 //!
 //! No threads: the monitor clones the container, so it stays
 //! single-threaded and waits in a poll loop.
@@ -23,15 +23,16 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
-use mini_store::containers::{Container, State, Status};
-use mini_store::Store;
+use mini_store::containers::{Container, ContainerConfig};
+use mini_store::{Store, StoreLock};
 
+use super::logs::{self, Stream};
+use super::record::Record;
+use super::{launch, state};
 use crate::config::Config;
-use crate::container::{self, SpecRecord};
 use crate::error::{Error, Result};
-use crate::logs::{self, Stream};
-use crate::runtime::process::{self, exit_code, Launch, Started};
-use crate::runtime::cgroups;
+use crate::runtime::message::{Failed, Report};
+use crate::runtime::process::{exit_code, Started};
 use crate::sys::process::{self as p, Exit};
 use crate::sys::tty;
 
@@ -44,37 +45,46 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
     let report = p::dup_cloexec(1)?;
     let _ = p::setsid();
     let store = Store::open(&config.root)?;
-    let c = container::containers(&store)?.get(id);
+    let c = super::containers(&store)?.get(id);
+    let failed = |e: &Error| {
+        say(&report, &Report::Failed(Failed::of(e)));
+        Ok(e.exit_code())
+    };
     let _lock = match lock(&c) {
         Ok(lock) => lock,
-        Err(e) => {
-            say(&report, &format!("err 125 {e}"));
-            return Ok(125);
-        }
+        Err(e) => return failed(&e),
     };
-    let record = container::spec_of(&c);
-    let cgroup_dirs: Vec<PathBuf> = record.cgroups.iter().map(PathBuf::from).collect();
-    let (started, io) = match launch(config, &store, &c, &record) {
+    let (cfg, record) = match c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e)) {
+        Ok(cfg) => match Record::of(&c, &cfg) {
+            Ok(record) => (cfg, record),
+            Err(e) => return failed(&e),
+        },
+        Err(e) => return failed(&e),
+    };
+    let (started, io) = match start(&store, &c, &cfg, &record) {
         Ok(x) => x,
         Err(e) => {
-            say(&report, &format!("err {} {e}", e.exit_code()));
-            finish(&store, &c, &record, &cgroup_dirs, e.exit_code());
+            // Recorded as exited with the failure's code (or removed, --rm).
+            say(&report, &Report::Failed(Failed::of(&e)));
+            let _ = finish(&store, &c, &record, e.exit_code());
             return Ok(e.exit_code());
         }
     };
-    let pid = started.pid;
     // Running, and reported so, once the log and attach socket exist: a
     // `logs` or `start -i` right after must find them.
-    let cref = &c;
-    let running = move || {
-        let mut state = container::owned_state(Status::Running);
-        (state.pid, state.started_at) = (Some(pid), Some(container::now()));
-        let _ = cref.write_state(&state);
-        say(&report, &format!("ok {pid}"));
+    let pid = started.pid;
+    let running = || match state::running(&c, pid) {
+        Ok(_) => {
+            say(&report, &Report::Running(pid));
+            true
+        }
+        Err(e) => {
+            say(&report, &Report::Failed(Failed::of(&e)));
+            false
+        }
     };
-    let exit = supervise(&c, started, io, record.interactive, running);
-    finish(&store, &c, &record, &cgroup_dirs, exit_code(exit));
-    Ok(0)
+    let exit = supervise(&c, started, io, record.process.interactive, running);
+    finish(&store, &c, &record, exit_code(exit))
 }
 
 /// One monitor per container: two `start`s racing would otherwise run it
@@ -82,13 +92,13 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
 /// container's --init, which inherits it). A monitor that has recorded
 /// its container's exit may still hold it for a moment (`restart`), so a
 /// busy lock is retried for up to 2 s unless the container runs.
-fn lock(c: &Container) -> Result<mini_store::StoreLock> {
+fn lock(c: &Container) -> Result<StoreLock> {
     let refuse = || Error::new(format!("start container {}", c.short_id())).because("container is already running");
     for _ in 0..200 {
-        if c.state().is_ok_and(|s| container::is_running(&s)) {
+        if c.state().is_ok_and(|s| state::is_running(&s)) {
             return Err(refuse());
         }
-        match mini_store::StoreLock::try_exclusive(&c.dir.join("monitor.lock")) {
+        match StoreLock::try_exclusive(&c.monitor_lock()) {
             Ok(Some(lock)) => return Ok(lock),
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
             Err(e) => return Err(Error::new(format!("start container {}", c.short_id())).because(e)),
@@ -97,8 +107,8 @@ fn lock(c: &Container) -> Result<mini_store::StoreLock> {
     Err(refuse())
 }
 
-fn say(report: &OwnedFd, line: &str) {
-    let _ = tty::write_all(report.as_raw_fd(), format!("{}\n", line.replace('\n', " ")).as_bytes());
+fn say(report: &OwnedFd, r: &Report) {
+    let _ = tty::write_all(report.as_raw_fd(), &r.encode());
 }
 
 /// The container's output ends the monitor reads, and (-i) the write end
@@ -109,31 +119,13 @@ struct Io {
     stdin: Option<OwnedFd>,
 }
 
-/// Mount plan and cgroups from the record, stdio pipes, then the same
-/// clone and handshake as a foreground run.
-fn launch(config: &Config, store: &Store, c: &Container, record: &SpecRecord) -> Result<(Started, Option<Io>)> {
-    let cfg = c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e))?;
-    let spec = record.to_spec()?;
-    let idmap = record.id_map();
-    let layers = container::layer_dirs(store, &cfg.layers)?;
-    let (overlay, root, detach) = crate::run::prepare_root(c, &layers, &spec, idmap.as_ref())?;
-    // The same cgroups, with the same limits, as when it was created.
-    let cgroups = cgroups::Cgroups::for_container(&record.resources, config.cgroup_parent.as_deref(), &c.id)?;
-    let mut root = root;
-    let tasks = crate::run::prepare_cgroups(&cgroups, &mut root, idmap.is_some())?;
+/// Stdio pipes, then the one launch path from the record (the same as a
+/// foreground run's).
+fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<(Started, Option<Io>)> {
     // The container inherits fds 0-2 (-t replaces them with its pty): make
     // them pipes whose other ends stay here.
-    let pipes = if spec.tty { None } else { Some(stdio_pipes(spec.interactive)?) };
-    let launched = process::start(&Launch {
-        spec: &spec,
-        overlay: &overlay,
-        rootfs: &root,
-        hostname: &record.hostname,
-        idmap: idmap.as_ref(),
-        dir: &c.dir,
-        cgroups: process::CgroupEntry::of(tasks.as_deref(), &cgroups),
-        detach: &detach,
-    });
+    let pipes = if record.process.tty { None } else { Some(stdio_pipes(record.process.interactive)?) };
+    let launched = launch::start(store, c, cfg, record);
     // Our own 0-2 go back to /dev/null, so the pipes end with the container.
     let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null");
     if let Ok(null) = &null {
@@ -141,8 +133,7 @@ fn launch(config: &Config, store: &Store, c: &Container, record: &SpecRecord) ->
             let _ = p::dup2(null.as_raw_fd(), fd);
         }
     }
-    let started = launched?;
-    Ok((started, pipes))
+    Ok((launched?, pipes))
 }
 
 /// Pipes for the container's stdout, stderr and (with -i) stdin, their
@@ -164,10 +155,11 @@ fn stdio_pipes(interactive: bool) -> Result<Io> {
 
 /// Log the container's output until it exits; forward signals sent to
 /// the monitor (SIGTERM, ...) to it, and (-i) what attached clients write
-/// to its stdin.
-fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool, running: impl FnOnce()) -> Exit {
+/// to its stdin. When `running` cannot record that it runs, the container
+/// is killed (and still reaped here).
+fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool, running: impl FnOnce() -> bool) -> Exit {
     let (pid, master, sigfd) = started.into_parts();
-    let mut log = logs::Writer::open(&logs::path_of(c)).ok();
+    let mut log = logs::Writer::open(&c.log()).ok();
     let mut stdin = None;
     let mut sources: Vec<(Option<OwnedFd>, Stream)> = match (master, io) {
         (Some(m), _) => {
@@ -187,7 +179,9 @@ fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool,
         }
     }
     let mut attached = stdin.as_ref().filter(|_| interactive).and_then(|fd| AttachSocket::open(c, fd.as_raw_fd()));
-    running();
+    if !running() {
+        let _ = p::kill(pid, libc::SIGKILL);
+    }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut fds: Vec<RawFd> = sources.iter().map(|(fd, _)| fd.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
@@ -253,7 +247,7 @@ impl Drop for SocketPath {
 
 impl AttachSocket {
     fn open(c: &Container, target: RawFd) -> Option<AttachSocket> {
-        let path = attach_socket(c);
+        let path = c.attach_socket();
         let _ = std::fs::remove_file(&path);
         let dir = std::fs::File::open(&c.dir).ok()?;
         let listener = std::os::unix::net::UnixListener::bind(short_path(&dir)).ok()?;
@@ -291,15 +285,10 @@ impl AttachSocket {
     }
 }
 
-/// Where a container's attach socket is.
-pub fn attach_socket(c: &Container) -> PathBuf {
-    c.dir.join("attach.sock")
-}
-
 /// The socket's path through an open fd of its directory (short enough
 /// for sun_path whatever the store root).
 pub fn short_path(dir: &std::fs::File) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}/attach.sock", dir.as_raw_fd()))
+    PathBuf::from(format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), mini_store::containers::files::ATTACH_SOCKET))
 }
 
 /// One read from a source into the log; the source is closed at its end.
@@ -318,24 +307,29 @@ fn copy_out(fd: &mut Option<OwnedFd>, stream: Stream, log: &mut Option<logs::Wri
 }
 
 /// Record how the container ended (then remove it, --rm), and remove its
-/// cgroups.
-fn finish(store: &Store, c: &Container, record: &SpecRecord, cgroup_dirs: &[PathBuf], code: i32) {
-    let remove = record.rm && !c.is_restarting(); // read before the exit is recorded
-    let oom = code == 137 && cgroups::oom_killed(cgroup_dirs);
-    container::remove_cgroups(record);
-    let mut state = c.state().unwrap_or_else(|_| State::created());
-    state.status = Status::Exited;
-    (state.exit_code, state.finished_at, state.oom_killed) = (Some(code), Some(container::now()), oom);
-    (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
-    let _ = c.write_state(&state);
+/// cgroups. A state that cannot be written is logged as mini's own line
+/// on the container's stderr stream: nobody else is there to read it.
+fn finish(store: &Store, c: &Container, record: &Record, code: i32) -> Result<i32> {
+    let remove = record.container.rm && !c.is_restarting(); // read before the exit is recorded
+    let cgroups = &record.container.cgroups;
+    let oom = code == 137 && cgroups.oom_killed();
+    cgroups.remove();
+    if let Err(e) = state::exited(c, code, oom) {
+        if let Ok(mut log) = logs::Writer::open(&c.log()) {
+            log.write(Stream::Stderr, format!("mini: {e}\n").as_bytes());
+            log.flush();
+        }
+        return Err(e);
+    }
     if remove {
         // `mini wait`s hold the wait lock shared until they have read the
         // exit code: let them, then remove.
-        let _waiters_done = mini_store::StoreLock::exclusive(&c.dir.join(crate::lifecycle::WAIT_LOCK));
-        let _ = container::containers(store).and_then(|cs| {
-            cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))
-        });
+        let _waiters_done = StoreLock::exclusive(&c.wait_lock());
+        super::containers(store)?
+            .remove(&c.id)
+            .map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))?;
     }
+    Ok(0)
 }
 
 /// Spawn a monitor for container `id` and wait for its one-line report:
@@ -358,14 +352,15 @@ pub fn spawn(config: &Config, id: &str) -> Result<i32> {
         // copy of this pipe for as long as it runs.
         let _ = std::io::BufReader::new(out).read_line(&mut line);
     }
-    let line = line.trim_end();
-    if let Some(pid) = line.strip_prefix("ok ") {
-        return pid.parse().map_err(|_| Error::new(what()).because(format!("the monitor said {line:?}")));
-    }
-    let _ = child.wait();
-    // "err CODE TEXT": the child's failure message, as `process` encodes it.
-    match line.strip_prefix("err ").and_then(|r| process::Message::decode(r.as_bytes())) {
-        Some(m) => Err(m.into_error()),
-        None => Err(Error::new(what()).because("its monitor exited before starting it")),
+    match Report::decode(&line) {
+        Some(Report::Running(pid)) => Ok(pid),
+        Some(Report::Failed(f)) => {
+            let _ = child.wait();
+            Err(f.into_error())
+        }
+        None => {
+            let _ = child.wait();
+            Err(Error::new(what()).because("its monitor exited before starting it"))
+        }
     }
 }

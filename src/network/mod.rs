@@ -4,6 +4,8 @@
 //! and `/etc/resolv.conf`, written into the container dir and bind-mounted
 //! over the image's files so the image itself never changes.
 
+use mini_store::containers::files;
+
 /// The content of `/etc/hosts` for a container named `hostname`.
 pub fn hosts(hostname: &str) -> String {
     format!(
@@ -29,9 +31,9 @@ pub fn resolv_conf(host: &str) -> String {
 /// (file name, content); `host_resolv` is the host's /etc/resolv.conf.
 pub fn etc_files(hostname: &str, host_resolv: &str) -> [(&'static str, String); 3] {
     [
-        ("hostname", format!("{hostname}\n")),
-        ("hosts", hosts(hostname)),
-        ("resolv.conf", resolv_conf(host_resolv)),
+        (files::HOSTNAME, format!("{hostname}\n")),
+        (files::HOSTS, hosts(hostname)),
+        (files::RESOLV_CONF, resolv_conf(host_resolv)),
     ]
 }
 

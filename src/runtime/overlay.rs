@@ -38,7 +38,9 @@ pub struct ContainerDirs {
     pub rootfs: PathBuf,
 }
 
+#[cfg(test)]
 impl ContainerDirs {
+    /// The store's layout under `dir` (`container::launch::dirs_of` is the real one).
     pub fn under(dir: &Path) -> ContainerDirs {
         ContainerDirs { upper: dir.join("upper"), work: dir.join("work"), rootfs: dir.join("rootfs") }
     }

@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::spec::{Tmpfs, Volume};
-use crate::assemble::MountPlan;
+use crate::runtime::overlay::MountPlan;
 use crate::error::Result;
 use crate::sys::{flags::*, Kind, Sys};
 
@@ -51,8 +51,9 @@ pub enum Op {
 #[derive(Debug, Clone)]
 pub struct Input<'a> {
     pub overlay: &'a MountPlan,
-    /// Directory holding the container's `hostname`, `hosts`, `resolv.conf`.
-    pub etc_dir: &'a Path,
+    /// The container's own `hostname`, `hosts`, `resolv.conf` on the
+    /// host, each bound over /etc/<its name>.
+    pub etc_files: &'a [PathBuf],
     pub volumes: &'a [Volume],
     pub tmpfs: &'a [Tmpfs],
     pub read_only: bool,
@@ -117,9 +118,9 @@ pub fn plan(input: &Input) -> Plan {
     }
     ops.push(m("tmpfs", "/dev/shm", NOSUID | NODEV | NOEXEC, Some("mode=1777,size=65536k"), false));
     ops.push(m("mqueue", "/dev/mqueue", NOSUID | NODEV | NOEXEC, None, false));
-    for file in ["hostname", "hosts", "resolv.conf"] {
-        let target = p("/etc").join(file);
-        ops.push(Op::Bind { source: input.etc_dir.join(file), target, kind: Kind::File, ro_flags: None });
+    for source in input.etc_files {
+        let target = p("/etc").join(source.file_name().unwrap_or_default());
+        ops.push(Op::Bind { source: source.clone(), target, kind: Kind::File, ro_flags: None });
     }
     for v in input.volumes {
         // The kind (file or dir) is the source's; the executor checks it.
@@ -261,11 +262,15 @@ fn must(r: Option<crate::sys::Resolved>, path: &Path) -> Result<crate::sys::Reso
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::{self, ContainerDirs};
+
+    fn etc() -> Vec<PathBuf> {
+        ["hostname", "hosts", "resolv.conf"].iter().map(|f| Path::new("/c").join(f)).collect()
+    }
+    use crate::runtime::overlay::{self, ContainerDirs};
     use crate::sys::FakeSys;
 
     fn overlay() -> MountPlan {
-        assemble::plan(&[p("/s/l/a"), p("/s/l/b")], &ContainerDirs::under(Path::new("/c")), false)
+        overlay::plan(&[p("/s/l/a"), p("/s/l/b")], &ContainerDirs::under(Path::new("/c")), false)
     }
 
     #[test]
@@ -273,7 +278,7 @@ mod tests {
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: true }];
         let tmpfs = [Tmpfs { target: p("/run"), options: None }];
         let ov = overlay();
-        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &vols, tmpfs: &tmpfs, read_only: true, userns: false };
+        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &tmpfs, read_only: true, userns: false };
         let plan = plan(&input);
         assert_eq!(plan.root, p("/c/rootfs"));
         assert_eq!(plan.ops[0], Op::MakePrivate);
@@ -339,7 +344,7 @@ mod tests {
     #[test]
     fn in_a_user_namespace_the_root_is_attached_and_devpts_has_no_gid() {
         let ov = overlay();
-        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &[], tmpfs: &[], read_only: false, userns: true };
+        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &[], tmpfs: &[], read_only: false, userns: true };
         let plan = plan(&input);
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("/c/rootfs") });
         let pts = plan.ops.iter().find_map(|o| match o {
@@ -355,7 +360,7 @@ mod tests {
     fn user_namespace_plans_reach_the_container_dir_relatively() {
         let ov = overlay();
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: false }];
-        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &vols, tmpfs: &[], read_only: false, userns: true };
+        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &[], read_only: false, userns: true };
         let (plan, detach) = for_user_namespace(&plan(&input), Path::new("/c"), &|p| p == Path::new("/data"));
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("rootfs") });
         let hosts = Op::Bind { source: p("hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
@@ -370,7 +375,7 @@ mod tests {
     #[test]
     fn executor_stops_at_the_first_failure() {
         let ov = overlay();
-        let input = Input { overlay: &ov, etc_dir: Path::new("/c"), volumes: &[], tmpfs: &[], read_only: false, userns: false };
+        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &[], tmpfs: &[], read_only: false, userns: false };
         let sys = FakeSys::failing_on("mount sysfs");
         let err = execute(&plan(&input), &sys, &[]).unwrap_err().to_string();
         assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");

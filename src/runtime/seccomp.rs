@@ -9,15 +9,7 @@
 //! rule compiler emits (two programs, ~300 instructions for this policy),
 //! because every container start pays for loading and checking it.
 
-/// One BPF instruction, laid out as the kernel's `struct sock_filter`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Insn {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
+pub use crate::sys::process::Insn;
 
 const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K

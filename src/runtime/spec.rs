@@ -1,493 +1,82 @@
-//! Image config + `mini run` flags → [`RunSpec`]: everything the container
-//! process needs, decided before anything is created. Pure: host env and
-//! env-file contents come in as arguments, and every bad input becomes one
-//! error line naming the flag and its value.
+//! The process description: everything the runtime needs to start one
+//! container process, decided by the engine (`container::spec` builds it
+//! from the image config and the flags) and kept in the container's
+//! record, so every later start runs exactly what `create` decided. The
+//! OCI-runtime work replaces this type with the OCI runtime `Spec`.
 
 use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 use super::user::UserSpec;
-use crate::error::{Error, Result};
+use super::userns::IdMap;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The flags of `mini run` / `mini create`, as typed.
-#[derive(Debug, Clone, Default)]
-pub struct RunFlags {
-    pub image: String,
-    pub command: Vec<OsString>,
-    pub entrypoint: Option<String>,
-    pub env: Vec<String>,
-    pub workdir: Option<String>,
-    pub user: Option<String>,
-    pub hostname: Option<String>,
-    pub volumes: Vec<String>,
-    pub tmpfs: Vec<String>,
-    pub read_only: bool,
-    pub rm: bool,
-    pub init: bool,
-    pub interactive: bool,
-    pub tty: bool,
-    pub userns: Option<String>,
-    pub pull: Option<String>,
-    pub name: Option<String>,
-    pub network: Option<String>,
-    /// --memory, --cpus, --pids-limit, --cgroup-parent and friends.
-    pub resources: super::cgroups::Flags,
-}
-
-/// What the image's config says about running it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ImageDefaults {
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub env: Vec<String>,
-    pub workdir: String,
-    pub user: String,
-}
-
-impl ImageDefaults {
-    pub fn from_oci(config: &oci_spec::image::ImageConfiguration) -> ImageDefaults {
-        let Some(c) = config.config() else { return ImageDefaults::default() };
-        ImageDefaults {
-            entrypoint: c.entrypoint().clone().unwrap_or_default(),
-            cmd: c.cmd().clone().unwrap_or_default(),
-            env: c.env().clone().unwrap_or_default(),
-            workdir: c.working_dir().clone().unwrap_or_default(),
-            user: c.user().clone().unwrap_or_default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Userns {
     Host,
     Auto,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullPolicy {
-    Missing,
-    Always,
-    Never,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
     pub source: PathBuf,
     pub target: PathBuf,
     pub read_only: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmpfs {
     pub target: PathBuf,
     pub options: Option<String>,
 }
 
 /// Everything the container's process needs, validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
+    /// Byte for byte as given (serialized as bytes when not UTF-8).
     pub argv: Vec<OsString>,
     /// KEY=VALUE, in order, keys unique. HOME is added inside the container
     /// once the user is resolved, unless set here.
     pub env: Vec<String>,
     pub workdir: PathBuf,
+    /// `-u` or the image's User, resolved inside the container's root.
     pub user: UserSpec,
     pub hostname: Option<String>,
     pub volumes: Vec<Volume>,
     pub tmpfs: Vec<Tmpfs>,
     pub read_only: bool,
-    pub rm: bool,
     pub init: bool,
     pub interactive: bool,
     pub tty: bool,
     pub userns: Userns,
-    pub pull: PullPolicy,
-    pub name: Option<String>,
+    /// Where container ids 0.. map on the host (`--userns=auto`), chosen
+    /// once at create.
+    #[serde(default)]
+    pub id_map: Option<IdMap>,
 }
 
-/// A read env file: its path (for messages) and its bytes.
-pub type EnvFile = (PathBuf, Vec<u8>);
-
 impl RunSpec {
-    pub fn build(
-        image: &ImageDefaults,
-        flags: &RunFlags,
-        host_env: &dyn Fn(&str) -> Option<String>,
-        env_files: &[EnvFile],
-    ) -> Result<RunSpec> {
-        let hostname = flags.hostname.as_deref().map(check_hostname).transpose()?;
-        Ok(RunSpec {
-            argv: argv(image, flags)?,
-            env: env(image, flags, host_env, env_files, hostname.as_deref())?,
-            workdir: workdir(image, flags)?,
-            user: UserSpec::parse(flags.user.as_deref().unwrap_or(&image.user))
-                .map_err(|e| if flags.user.is_some() { e } else { e.within("image config User") })?,
-            hostname,
-            volumes: flags.volumes.iter().map(|v| parse_volume(v)).collect::<Result<_>>()?,
-            tmpfs: flags.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Result<_>>()?,
-            read_only: flags.read_only,
-            rm: flags.rm,
-            init: flags.init,
-            interactive: flags.interactive,
-            tty: flags.tty,
-            userns: parse_userns(flags.userns.as_deref())?,
-            pull: parse_pull(flags.pull.as_deref())?,
-            name: flags.name.as_deref().map(check_name).transpose()?,
-        })
-    }
-
     /// Docker always sets HOSTNAME; the default (the short id) is only
     /// known once the container exists.
     pub fn set_hostname_default(&mut self, hostname: &str) {
+        if self.hostname.is_none() {
+            self.hostname = Some(hostname.to_string());
+        }
         if self.env_value("HOSTNAME").is_none() {
             let at = usize::from(!self.env.is_empty());
             self.env.insert(at, format!("HOSTNAME={hostname}"));
         }
     }
 
+    pub fn hostname(&self) -> &str {
+        self.hostname.as_deref().unwrap_or_default()
+    }
+
     pub fn env_value(&self, key: &str) -> Option<&str> {
         self.env.iter().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-    }
-}
-
-/// Validate `--network`: only `none` exists yet (bridge comes later).
-pub fn check_network(value: Option<&str>) -> Result<()> {
-    match value {
-        None | Some("none") => Ok(()),
-        Some(v) => Err(Error::new(format!("invalid --network \"{v}\""))
-            .because("only \"none\" is supported so far")),
-    }
-}
-
-fn argv(image: &ImageDefaults, flags: &RunFlags) -> Result<Vec<OsString>> {
-    // As Docker: --entrypoint replaces the image's entrypoint and drops its
-    // Cmd; trailing arguments replace Cmd.
-    let (entry, cmd): (Vec<OsString>, Vec<OsString>) = match &flags.entrypoint {
-        Some(e) if e.is_empty() => (vec![], flags.command.clone()),
-        Some(e) => (vec![e.into()], flags.command.clone()),
-        None if flags.command.is_empty() => (os(&image.entrypoint), os(&image.cmd)),
-        None => (os(&image.entrypoint), flags.command.clone()),
-    };
-    let argv: Vec<OsString> = entry.into_iter().chain(cmd).collect();
-    if argv.is_empty() {
-        return Err(Error::new(format!("run {}", flags.image))
-            .because("no command specified")
-            .hint("the image has no Entrypoint or Cmd; give a command after the image"));
-    }
-    Ok(argv)
-}
-
-fn os(v: &[String]) -> Vec<OsString> {
-    v.iter().map(OsString::from).collect()
-}
-
-fn env(
-    image: &ImageDefaults,
-    flags: &RunFlags,
-    host_env: &dyn Fn(&str) -> Option<String>,
-    env_files: &[EnvFile],
-    hostname: Option<&str>,
-) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    let mut set = |kv: String| {
-        let key = kv.split('=').next().unwrap_or_default().to_string();
-        match out.iter_mut().find(|e| e.split('=').next() == Some(&key)) {
-            Some(slot) => *slot = kv,
-            None => out.push(kv),
-        }
-    };
-    set(format!("PATH={DEFAULT_PATH}"));
-    if let Some(h) = hostname {
-        set(format!("HOSTNAME={h}"));
-    }
-    for kv in &image.env {
-        if kv.contains('=') && !kv.starts_with('=') {
-            set(kv.clone());
-        }
-    }
-    for (path, bytes) in env_files {
-        let text = String::from_utf8_lossy(bytes);
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim_start();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let kv = env_entry(line, host_env).map_err(|why| {
-                Error::new(format!("invalid --env-file {} line {}", path.display(), n + 1)).because(why)
-            })?;
-            kv.map(&mut set);
-        }
-    }
-    for e in &flags.env {
-        let kv = env_entry(e, host_env).map_err(|why| Error::new(format!("invalid -e \"{e}\"")).because(why))?;
-        kv.map(&mut set);
-    }
-    Ok(out)
-}
-
-/// `K=V` as is, `K` from the host (skipped when unset there).
-fn env_entry(text: &str, host_env: &dyn Fn(&str) -> Option<String>) -> std::result::Result<Option<String>, String> {
-    if text.is_empty() {
-        return Err("empty variable".into());
-    }
-    let key = text.split('=').next().unwrap_or_default();
-    if key.is_empty() {
-        return Err("variable name is empty".into());
-    }
-    if key.contains(|c: char| c.is_whitespace() || c == '\0') {
-        return Err(format!("variable name \"{key}\" contains whitespace"));
-    }
-    if text.contains('=') {
-        Ok(Some(text.to_string()))
-    } else {
-        Ok(host_env(key).map(|v| format!("{key}={v}")))
-    }
-}
-
-fn workdir(image: &ImageDefaults, flags: &RunFlags) -> Result<PathBuf> {
-    let (text, flag) = match &flags.workdir {
-        Some(w) => (w.as_str(), "-w"),
-        None if image.workdir.is_empty() => ("/", "-w"),
-        None => (image.workdir.as_str(), "image config WorkingDir"),
-    };
-    let p = Path::new(text);
-    if !p.is_absolute() {
-        return Err(Error::new(format!("invalid {flag} \"{text}\"")).because("the working directory must be an absolute path"));
-    }
-    Ok(clean(p))
-}
-
-/// Lexically normalise an absolute path ("/a/./b/../c" → "/a/c").
-pub fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Mount targets that would hide or subvert what the runtime sets up.
-fn check_target(flag: &str, text: &str, target: &Path) -> Result<PathBuf> {
-    let bad = |why: &str| Err(Error::new(format!("invalid {flag} \"{text}\"")).because(why.to_string()));
-    if !target.is_absolute() {
-        return bad("the container path must be absolute");
-    }
-    let t = clean(target);
-    if t == Path::new("/") {
-        return bad("cannot mount over the container's root");
-    }
-    if t.starts_with("/proc") {
-        return bad("cannot mount under /proc");
-    }
-    Ok(t)
-}
-
-pub fn parse_volume(text: &str) -> Result<Volume> {
-    let bad = |why: &str| Error::new(format!("invalid -v \"{text}\"")).because(why.to_string());
-    let parts: Vec<&str> = text.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [s, d] => (*s, *d, None),
-        [s, d, m] => (*s, *d, Some(*m)),
-        [_] => return Err(bad("expected /host/path:/container/path[:ro]")),
-        _ => return Err(bad("too many ':'")),
-    };
-    if src.is_empty() || !src.starts_with('/') {
-        return Err(bad("the host path must be absolute (named volumes are not supported)"));
-    }
-    let read_only = match mode {
-        None | Some("rw") => false,
-        Some("ro") => true,
-        Some(m) => return Err(bad(&format!("unknown mode \"{m}\" (use ro or rw)"))),
-    };
-    Ok(Volume { source: clean(Path::new(src)), target: check_target("-v", text, Path::new(dst))?, read_only })
-}
-
-pub fn parse_tmpfs(text: &str) -> Result<Tmpfs> {
-    let (path, options) = match text.split_once(':') {
-        Some((p, o)) => (p, Some(o.to_string())),
-        None => (text, None),
-    };
-    Ok(Tmpfs { target: check_target("--tmpfs", text, Path::new(path))?, options })
-}
-
-fn parse_userns(v: Option<&str>) -> Result<Userns> {
-    match v {
-        None | Some("") | Some("host") => Ok(Userns::Host),
-        Some("auto") => Ok(Userns::Auto),
-        Some(o) => Err(Error::new(format!("invalid --userns \"{o}\"")).because("expected host or auto")),
-    }
-}
-
-pub fn parse_pull(v: Option<&str>) -> Result<PullPolicy> {
-    match v {
-        None | Some("missing") => Ok(PullPolicy::Missing),
-        Some("always") => Ok(PullPolicy::Always),
-        Some("never") => Ok(PullPolicy::Never),
-        Some(o) => Err(Error::new(format!("invalid --pull \"{o}\"")).because("expected missing, always or never")),
-    }
-}
-
-/// Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+
-pub fn check_name(name: &str) -> Result<String> {
-    let ok = name.len() >= 2
-        && name.len() <= 128
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(Error::new(format!("invalid --name \"{name}\"")).because("names match [a-zA-Z0-9][a-zA-Z0-9_.-]+"))
-    }
-}
-
-fn check_hostname(h: &str) -> Result<String> {
-    let ok = !h.is_empty()
-        && h.len() <= 64
-        && h.split('.').all(|l| {
-            !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if ok {
-        Ok(h.to_string())
-    } else {
-        Err(Error::new(format!("invalid --hostname \"{h}\"")).because("not a valid host name (letters, digits, '-' and '.', at most 64)"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::runtime::user::Id;
-
-    fn image() -> ImageDefaults {
-        ImageDefaults {
-            entrypoint: vec!["/entry".into()],
-            cmd: vec!["a".into(), "b c".into()],
-            env: vec!["PATH=/img/bin".into(), "LANG=C".into(), "EMPTY=".into()],
-            workdir: "/srv".into(),
-            user: "app".into(),
-        }
-    }
-
-    fn host(k: &str) -> Option<String> {
-        (k == "FROM_HOST").then(|| "h v".to_string())
-    }
-
-    fn build(f: RunFlags) -> Result<RunSpec> {
-        RunSpec::build(&image(), &f, &host, &[])
-    }
-
-    fn flags() -> RunFlags {
-        RunFlags { image: "img".into(), ..Default::default() }
-    }
-
-    #[test]
-    fn argv_follows_docker_rules() {
-        let s = build(flags()).unwrap();
-        assert_eq!(s.argv, ["/entry", "a", "b c"]);
-        let s = build(RunFlags { command: vec!["x".into(), "".into(), "-y".into()], ..flags() }).unwrap();
-        assert_eq!(s.argv, ["/entry", "x", "", "-y"]);
-        let s = build(RunFlags { entrypoint: Some("/bin/sh".into()), ..flags() }).unwrap();
-        assert_eq!(s.argv, ["/bin/sh"]);
-        let s = build(RunFlags { entrypoint: Some("".into()), command: vec!["ls".into()], ..flags() }).unwrap();
-        assert_eq!(s.argv, ["ls"]);
-        let e = RunSpec::build(&ImageDefaults::default(), &flags(), &host, &[]).unwrap_err();
-        assert!(e.to_string().contains("no command specified"), "{e}");
-    }
-
-    #[test]
-    fn env_merges_in_order_with_later_winning() {
-        let files = [(PathBuf::from("/e.env"), b"# c\n\nFILE=1\nLANG=fr\nFROM_HOST\nUNSET_ON_HOST\n".to_vec())];
-        let f = RunFlags {
-            env: vec!["LANG=de".into(), "FROM_HOST".into(), "X=a=b".into(), "NOPE".into()],
-            hostname: Some("box".into()),
-            ..flags()
-        };
-        let s = RunSpec::build(&image(), &f, &host, &files).unwrap();
-        assert_eq!(s.env, ["PATH=/img/bin", "HOSTNAME=box", "LANG=de", "EMPTY=", "FILE=1", "FROM_HOST=h v", "X=a=b"]);
-        assert_eq!(s.env_value("X"), Some("a=b"));
-        let s = RunSpec::build(&ImageDefaults { cmd: vec!["x".into()], ..Default::default() }, &flags(), &host, &[]).unwrap();
-        assert_eq!(s.env, [format!("PATH={DEFAULT_PATH}")]);
-    }
-
-    #[test]
-    fn hostname_defaults_after_path_unless_set() {
-        let mut s = build(flags()).unwrap();
-        s.set_hostname_default("abc123def456");
-        assert_eq!(&s.env[..2], ["PATH=/img/bin", "HOSTNAME=abc123def456"]);
-        let mut s = build(RunFlags { env: vec!["HOSTNAME=mine".into()], ..flags() }).unwrap();
-        s.set_hostname_default("abc123def456");
-        assert_eq!(s.env_value("HOSTNAME"), Some("mine"));
-    }
-
-    #[test]
-    fn bad_env_is_one_line_naming_the_value() {
-        let e = build(RunFlags { env: vec!["".into()], ..flags() }).unwrap_err().to_string();
-        assert_eq!(e, "invalid -e \"\": empty variable");
-        let e = build(RunFlags { env: vec!["=x".into()], ..flags() }).unwrap_err().to_string();
-        assert_eq!(e, "invalid -e \"=x\": variable name is empty");
-        let files = [(PathBuf::from("/e.env"), b"OK=1\n=bad\n".to_vec())];
-        let e = RunSpec::build(&image(), &flags(), &host, &files).unwrap_err().to_string();
-        assert_eq!(e, "invalid --env-file /e.env line 2: variable name is empty");
-    }
-
-    #[test]
-    fn workdir_user_and_defaults() {
-        let s = build(flags()).unwrap();
-        assert_eq!(s.workdir, PathBuf::from("/srv"));
-        assert_eq!(s.user.user, Id::Name("app".into()));
-        let s = build(RunFlags { workdir: Some("/a/./b/../c".into()), user: Some("0:0".into()), ..flags() }).unwrap();
-        assert_eq!(s.workdir, PathBuf::from("/a/c"));
-        assert_eq!(s.user, UserSpec { user: Id::Num(0), group: Some(Id::Num(0)) });
-        let e = build(RunFlags { workdir: Some("rel".into()), ..flags() }).unwrap_err().to_string();
-        assert_eq!(e, "invalid -w \"rel\": the working directory must be an absolute path");
-        assert!(build(RunFlags { user: Some("4294967296".into()), ..flags() }).is_err());
-    }
-
-    #[test]
-    fn volumes_and_tmpfs() {
-        assert_eq!(
-            parse_volume("/data:/mnt/d:ro").unwrap(),
-            Volume { source: "/data".into(), target: "/mnt/d".into(), read_only: true }
-        );
-        assert!(!parse_volume("/data/../x:/y").unwrap().read_only);
-        assert_eq!(parse_volume("/data/../x:/y").unwrap().source, PathBuf::from("/x"));
-        for (bad, why) in [
-            ("data:/x", "absolute"),
-            ("/data:x", "absolute"),
-            ("/data:/", "root"),
-            ("/data:/a/..", "root"),
-            ("/data:/proc/sys", "/proc"),
-            ("/data:/proc", "/proc"),
-            ("/data", "expected"),
-            ("/a:/b:rx", "unknown mode"),
-        ] {
-            let e = parse_volume(bad).unwrap_err().to_string();
-            assert!(e.starts_with(&format!("invalid -v \"{bad}\": ")) && e.contains(why), "{e}");
-        }
-        assert_eq!(parse_tmpfs("/run:size=1m").unwrap(), Tmpfs { target: "/run".into(), options: Some("size=1m".into()) });
-        assert!(parse_tmpfs("/").is_err());
-    }
-
-    #[test]
-    fn names_hostnames_and_modes() {
-        assert!(check_name("web-1.a_b").is_ok());
-        for bad in ["", "a", "-x", "a b", "a/b"] {
-            assert!(check_name(bad).is_err(), "{bad}");
-        }
-        assert!(build(RunFlags { hostname: Some("bad_host".into()), ..flags() }).is_err());
-        assert_eq!(build(RunFlags { userns: Some("auto".into()), ..flags() }).unwrap().userns, Userns::Auto);
-        assert!(build(RunFlags { userns: Some("keep-id".into()), ..flags() }).is_err());
-        assert_eq!(build(RunFlags { pull: Some("never".into()), ..flags() }).unwrap().pull, PullPolicy::Never);
-        assert!(build(RunFlags { pull: Some("sometimes".into()), ..flags() }).is_err());
-        assert!(check_network(Some("none")).is_ok());
-        assert!(check_network(Some("bridge")).is_err());
     }
 }

@@ -7,13 +7,14 @@ use crate::error::{Error, Result};
 /// Docker (runc) accepts ids up to 2^31-1.
 pub const MAX_ID: u64 = 2_147_483_647;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Id {
     Name(String),
     Num(u32),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserSpec {
     pub user: Id,
     pub group: Option<Id>,
@@ -25,6 +26,25 @@ pub struct User {
     pub gid: u32,
     pub groups: Vec<u32>,
     pub home: String,
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Id::Name(n) => f.write_str(n),
+            Id::Num(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// As `-u` takes it: `user[:group]`.
+impl std::fmt::Display for UserSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.group {
+            Some(g) => write!(f, "{}:{g}", self.user),
+            None => write!(f, "{}", self.user),
+        }
+    }
 }
 
 impl UserSpec {

@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::assemble::{ContainerDirs, MountPlan};
+use crate::runtime::overlay::{ContainerDirs, MountPlan};
 use crate::error::{Error, Result};
 use crate::sys::{mount, process as p};
 
@@ -12,7 +12,7 @@ pub const RANGE: u32 = 65536;
 /// Far above any host user: uids 100000000-100065535.
 pub const DEFAULT_BASE: u32 = 100_000_000;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdMap {
     pub uid_base: u32,
     pub gid_base: u32,

@@ -10,7 +10,9 @@
 
 #[cfg(test)]
 pub mod fake;
+pub mod fdpass;
 pub mod fs;
+pub mod linux;
 pub mod mount;
 pub mod net;
 pub mod process;
@@ -19,12 +21,12 @@ pub mod tty;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use crate::assemble::MountPlan;
+use crate::runtime::overlay::MountPlan;
 use crate::error::Result;
 
 #[cfg(test)]
 pub use fake::FakeSys;
-pub use mount::RealSys;
+pub use linux::RealSys;
 
 /// What a mount target inside the container root must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

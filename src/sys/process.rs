@@ -373,7 +373,17 @@ pub fn close_raw(fd: RawFd) {
 }
 
 /// Load a seccomp BPF program for this thread (no_new_privs must be set).
-pub fn load_seccomp(program: &[crate::runtime::seccomp::Insn]) -> io::Result<()> {
+/// One BPF instruction, laid out as the kernel's `struct sock_filter`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+pub fn load_seccomp(program: &[Insn]) -> io::Result<()> {
     // Insn has `struct sock_filter`'s layout (repr(C): u16, u8, u8, u32).
     let prog = libc::sock_fprog {
         len: u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,

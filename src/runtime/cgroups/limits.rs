@@ -8,19 +8,39 @@
 use super::detect::Version;
 use crate::error::{Error, Result};
 
-/// The resource flags of `mini run`, as typed (kept in the container's
-/// record, so a later `start` plans the same cgroups).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The resource flags of `mini run`, as typed, Docker's spelling. Values
+/// stay strings here: [`Limits::from_flags`] parses them, so every bad
+/// value gets the same one-line error naming flag and value. (The CLI
+/// parses straight into this struct; the help texts are its doc comments.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::Args)]
 #[serde(default)]
 pub struct Flags {
+    /// Memory limit (b, k, m, g; at least 6m)
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
+    /// Memory plus swap (-1: unlimited swap; default twice --memory)
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
+    /// Soft memory limit
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub cpus: Option<String>,
+    /// CPU shares, relative weight (cgroup v1 units, 2-262144)
+    #[arg(short = 'c', long, value_name = "N", allow_hyphen_values = true)]
     pub cpu_shares: Option<String>,
+    /// CPU weight (cgroup v2 units, 1-10000)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub cpu_weight: Option<String>,
+    /// CPUs the container may use (0-1,3)
+    #[arg(long, value_name = "LIST")]
     pub cpuset_cpus: Option<String>,
+    /// Maximum number of tasks (-1: unlimited)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+    /// Parent cgroup: relative to mini's own cgroup, or absolute
+    #[arg(long, value_name = "PATH")]
     pub cgroup_parent: Option<String>,
 }
 

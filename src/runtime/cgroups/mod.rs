@@ -54,7 +54,9 @@ impl Host {
 
 /// A container's cgroups as `mini run` handles them: planned while
 /// deciding (bad flags fail before anything exists), made before the
-/// clone, removed after exit.
+/// clone, removed after exit. Planned once, at create, and kept in the
+/// container's record: every start makes exactly these.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Cgroups {
     pub plan: Plan,
     /// Limits were asked for: failing to apply them is an error. Otherwise

@@ -48,7 +48,7 @@ pub const DEVICE_RULES: [&str; 12] = [
 ];
 
 /// One step of making the cgroups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Step {
     /// mkdir; an existing directory is fine.
     MakeDir(PathBuf),
@@ -72,7 +72,7 @@ pub enum Step {
 }
 
 /// One cgroup of the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dir {
     pub version: Version,
     pub path: PathBuf,
@@ -89,7 +89,7 @@ impl Dir {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub dirs: Vec<Dir>,
     pub steps: Vec<Step>,

@@ -1,0 +1,102 @@
+//! The one path from a container's record to its started process, used by
+//! a foreground `mini run` and by the monitor (`run -d`, `start`,
+//! `restart`): the overlay over the image's layers, the root's mount plan,
+//! the cgroups planned at create, then the runtime's clone and handshake.
+//! Nothing here consults today's configuration or the caller's cgroup.
+
+use std::path::PathBuf;
+
+use mini_store::containers::{files, Container, ContainerConfig};
+use mini_store::Store;
+
+use super::record::Record;
+use crate::error::{Error, Result};
+use crate::runtime::overlay::{self, ContainerDirs, MountPlan};
+use crate::runtime::process::{self, CgroupEntry, Launch, Started};
+use crate::runtime::{cgroups, rootfs, userns};
+
+/// Start container `c` as its record says; returns once its command runs.
+/// On failure the runtime has reaped the child and removed nothing: the
+/// caller removes the record's cgroups.
+pub fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<Started> {
+    let layers = layer_dirs(store, cfg)?;
+    let spec = &record.process;
+    let (overlay, mut root, detach) = prepare_root(c, &layers, record)?;
+    let cgroups = &record.container.cgroups;
+    let opened = prepare_cgroups(cgroups, &mut root, spec.id_map.is_some())?;
+    process::start(&Launch {
+        spec,
+        overlay: &overlay,
+        rootfs: &root,
+        dir: &c.dir,
+        cgroups: CgroupEntry::of(opened.as_deref(), cgroups),
+        detach: &detach,
+    })
+}
+
+/// The overlay's directories of `c`, as the store names them.
+pub fn dirs_of(c: &Container) -> ContainerDirs {
+    ContainerDirs { upper: c.upper(), work: c.work(), rootfs: c.rootfs() }
+}
+
+/// The image's unpacked layer directories, bottom first, as config.json
+/// lists their diff-ids.
+pub fn layer_dirs(store: &Store, cfg: &ContainerConfig) -> Result<Vec<PathBuf>> {
+    cfg.layers
+        .iter()
+        .map(|l| {
+            let d: mini_store::Digest = l.parse().map_err(|e| Error::new(format!("layer {l}")).because(e))?;
+            Ok(store.layers().diff_path(&d))
+        })
+        .collect()
+}
+
+/// The container's cgroups as its process will enter them, and their
+/// cgroupfs view added to its root plan. Under a user namespace mini makes
+/// them and opens their join files now (and adds no view: v1 cannot be
+/// mounted there); otherwise it makes them after the clone, while the
+/// child unshares its namespaces (see `runtime::process`).
+fn prepare_cgroups(
+    cgroups: &cgroups::Cgroups,
+    root: &mut rootfs::Plan,
+    userns: bool,
+) -> Result<Option<Vec<std::fs::File>>> {
+    if userns {
+        return cgroups.prepare().map(Some);
+    }
+    cgroups::fs::add_to(root, &cgroups.plan.dirs);
+    Ok(None)
+}
+
+/// The container's overlay (layers top first over its upper dir), its
+/// /etc files, and the ordered mount plan the child carries out.
+fn prepare_root(c: &Container, layers: &[PathBuf], record: &Record) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
+    let spec = &record.process;
+    if layers.len() > overlay::MAX_LOWERS {
+        return Err(Error::new(format!("start container {}", c.short_id()))
+            .because(format!("{} layers; overlayfs stacks at most {}", layers.len(), overlay::MAX_LOWERS)));
+    }
+    let dirs = dirs_of(c);
+    // Even with --userns=auto the overlay is mounted from the host's user
+    // namespace (over idmapped layers), so it keeps trusted.* xattrs.
+    let mut overlay = overlay::plan(layers, &dirs, false);
+    // A --rm container's upper dir goes when it ends: no sync at unmount.
+    overlay.volatile = record.container.rm;
+    let etc_files = [files::HOSTNAME, files::HOSTS, files::RESOLV_CONF].map(|f| c.etc_file(f));
+    let root = rootfs::plan(&rootfs::Input {
+        overlay: &overlay,
+        etc_files: &etc_files,
+        volumes: &spec.volumes,
+        tmpfs: &spec.tmpfs,
+        read_only: spec.read_only,
+        userns: spec.id_map.is_some(),
+    });
+    match &spec.id_map {
+        Some(map) => {
+            userns::prepare_dirs(&dirs, map)?;
+            let (root, detach) = rootfs::for_user_namespace(&root, &c.dir, &|p| p.is_dir());
+            Ok((overlay, root, detach))
+        }
+        None => Ok((overlay, root, Vec::new())),
+    }
+}

@@ -1,0 +1,62 @@
+//! The container's record: what was asked for it, decided once at create
+//! and written once, as config.json's `spec`. Two parts: the process
+//! description (the runtime's [`RunSpec`]) and the container options (what
+//! the engine does around the process: removal, network, stop signal, the
+//! cgroups planned for it). Every start — a foreground run, the monitor,
+//! `start` and `restart` from anywhere, with any configuration by then —
+//! runs exactly this; `exec`, `stats`, `stop` and `rm` read it too.
+
+use mini_store::containers::{Container, ContainerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::runtime::cgroups::{self, Cgroups};
+use crate::runtime::spec::RunSpec;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub process: RunSpec,
+    pub container: ContainerOptions,
+}
+
+/// The engine's side of a container: everything that is not the process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerOptions {
+    /// The image as the user typed it (what `ps` shows).
+    pub image_ref: String,
+    /// `--rm`: removed when it exits (kept across a `restart`).
+    pub rm: bool,
+    /// `--network`.
+    pub network: String,
+    /// The image's StopSignal (`stop` sends it, else SIGTERM).
+    pub stop_signal: Option<String>,
+    /// The resource flags as given (`inspect` shows them).
+    pub resources: cgroups::Flags,
+    /// The cgroups planned at create: the same ones at every start.
+    pub cgroups: Cgroups,
+}
+
+impl Record {
+    /// The record inside an already read config.json; an unreadable one
+    /// is an error naming the container and the file.
+    pub fn of(c: &Container, cfg: &ContainerConfig) -> Result<Record> {
+        Record::deserialize(&cfg.spec).map_err(|e| unreadable(c, e))
+    }
+
+    /// Read config.json and the record in it.
+    pub fn read(c: &Container) -> Result<Record> {
+        let cfg = c.config().map_err(|e| unreadable(c, e))?;
+        Record::of(c, &cfg)
+    }
+
+    /// The value stored as config.json's `spec`.
+    pub fn to_value(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| Error::new("encode the container's record").because(e))
+    }
+}
+
+fn unreadable(c: &Container, why: impl std::fmt::Display) -> Error {
+    Error::new(format!("read the record of container {}", c.short_id()))
+        .because(format!("{}: {why}", c.config_path().display()))
+        .hint("remove the container (mini rm -f) and create it again")
+}

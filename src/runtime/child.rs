@@ -1,0 +1,225 @@
+//! Inside the container, the last steps before the command runs, shared
+//! by the container's first process (`runtime::process`) and by `exec`:
+//! user → working directory → stdio → confinement → exec. A failure on
+//! the way is reported to mini as one [`Failed`] line, and the process
+//! exits with its code (125, 126, 127).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::message::Failed;
+use super::spec::DEFAULT_PATH;
+use super::user::{User, UserSpec};
+use super::{init, security};
+use crate::error::{Error, Kind, Result};
+use crate::sys::process as p;
+use crate::sys::{self};
+
+/// What is never returned: `exec` either replaces the process or fails.
+pub enum Never {}
+
+/// The command and how it runs.
+pub struct Command<'a> {
+    pub argv: &'a [OsString],
+    /// KEY=VALUE; HOME is added from the user's passwd entry unless set.
+    pub env: &'a [String],
+    pub workdir: &'a Path,
+    /// A missing working directory is made (as root, as `docker run`
+    /// does); `exec` refuses one instead, as `docker exec` does.
+    pub create_workdir: bool,
+    pub user: &'a UserSpec,
+    /// Keep stdin (else it is /dev/null).
+    pub interactive: bool,
+    /// mini's reaper stays as pid 1 and forks the command (`--init`).
+    pub init: bool,
+    /// Die with mini (the container's first process; `exec`'s helper
+    /// outside the container does the reaping instead).
+    pub die_with_parent: bool,
+}
+
+/// Resolve the user in the container's own /etc/passwd, enter the working
+/// directory, set up stdio (a new pty from the container's devpts whose
+/// master goes to mini over `pty_sock`, with -t), drop to Docker's
+/// confinement and exec.
+pub fn exec(cmd: &Command, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) -> Result<Never> {
+    let passwd = std::fs::read("/etc/passwd").ok();
+    let group = std::fs::read("/etc/group").ok();
+    let user = cmd.user.resolve(passwd.as_deref(), group.as_deref())?;
+    let mut env = cmd.env.to_vec();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    enter_workdir(cmd.workdir, cmd.create_workdir)?;
+    match pty_sock {
+        Some(sock) => pty_stdio(sock)?,
+        None if !cmd.interactive => {
+            let null = std::fs::File::open("/dev/null").map_err(|e| Error::new("open /dev/null").because(e))?;
+            p::dup2(null.as_raw_fd(), 0)?;
+        }
+        None => {}
+    }
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
+    let program = find_program(&cmd.argv[0], &path, &|x: &Path| p::executable(x), &|x: &Path| x.exists())?;
+    become_user_and_exec(cmd, &user, &program, &env, report)
+}
+
+/// Report `e` to mini over `report` and exit with its code.
+pub fn fail(report: &mut std::fs::File, e: &Error) -> ! {
+    let _ = report.write_all(&Failed::of(e).encode());
+    p::exit_now(e.exit_code())
+}
+
+/// Drop to Docker's capability set and the user, then exec (with
+/// `--init`, fork first and stay as pid 1). Seccomp goes last: the filter
+/// denies calls made on the way.
+fn become_user_and_exec(
+    cmd: &Command,
+    user: &User,
+    program: &Path,
+    env: &[String],
+    report: &mut std::fs::File,
+) -> Result<Never> {
+    let filters = confine(user)?;
+    if cmd.die_with_parent {
+        p::die_with_parent()?;
+    }
+    p::cloexec_from(3)?;
+    if cmd.init {
+        // mini's own code stays in the container as pid 1: make it
+        // non-dumpable before the command exists, so nothing inside can
+        // reach /proc/1/exe or /proc/1/mem (the command's exec makes its
+        // own process dumpable again, as usual).
+        p::set_not_dumpable()?;
+    }
+    security::apply_seccomp(&filters)?;
+    if cmd.init {
+        if let Some(pid) = p::fork()? {
+            // pid 1 from here on. Its copy of the report pipe must not keep
+            // the pipe open, or mini would never see the command's exec;
+            // `reap` never returns, so the File is never dropped twice.
+            p::close_raw(report.as_raw_fd());
+            init::reap(pid);
+        }
+    }
+    p::reset_signals();
+    let e = p::execve(program, cmd.argv, env);
+    Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
+}
+
+/// Docker's capability set, no_new_privs and the user's ids; returns the
+/// seccomp filters, to be applied last (they deny calls made on the way).
+fn confine(user: &User) -> Result<Vec<super::seccomp::Insn>> {
+    let filters = security::seccomp_program()?;
+    security::limit_bounding_set()?;
+    p::set_no_new_privs()?;
+    p::set_ids(user.uid, user.gid, &user.groups)?;
+    security::set_process_caps(user.uid)?;
+    Ok(filters)
+}
+
+/// Enter the working directory, creating it first if asked and missing.
+fn enter_workdir(dir: &Path, create: bool) -> Result<()> {
+    let what = || format!("working directory {}", dir.display());
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(Error::new(what()).because("not a directory")),
+        Ok(_) => {}
+        Err(_) if create => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("create {}", what())).because(e))?
+        }
+        Err(_) => {}
+    }
+    std::env::set_current_dir(dir).map_err(|e| Error::new(format!("enter {}", what())).because(e))
+}
+
+/// 0, 1 and 2 become a new pty from the container's devpts, whose master
+/// goes to mini over `sock`.
+fn pty_stdio(sock: &OwnedFd) -> Result<()> {
+    let (master, slave) = sys::tty::open_pty("/dev/ptmx")?;
+    // Sized before exec (mini's relay starts only after it): the
+    // command's first look at its terminal must see the host's size.
+    if sys::tty::isatty(0) {
+        sys::tty::copy_winsize(0, slave.as_raw_fd());
+    }
+    sys::fdpass::send_fd(sock.as_raw_fd(), master.as_raw_fd())?;
+    drop(master);
+    p::setsid()?;
+    p::set_controlling_tty(slave.as_raw_fd())?;
+    for fd in 0..3 {
+        p::dup2(slave.as_raw_fd(), fd)?;
+    }
+    // -t without -i: stdin stays the terminal, but mini copies nothing to it.
+    Ok(())
+}
+
+/// Which error kind an execve failure is: not found (127) or cannot be
+/// executed (126), as Docker maps them.
+pub fn exec_failure_kind(errno: Option<i32>) -> Kind {
+    match errno {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Kind::CommandNotFound,
+        _ => Kind::CannotExecute,
+    }
+}
+
+/// The program to exec: `argv0` itself when it has a '/', else the first
+/// executable match in `path` (the container's PATH), as execvp does.
+pub fn find_program(
+    argv0: &OsString,
+    path: &str,
+    is_executable: &dyn Fn(&Path) -> bool,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Result<PathBuf> {
+    let name = Path::new(argv0);
+    if argv0.is_empty() {
+        return Err(Error::new("exec \"\"").because("empty command").kind(Kind::CommandNotFound));
+    }
+    if argv0.as_encoded_bytes().contains(&b'/') {
+        return Ok(name.to_path_buf());
+    }
+    let mut found_not_exec = None;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+        if found_not_exec.is_none() && exists(&candidate) {
+            found_not_exec = Some(candidate);
+        }
+    }
+    let shown = name.display();
+    match found_not_exec {
+        Some(c) => Err(Error::new(format!("exec \"{shown}\""))
+            .because(format!("{} is not executable", c.display()))
+            .kind(Kind::CannotExecute)),
+        None => Err(Error::new(format!("exec \"{shown}\""))
+            .because("executable file not found in $PATH")
+            .kind(Kind::CommandNotFound)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_lookup_finds_first_executable_and_maps_failures() {
+        let exec = |p: &Path| p == Path::new("/bin/sh") || p == Path::new("/usr/bin/sh");
+        let exists = |p: &Path| exec(p) || p == Path::new("/usr/local/bin/data");
+        let f = |a: &str| find_program(&OsString::from(a), "/usr/local/bin::/bin:/usr/bin", &exec, &exists);
+        assert_eq!(f("sh").unwrap(), PathBuf::from("/bin/sh"));
+        assert_eq!(f("./x").unwrap(), PathBuf::from("./x"));
+        assert_eq!(f("/nope").unwrap(), PathBuf::from("/nope"));
+        let e = f("nope").unwrap_err();
+        assert_eq!((e.exit_code(), e.to_string().as_str()), (127, "exec \"nope\": executable file not found in $PATH"));
+        assert_eq!(f("data").unwrap_err().exit_code(), 126);
+        assert_eq!(f("").unwrap_err().exit_code(), 127);
+    }
+
+    #[test]
+    fn exec_failures_map_to_docker_codes() {
+        assert_eq!(exec_failure_kind(Some(libc::ENOENT)).exit_code(), 127);
+        assert_eq!(exec_failure_kind(Some(libc::EACCES)).exit_code(), 126);
+        assert_eq!(exec_failure_kind(Some(libc::ENOEXEC)).exit_code(), 126);
+    }
+}
