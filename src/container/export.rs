@@ -55,6 +55,11 @@ pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
     w.finish().map_err(|e| Error::new(what()).because(e))
 }
 
+/// An io::Error that says what was done to which path.
+fn at<'a>(op: &'a str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |e| io::Error::new(e.kind(), format!("{op} {}: {e}", path.display()))
+}
+
 struct TarWriter<W: Write> {
     tar: tar::Builder<W>,
     /// (dev, ino) → first path, for hardlinks.
@@ -75,15 +80,18 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Write `dir`'s entries (sorted, for reproducible archives), recursing.
+    /// Errors name the path they happened on.
     fn walk(&mut self, root: &Path, rel: &Path, depth: usize) -> io::Result<()> {
         let dir = root.join(rel);
-        let mut names: Vec<_> = std::fs::read_dir(&dir)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+        let entries = std::fs::read_dir(&dir).map_err(at("read directory", &dir))?;
+        let mut names: Vec<_> =
+            entries.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>().map_err(at("read directory", &dir))?;
         names.sort();
         for name in names {
             let rel = rel.join(&name);
             let path = root.join(&rel);
-            let meta = std::fs::symlink_metadata(&path)?;
-            self.entry(&path, &rel, &meta)?;
+            let meta = std::fs::symlink_metadata(&path).map_err(at("stat", &path))?;
+            self.entry(&path, &rel, &meta).map_err(at("archive", &path))?;
             let skip = depth == 0 && SKIP_CONTENTS.iter().any(|s| name == *s);
             if meta.is_dir() && !skip {
                 self.walk(root, &rel, depth + 1)?;
@@ -146,5 +154,66 @@ impl<W: Write> TarWriter<W> {
         let u = if uid >= ub && uid - ub < range { uid - ub } else { uid };
         let g = if gid >= gb && gid - gb < range { gid - gb } else { gid };
         (u, g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    /// (path, entry type, uid, size, link target) of every entry.
+    fn entries(bytes: &[u8]) -> Vec<(String, tar::EntryType, u64, u64, Option<String>)> {
+        let mut a = tar::Archive::new(bytes);
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                let link = e.link_name().unwrap().map(|l| l.display().to_string());
+                (e.path().unwrap().display().to_string(), h.entry_type(), h.uid().unwrap(), h.size().unwrap(), link)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn writes_a_sorted_tree_with_links_and_skips_runtime_dirs_contents() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::write(r.join("etc/b"), b"bee").unwrap();
+        std::fs::hard_link(r.join("etc/b"), r.join("etc/a")).unwrap();
+        symlink("b", r.join("etc/c")).unwrap();
+        std::fs::create_dir_all(r.join("proc/1")).unwrap();
+        std::fs::set_permissions(r.join("etc/b"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+        let mut out = Vec::new();
+        let mut w = TarWriter::new(&mut out, None);
+        w.walk(r, Path::new(""), 0).unwrap();
+        w.finish().unwrap();
+        let got = entries(&out);
+        let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["etc/", "etc/a", "etc/b", "etc/c", "proc/"]);
+        assert_eq!((got[1].1, got[1].3), (tar::EntryType::Regular, 3), "first name of the inode carries the data");
+        assert_eq!((got[2].1, got[2].4.as_deref()), (tar::EntryType::Link, Some("etc/a")));
+        assert_eq!((got[3].1, got[3].4.as_deref()), (tar::EntryType::Symlink, Some("b")));
+        let mode = tar::Archive::new(&out[..]).entries().unwrap().nth(1).unwrap().unwrap().header().mode().unwrap();
+        assert_eq!(mode & 0o7777, 0o4755);
+    }
+
+    #[test]
+    fn ids_from_the_containers_range_are_shifted_back() {
+        let w = TarWriter::new(Vec::new(), Some((200_000, 300_000)));
+        assert_eq!(w.unshift(200_000, 300_000), (0, 0));
+        assert_eq!(w.unshift(201_000, 301_000), (1000, 1000));
+        assert_eq!(w.unshift(5, 7), (5, 7), "ids outside the range stay");
+    }
+
+    #[test]
+    fn walk_errors_name_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gone = tmp.path().join("gone");
+        let mut w = TarWriter::new(Vec::new(), None);
+        let e = w.walk(&gone, Path::new(""), 0).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("read directory {}", gone.display())) && e.contains("No such file"), "{e}");
     }
 }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use super::{flags, Kind, Resolved, Sys};
-use crate::runtime::overlay::MountPlan;
+use super::overlay::MountPlan;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Default)]

@@ -12,7 +12,7 @@ use rustix::mount::{
 };
 
 use super::{Kind, Resolved, Sys};
-use crate::runtime::overlay::MountPlan;
+use super::overlay::MountPlan;
 use crate::error::{Error, Result};
 use super::mount::{self, cstr, errno, overlay_classic, overlay_new_api};
 

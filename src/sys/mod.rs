@@ -15,13 +15,14 @@ pub mod fs;
 pub mod linux;
 pub mod mount;
 pub mod net;
+pub mod overlay;
 pub mod process;
 pub mod tty;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use crate::runtime::overlay::MountPlan;
+use overlay::MountPlan;
 use crate::error::Result;
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rustix::mount::{
 };
 
 use super::flags;
-use crate::runtime::overlay::MountPlan;
+use super::overlay::MountPlan;
 use crate::error::{Error, Result};
 
 pub(crate) fn cstr(p: &Path) -> Result<CString> {
@@ -261,9 +261,15 @@ mod tests {
 
     #[test]
     fn classic_fallback_runs_from_the_deepest_common_dir() {
-        let dirs = crate::runtime::overlay::ContainerDirs::under(Path::new("/var/lib/mini/containers/c1"));
-        let layers = [PathBuf::from("/var/lib/mini/layers/aa/diff"), PathBuf::from("/var/lib/mini/layers/bb/diff")];
-        let plan = crate::runtime::overlay::plan(&layers, &dirs, false);
+        let c1 = Path::new("/var/lib/mini/containers/c1");
+        let plan = MountPlan {
+            lowers: vec!["/var/lib/mini/layers/bb/diff".into(), "/var/lib/mini/layers/aa/diff".into()],
+            upper: Some(c1.join("upper")),
+            work: Some(c1.join("work")),
+            target: c1.join("rootfs"),
+            userxattr: false,
+            volatile: false,
+        };
         assert_eq!(common_base(&plan), Some(PathBuf::from("/var/lib/mini")));
         let mut elsewhere = plan.clone();
         elsewhere.lowers.push("/opt/x".into());
