@@ -39,19 +39,6 @@ pub fn exit_code(exit: Exit) -> i32 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_follow_the_shell() {
-        assert_eq!(exit_code(Exit::Code(0)), 0);
-        assert_eq!(exit_code(Exit::Code(72)), 72);
-        assert_eq!(exit_code(Exit::Signal(9)), 137);
-        assert_eq!(exit_code(Exit::Signal(15)), 143);
-    }
-}
-
 /// Everything the child needs, computed before the clone.
 pub struct Launch<'a> {
     /// The process description; its `id_map` set means `--userns=auto`.
@@ -306,3 +293,15 @@ fn enter_root(l: &Launch, plan: &rootfs::Plan, root_sock: Option<OwnedFd>) -> Re
     sys.loopback_up()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(exit_code(Exit::Code(0)), 0);
+        assert_eq!(exit_code(Exit::Code(72)), 72);
+        assert_eq!(exit_code(Exit::Signal(9)), 137);
+        assert_eq!(exit_code(Exit::Signal(15)), 143);
+    }
+}
