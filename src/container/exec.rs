@@ -48,6 +48,7 @@ struct Plan {
     user: UserSpec,
     env: Vec<String>,
     workdir: PathBuf,
+    no_new_privs: bool,
     argv: Vec<OsString>,
     opts: ExecOptions,
 }
@@ -120,7 +121,8 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
         None => record.process.workdir.clone(),
     };
     let env = merge_env(&record.process.env, &opts.env, &|k| std::env::var(k).ok())?;
-    Ok(Plan { namespaces, cgroups, user, env, workdir, argv: opts.argv.clone(), opts })
+    let no_new_privs = record.process.no_new_privs;
+    Ok(Plan { namespaces, cgroups, user, env, workdir, no_new_privs, argv: opts.argv.clone(), opts })
 }
 
 /// The container's environment with `-e` entries applied (KEY=VALUE, or
@@ -182,6 +184,7 @@ fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) 
         env: &plan.env,
         workdir: &plan.workdir,
         create_workdir: false,
+        no_new_privs: plan.no_new_privs,
         user: &plan.user,
         interactive: plan.opts.interactive,
         init: false,

@@ -36,12 +36,17 @@ use crate::runtime::process::{exit_code, Started};
 use crate::sys::process::{self as p, Exit};
 use crate::sys::tty;
 
+/// How a monitor shows up in `ps`: `mini-monitor ... container-monitor ID`.
+pub const MONITOR_NAME: &str = "mini-monitor";
+
 /// The hidden verb's body; returns the monitor's exit code (nobody reads it).
 pub fn run(config: &Config, id: &str) -> Result<i32> {
     // Nothing the spawner left open (a CI tool's pipe would never see EOF
     // while we live); our stdout is its report pipe: keep it apart from
     // the fds the container inherits.
     p::close_from(3);
+    // `ps` shows it as what it is, not as `exe` (/proc/self/exe).
+    let _ = p::set_name(MONITOR_NAME);
     let report = p::dup_cloexec(1)?;
     let _ = p::setsid();
     let store = Store::open(&config.root)?;
@@ -337,7 +342,9 @@ fn finish(store: &Store, c: &Container, record: &Record, code: i32) -> Result<i3
 pub fn spawn(config: &Config, id: &str) -> Result<i32> {
     use std::io::BufRead;
     let what = || format!("start container {}", &id[..12.min(id.len())]);
+    use std::os::unix::process::CommandExt;
     let mut child = std::process::Command::new("/proc/self/exe")
+        .arg0(MONITOR_NAME)
         .arg("--root")
         .arg(&config.root)
         .args(["container-monitor", id])

@@ -67,6 +67,9 @@ pub struct RunFlags {
     /// Pull the image: missing (default), always, never
     #[arg(long, value_name = "missing|always|never")]
     pub pull: Option<String>,
+    /// Security options: no-new-privileges[=true|false]
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Network: none (loopback only)
     #[arg(long, alias = "net", value_name = "none")]
     pub network: Option<String>,
@@ -136,6 +139,7 @@ pub fn process(
             interactive: flags.interactive,
             tty: flags.tty,
             userns: parse_userns(flags.userns.as_deref())?,
+            no_new_privs: no_new_privs(&flags.security_opt)?,
             id_map: None,
         })
 }
@@ -189,6 +193,10 @@ fn env(
     set(format!("PATH={DEFAULT_PATH}"));
     if let Some(h) = hostname {
         set(format!("HOSTNAME={h}"));
+    }
+    // As Docker: a terminal gets TERM, which -e or the image may override.
+    if flags.tty {
+        set("TERM=xterm".to_string());
     }
     for kv in &image.env {
         if kv.contains('=') && !kv.starts_with('=') {
@@ -306,6 +314,28 @@ pub fn parse_tmpfs(text: &str) -> Result<Tmpfs> {
     Ok(Tmpfs { target: check_target("--tmpfs", text, Path::new(path))?, options })
 }
 
+/// `--security-opt` values: `no-new-privileges` with an optional
+/// `=true|false` (or Docker's older `:true|false`); the last one wins.
+fn no_new_privs(opts: &[String]) -> Result<bool> {
+    let mut on = false;
+    for o in opts {
+        let bad = |why: &str| Error::new(format!("invalid --security-opt \"{o}\"")).because(why.to_string());
+        let (key, value) = match o.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (o.as_str(), None),
+        };
+        if key != "no-new-privileges" {
+            return Err(bad("supported: no-new-privileges[=true|false]"));
+        }
+        on = match value {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(bad("expected no-new-privileges=true or =false")),
+        };
+    }
+    Ok(on)
+}
+
 fn parse_userns(v: Option<&str>) -> Result<Userns> {
     match v {
         None | Some("") | Some("host") => Ok(Userns::Host),
@@ -413,6 +443,27 @@ mod tests {
         let mut s = build(RunFlags { env: vec!["HOSTNAME=mine".into()], ..flags() }).unwrap();
         s.set_hostname_default("abc123def456");
         assert_eq!(s.env_value("HOSTNAME"), Some("mine"));
+    }
+
+    #[test]
+    fn a_terminal_gets_term_unless_given() {
+        assert_eq!(build(flags()).unwrap().env_value("TERM"), None);
+        assert_eq!(build(RunFlags { tty: true, ..flags() }).unwrap().env_value("TERM"), Some("xterm"));
+        let f = RunFlags { tty: true, env: vec!["TERM=vt100".into()], ..flags() };
+        assert_eq!(build(f).unwrap().env_value("TERM"), Some("vt100"));
+    }
+
+    #[test]
+    fn no_new_privileges_is_off_unless_asked() {
+        assert!(!build(flags()).unwrap().no_new_privs);
+        for on in ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"] {
+            assert!(build(RunFlags { security_opt: vec![on.into()], ..flags() }).unwrap().no_new_privs, "{on}");
+        }
+        let f = RunFlags { security_opt: vec!["no-new-privileges".into(), "no-new-privileges=false".into()], ..flags() };
+        assert!(!build(f).unwrap().no_new_privs);
+        let e = build(RunFlags { security_opt: vec!["apparmor=x".into()], ..flags() }).unwrap_err().to_string();
+        assert!(e.starts_with("invalid --security-opt \"apparmor=x\""), "{e}");
+        assert!(build(RunFlags { security_opt: vec!["no-new-privileges=maybe".into()], ..flags() }).is_err());
     }
 
     #[test]

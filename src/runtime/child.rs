@@ -23,12 +23,15 @@ pub enum Never {}
 /// The command and how it runs.
 pub struct Command<'a> {
     pub argv: &'a [OsString],
-    /// KEY=VALUE; HOME is added from the user's passwd entry unless set.
+    /// KEY=VALUE; HOME, unset or empty, comes from the user's passwd
+    /// entry (`/` without one), as Docker sets it.
     pub env: &'a [String],
     pub workdir: &'a Path,
-    /// A missing working directory is made (as root, as `docker run`
-    /// does); `exec` refuses one instead, as `docker exec` does.
+    /// A missing working directory is made, owned by the user (as
+    /// `docker run` does); `exec` refuses one instead, as `docker exec`.
     pub create_workdir: bool,
+    /// Set no_new_privs (`--security-opt no-new-privileges`).
+    pub no_new_privs: bool,
     pub user: &'a UserSpec,
     /// Keep stdin (else it is /dev/null).
     pub interactive: bool,
@@ -47,11 +50,9 @@ pub fn exec(cmd: &Command, pty_sock: Option<&OwnedFd>, report: &mut std::fs::Fil
     let passwd = std::fs::read("/etc/passwd").ok();
     let group = std::fs::read("/etc/group").ok();
     let user = cmd.user.resolve(passwd.as_deref(), group.as_deref())?;
-    let mut env = cmd.env.to_vec();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user.home));
-    }
-    enter_workdir(cmd.workdir, cmd.create_workdir)?;
+    let env = with_home(cmd.env, &user.home);
+    let owner = cmd.create_workdir.then_some((user.uid, user.gid));
+    enter_workdir(cmd.workdir, owner)?;
     match pty_sock {
         Some(sock) => pty_stdio(sock)?,
         None if !cmd.interactive => {
@@ -65,6 +66,15 @@ pub fn exec(cmd: &Command, pty_sock: Option<&OwnedFd>, report: &mut std::fs::Fil
     become_user_and_exec(cmd, &user, &program, &env, report)
 }
 
+/// `env` with HOME from the passwd entry where it is unset or empty.
+fn with_home(env: &[String], home: &str) -> Vec<String> {
+    let mut env: Vec<String> = env.iter().filter(|e| e.as_str() != "HOME=").cloned().collect();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
 /// Report `e` to mini over `report` and exit with its code.
 pub fn fail(report: &mut std::fs::File, e: &Error) -> ! {
     let _ = report.write_all(&Failed::of(e).encode());
@@ -72,8 +82,10 @@ pub fn fail(report: &mut std::fs::File, e: &Error) -> ! {
 }
 
 /// Drop to Docker's capability set and the user, then exec (with
-/// `--init`, fork first and stay as pid 1). Seccomp goes last: the filter
-/// denies calls made on the way.
+/// `--init`, fork first and stay as pid 1). With no_new_privs the filter
+/// goes last; without it the kernel accepts a filter only from a process
+/// holding CAP_SYS_ADMIN, so it goes first, while mini still has every
+/// capability (none of the calls made after it is one the filter denies).
 fn become_user_and_exec(
     cmd: &Command,
     user: &User,
@@ -81,7 +93,11 @@ fn become_user_and_exec(
     env: &[String],
     report: &mut std::fs::File,
 ) -> Result<Never> {
-    let filters = confine(user)?;
+    let filters = security::seccomp_program()?;
+    if !cmd.no_new_privs {
+        security::apply_seccomp(&filters)?;
+    }
+    confine(user, cmd.no_new_privs)?;
     if cmd.die_with_parent {
         p::die_with_parent()?;
     }
@@ -93,7 +109,9 @@ fn become_user_and_exec(
         // own process dumpable again, as usual).
         p::set_not_dumpable()?;
     }
-    security::apply_seccomp(&filters)?;
+    if cmd.no_new_privs {
+        security::apply_seccomp(&filters)?;
+    }
     if cmd.init {
         if let Some(pid) = p::fork()? {
             // pid 1 from here on. Its copy of the report pipe must not keep
@@ -108,29 +126,42 @@ fn become_user_and_exec(
     Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
 }
 
-/// Docker's capability set, no_new_privs and the user's ids; returns the
-/// seccomp filters, to be applied last (they deny calls made on the way).
-fn confine(user: &User) -> Result<Vec<super::seccomp::Insn>> {
-    let filters = security::seccomp_program()?;
+/// Docker's capability set, no_new_privs if asked, and the user's ids.
+fn confine(user: &User, no_new_privs: bool) -> Result<()> {
     security::limit_bounding_set()?;
-    p::set_no_new_privs()?;
+    if no_new_privs {
+        p::set_no_new_privs()?;
+    }
     p::set_ids(user.uid, user.gid, &user.groups)?;
-    security::set_process_caps(user.uid)?;
-    Ok(filters)
+    security::set_process_caps(user.uid)
 }
 
-/// Enter the working directory, creating it first if asked and missing.
-fn enter_workdir(dir: &Path, create: bool) -> Result<()> {
+/// Enter the working directory; with `owner`, first make its missing
+/// parts, each owned by the user (not by root: as Docker does).
+fn enter_workdir(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
     let what = || format!("working directory {}", dir.display());
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => return Err(Error::new(what()).because("not a directory")),
         Ok(_) => {}
-        Err(_) if create => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("create {}", what())).because(e))?
+        Err(_) => {
+            if let Some((uid, gid)) = owner {
+                make_owned(dir, uid, gid).map_err(|e| Error::new(format!("create {}", what())).because(e))?;
+            }
         }
-        Err(_) => {}
     }
     std::env::set_current_dir(dir).map_err(|e| Error::new(format!("enter {}", what())).because(e))
+}
+
+/// mkdir -p, chowning only the directories it makes.
+fn make_owned(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    for d in missing.into_iter().rev() {
+        match std::fs::create_dir(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => std::os::unix::fs::chown(d, Some(uid), Some(gid))?,
+        }
+    }
+    Ok(())
 }
 
 /// 0, 1 and 2 become a new pty from the container's devpts, whose master
@@ -214,6 +245,24 @@ mod tests {
         assert_eq!((e.exit_code(), e.to_string().as_str()), (127, "exec \"nope\": executable file not found in $PATH"));
         assert_eq!(f("data").unwrap_err().exit_code(), 126);
         assert_eq!(f("").unwrap_err().exit_code(), 127);
+    }
+
+    #[test]
+    fn home_comes_from_passwd_when_unset_or_empty() {
+        let e = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(with_home(&e(&["A=1"]), "/root"), e(&["A=1", "HOME=/root"]));
+        assert_eq!(with_home(&e(&["HOME=", "A=1"]), "/home/app"), e(&["A=1", "HOME=/home/app"]));
+        assert_eq!(with_home(&e(&["HOME=/x"]), "/root"), e(&["HOME=/x"]));
+    }
+
+    #[test]
+    fn missing_workdir_parts_are_made_owned_by_the_user() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let (uid, gid) = (unsafe { libc::geteuid() }, unsafe { libc::getegid() });
+        make_owned(&tmp.path().join("a/b/c"), uid, gid).unwrap();
+        let m = std::fs::metadata(tmp.path().join("a/b/c")).unwrap();
+        assert!(m.is_dir() && m.uid() == uid && m.gid() == gid);
     }
 
     #[test]

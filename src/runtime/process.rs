@@ -265,6 +265,7 @@ fn setup_and_exec(
         env: &s.env,
         workdir: &s.workdir,
         create_workdir: true,
+        no_new_privs: s.no_new_privs,
         user: &s.user,
         interactive: s.interactive,
         init: s.init,

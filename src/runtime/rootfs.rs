@@ -72,7 +72,8 @@ pub const DEVICES: [(&str, u32, u32); 6] =
     [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 pub const MASKED_FILES: [&str; 6] =
     ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"];
-pub const MASKED_DIRS: [&str; 3] = ["/proc/acpi", "/proc/scsi", "/sys/firmware"];
+pub const MASKED_DIRS: [&str; 5] =
+    ["/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"];
 pub const READONLY_PATHS: [&str; 5] = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"];
 
 fn p(s: &str) -> PathBuf {
@@ -120,7 +121,8 @@ pub fn plan(input: &Input) -> Plan {
     ops.push(m("mqueue", "/dev/mqueue", NOSUID | NODEV | NOEXEC, None, false));
     for source in input.etc_files {
         let target = p("/etc").join(source.file_name().unwrap_or_default());
-        ops.push(Op::Bind { source: source.clone(), target, kind: Kind::File, ro_flags: None });
+        // --read-only covers them too, as Docker's.
+        ops.push(Op::Bind { source: source.clone(), target, kind: Kind::File, ro_flags: input.read_only.then_some(RDONLY) });
     }
     for v in input.volumes {
         // The kind (file or dir) is the source's; the executor checks it.
@@ -291,7 +293,8 @@ mod tests {
         assert!(pos(&Op::ReadOnly(p("/proc/sys"))) < pivot);
         assert_eq!(plan.ops.last(), Some(&Op::RootReadOnly));
         assert_eq!(pivot, plan.ops.len() - 2);
-        let hosts = Op::Bind { source: p("/c/hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
+        // --read-only: the /etc files are read-only too.
+        let hosts = Op::Bind { source: p("/c/hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: Some(RDONLY) };
         assert!(pos(&hosts) < vol);
         assert!(pos(&Op::Device { path: p("/dev/null"), major: 1, minor: 3 }) > 2);
     }

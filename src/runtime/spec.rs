@@ -53,6 +53,10 @@ pub struct RunSpec {
     pub interactive: bool,
     pub tty: bool,
     pub userns: Userns,
+    /// `--security-opt no-new-privileges`: off by default, as Docker's,
+    /// so setuid binaries (su, ping) work in the container.
+    #[serde(default)]
+    pub no_new_privs: bool,
     /// Where container ids 0.. map on the host (`--userns=auto`), chosen
     /// once at create.
     #[serde(default)]

@@ -265,6 +265,17 @@ pub fn set_not_dumpable() -> Result<()> {
     Ok(())
 }
 
+/// The process's name as `ps -o comm`, top and /proc/PID/comm show it
+/// (at most 15 bytes; the rest is cut by the kernel).
+pub fn set_name(name: &str) -> Result<()> {
+    let c = std::ffi::CString::new(name).map_err(|_| Error::new(format!("name the process {name:?}")))?;
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
+    if unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(last("name the process"));
+    }
+    Ok(())
+}
+
 pub fn set_no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0 {

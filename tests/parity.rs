@@ -1,0 +1,130 @@
+//! Docker's behaviour in the places users trip on: TERM with -t, HOME from
+//! passwd, a missing -w made for the -u user, --read-only /etc files,
+//! no_new_privs off unless asked, the monitor's name in `ps`.
+
+mod common;
+
+use common::{Mini, Pty, IMAGE};
+
+#[test]
+fn term_is_set_for_a_terminal_only_and_may_be_overridden() {
+    let Some(m) = Mini::new() else { return };
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", "echo \"[$TERM]\""]);
+    assert_eq!((code, out.as_str()), (0, "[]\n"), "{err}");
+
+    let pty = Pty::open(24, 80);
+    let mut cmd = m.cmd(&["run", "--rm", "-t", IMAGE, "sh", "-c", "echo \"[$TERM]\""]);
+    pty.attach(&mut cmd);
+    let status = cmd.spawn().unwrap().wait().unwrap();
+    drop(cmd);
+    assert_eq!(status.code(), Some(0));
+    assert!(pty.output().contains("[xterm]"));
+
+    let pty = Pty::open(24, 80);
+    let mut cmd = m.cmd(&["run", "--rm", "-t", "-e", "TERM=vt100", IMAGE, "sh", "-c", "echo \"[$TERM]\""]);
+    pty.attach(&mut cmd);
+    let status = cmd.spawn().unwrap().wait().unwrap();
+    drop(cmd);
+    assert_eq!(status.code(), Some(0));
+    assert!(pty.output().contains("[vt100]"));
+    assert!(m.containers().is_empty());
+}
+
+#[test]
+fn home_comes_from_passwd_when_unset_or_empty() {
+    let Some(m) = Mini::new() else { return };
+    let home = |flags: &[&str]| {
+        let (code, out, err) = m.run_in(flags, &["sh", "-c", "echo \"$HOME\""]);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_string()
+    };
+    assert_eq!(home(&[]), "/root");
+    assert_eq!(home(&["-e", "HOME="]), "/root");
+    assert_eq!(home(&["-u", "app", "-e", "HOME="]), "/home/app");
+    assert_eq!(home(&["-u", "4242"]), "/", "a uid without a passwd entry");
+    assert_eq!(home(&["-e", "HOME=/srv"]), "/srv");
+}
+
+#[test]
+fn a_missing_workdir_is_made_for_the_user() {
+    let Some(m) = Mini::new() else { return };
+    let (code, out, err) =
+        m.run_in(&["-u", "1000:1000", "-w", "/opt/new/work"], &["sh", "-c", "pwd; stat -c %u:%g /opt/new /opt/new/work /opt"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "/opt/new/work\n1000:1000\n1000:1000\n0:0\n", "only the parts it made belong to the user");
+}
+
+#[test]
+fn read_only_covers_the_etc_files() {
+    let Some(m) = Mini::new() else { return };
+    for f in ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"] {
+        let (code, _, err) = m.run_in(&["--read-only"], &["sh", "-c", &format!("echo x >> {f}")]);
+        assert_ne!(code, 0, "{f} writable under --read-only");
+        assert!(err.contains("Read-only file system"), "{f}: {err}");
+        let (code, _, err) = m.run_in(&[], &["sh", "-c", &format!("echo x >> {f}")]);
+        assert_eq!(code, 0, "{f} not writable without --read-only: {err}");
+    }
+}
+
+#[test]
+fn dockers_masked_and_read_only_paths() {
+    let Some(m) = Mini::new() else { return };
+    // Masked: empty (a directory that exists on the host shows nothing).
+    for d in ["/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"] {
+        let (code, out, err) = m.run_in(&[], &["sh", "-c", &format!("ls -A {d} 2>/dev/null | wc -l")]);
+        assert_eq!((code, out.trim()), (0, "0"), "{d} not masked: {err}");
+    }
+    for f in ["/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/sched_debug"] {
+        let (code, out, err) = m.run_in(&[], &["sh", "-c", &format!("cat {f} 2>/dev/null | wc -c")]);
+        assert_eq!((code, out.trim()), (0, "0"), "{f} not masked: {err}");
+    }
+    // Read-only: a bind of itself, mounted ro (where the host has the path).
+    for p in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"] {
+        if !std::path::Path::new(p).exists() {
+            let (_, out, _) = m.run_in(&[], &["sh", "-c", &format!("test -e {p} && echo present")]);
+            assert_eq!(out, "", "{p} is absent on this host, and so in the container");
+            continue;
+        }
+        let (_, out, _) = m.run_in(&[], &["sh", "-c", &format!("grep -E ' {p} ' /proc/self/mountinfo")]);
+        assert!(out.lines().any(|l| l.split_whitespace().nth(5).is_some_and(|o| o.split(',').any(|x| x == "ro"))), "{p}: {out}");
+    }
+}
+
+#[test]
+fn no_new_privileges_is_off_by_default_and_on_when_asked() {
+    let Some(m) = Mini::new() else { return };
+    let nnp = |flags: &[&str]| {
+        let (code, out, err) = m.run_in(flags, &["grep", "NoNewPrivs", "/proc/self/status"]);
+        assert_eq!(code, 0, "{err}");
+        out.split_whitespace().last().unwrap_or_default().to_string()
+    };
+    assert_eq!(nnp(&[]), "0", "Docker's default lets setuid binaries work");
+    assert_eq!(nnp(&["--security-opt", "no-new-privileges"]), "1");
+    assert_eq!(nnp(&["--security-opt", "no-new-privileges=false"]), "0");
+    // The seccomp filter is there either way.
+    let (_, out, _) = m.run_in(&[], &["grep", "Seccomp:", "/proc/self/status"]);
+    assert_eq!(out.split_whitespace().last(), Some("2"), "{out}");
+
+    let (code, _, err) = m.run_in(&["--security-opt", "label=disable"], &["true"]);
+    assert_eq!(code, 125);
+    assert!(err.starts_with("mini: invalid --security-opt \"label=disable\""), "{err}");
+    assert!(m.containers().is_empty(), "a refused run left a container");
+}
+
+#[test]
+fn the_monitor_shows_up_as_mini_monitor() {
+    let Some(m) = Mini::new() else { return };
+    let out = m.cmd(&["run", "-d", IMAGE, "sleep", "100"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let state = std::fs::read(m.root.join("containers").join(&id).join("state.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&state).unwrap();
+    let monitor = v["monitor_pid"].as_i64().unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{monitor}/comm")).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{monitor}/cmdline")).unwrap_or_default();
+    let removed = m.cmd(&["rm", "-f", &id]).output().unwrap();
+    assert!(removed.status.success());
+    assert_eq!(comm.trim(), "mini-monitor");
+    assert!(cmdline.starts_with(b"mini-monitor\0"), "{:?}", String::from_utf8_lossy(&cmdline));
+    assert!(String::from_utf8_lossy(&cmdline).contains(&id));
+}
