@@ -7,13 +7,13 @@
 //! below let a container finish and remove what it left even when an
 //! assertion fails.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Mini, IMAGE};
+use support::{wait_for, Mini, IMAGE};
 
 /// (mount point, this process's path in it) for each v1 hierarchy.
 fn own_cgroups() -> Vec<(PathBuf, String)> {
@@ -58,31 +58,29 @@ impl<'a> Held<'a> {
         held
     }
 
-    /// The container's cgroup dirs, once it runs (from its config.json).
+    /// The container's cgroup dirs, once it runs (from its record).
     fn wait_running(&mut self, name: &str) -> Vec<PathBuf> {
-        let start = Instant::now();
-        loop {
-            let out = self.m.cmd(&["ps", "-q"]).output().unwrap();
+        let (m, child) = (self.m, self.child.as_mut().unwrap());
+        wait_for(Duration::from_secs(10), &format!("container {name} to start"), || {
+            let out = m.cmd(&["ps", "-q"]).output().unwrap();
             if !out.stdout.is_empty() {
-                for id in self.m.containers() {
-                    let cfg = self.m.root.join("containers").join(&id).join("config.json");
+                for id in m.containers() {
+                    let cfg = m.root.join("containers").join(&id).join("config.json");
                     let Ok(text) = std::fs::read_to_string(cfg) else { continue };
                     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                     if v["name"] == name {
-                        let dirs = v["spec"]["cgroups"].as_array().unwrap();
-                        return dirs.iter().map(|d| PathBuf::from(d.as_str().unwrap())).collect();
+                        return Some(m.cgroups_of(&id));
                     }
                 }
             }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+            if let Some(status) = child.try_wait().unwrap() {
                 let mut err = String::new();
                 use std::io::Read;
-                let _ = self.child.as_mut().unwrap().stderr.take().unwrap().read_to_string(&mut err);
+                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
                 panic!("container {name} ended early ({status}): {err}");
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "container {name} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            None
+        })
     }
 
     /// Let it exit; its exit status.
@@ -309,11 +307,8 @@ fn a_crashed_minis_cgroups_are_swept_by_the_next_command() {
     let mut child = held.child.take().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
-    let start = Instant::now();
-    while dirs.iter().any(|d| std::fs::read_to_string(d.join("tasks")).map(|t| !t.is_empty()).unwrap_or(false)) {
-        assert!(start.elapsed() < Duration::from_secs(5), "container outlived mini");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let busy = |d: &PathBuf| std::fs::read_to_string(d.join("tasks")).map(|t| !t.is_empty()).unwrap_or(false);
+    wait_for(Duration::from_secs(5), "the container to die with mini", || (!dirs.iter().any(busy)).then_some(()));
     assert!(dirs.iter().all(|d| d.exists()));
     let out = m.run(&["ps", "-a"]);
     assert!(out.status.success());

@@ -3,11 +3,11 @@
 //! or the caller's cgroup is by then; a record that cannot be read is an
 //! error naming the container and the file, never a silent default.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 
-use common::{Mini, IMAGE};
+use support::{Mini, IMAGE};
 
 /// The container's pid from state.json, once it runs.
 fn pid_of(m: &Mini, id: &str) -> i32 {

@@ -2,12 +2,11 @@
 //! run -d, ps, logs, stop, kill, wait, start, restart, rm, inspect,
 //! container prune. Needs root and the fixture registry (fixtures/up.sh).
 
-mod common;
-mod life;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use life::{assert_refused, Life, IMAGE};
+use support::life::{assert_refused, Life, IMAGE};
 
 #[test]
 fn run_detached_logs_both_streams_and_ps_shows_it_up() {
@@ -251,12 +250,12 @@ fn attach_and_start_i_forward_stdin_to_an_interactive_container() {
     stdin.write_all(b"hi\n").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"there\n").unwrap();
-    assert_eq!(life::finish(child, 20), (Some(3), "got hi\ngot2 there\n".to_string()));
+    assert_eq!(support::life::finish(child, 20), (Some(3), "got hi\ngot2 there\n".to_string()));
     let (code, _, _) = l.mini(&["create", "-i", "--name", "later", IMAGE, "sh", "-c", "read x; echo started $x; exit 5"]);
     assert_eq!(code, 0);
     let mut child = l.m.cmd(&["start", "-a", "-i", "later"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"yo\n").unwrap();
-    assert_eq!(life::finish(child, 20), (Some(5), "started yo\n".to_string()));
+    assert_eq!(support::life::finish(child, 20), (Some(5), "started yo\n".to_string()));
 }
 
 #[test]

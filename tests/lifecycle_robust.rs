@@ -1,10 +1,9 @@
 //! State on disk is the truth: a killed monitor, a simulated reboot, and
 //! 20 detached runs at once then `rm -f` of all, with nothing leaked.
 
-mod common;
-mod life;
+mod support;
 
-use life::{Life, IMAGE};
+use support::life::{Life, IMAGE};
 
 fn kill(pid: i64) {
     // SAFETY: kill by pid of a process this test started.
@@ -83,7 +82,7 @@ fn twenty_detached_runs_at_once_then_rm_f_of_all_leave_nothing() {
         assert!(r.wait().unwrap().success());
     }
     assert!(l.m.containers().is_empty(), "left: {:?}", l.m.containers());
-    assert!(common::mounts_under(&root).is_empty());
+    assert!(support::mini::mounts_under(&root).is_empty());
     for d in cgroups {
         assert!(!d.exists(), "cgroup {} leaked", d.display());
     }

@@ -2,9 +2,9 @@
 //! passwd, a missing -w made for the -u user, --read-only /etc files,
 //! no_new_privs off unless asked, the monitor's name in `ps`.
 
-mod common;
+mod support;
 
-use common::{Mini, Pty, IMAGE};
+use support::{pty::Pty, Mini, IMAGE};
 
 #[test]
 fn term_is_set_for_a_terminal_only_and_may_be_overridden() {

@@ -395,15 +395,9 @@ fn a_pull_killed_mid_layer_leaves_a_store_the_next_pull_completes() {
     let mut child = env.mini(&["pull", "-q", &image]).spawn().unwrap();
     // Wait until the slow layer is flowing into ingest/, then SIGKILL.
     let ingest = env.root().join("ingest");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let flowing = std::fs::read_dir(&ingest).map(|d| d.flatten().any(|e| e.metadata().map(|m| m.len() > 50_000).unwrap_or(false))).unwrap_or(false);
-        if flowing {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the pull never started streaming");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let big = |e: std::fs::DirEntry| e.metadata().map(|m| m.len() > 50_000).unwrap_or(false);
+    let flowing = || std::fs::read_dir(&ingest).map(|d| d.flatten().any(big)).unwrap_or(false);
+    support::wait_for(std::time::Duration::from_secs(20), "the pull to start streaming", || flowing().then_some(()));
     child.kill().unwrap();
     child.wait().unwrap();
     // Nothing visible: same images, no new blobs or layers (temp files only).

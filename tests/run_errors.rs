@@ -2,9 +2,9 @@
 //! in the host's table, no container directory). Also: a `mini` killed
 //! with SIGKILL takes its container along and the next `mini` sweeps it.
 
-mod common;
+mod support;
 
-use common::{Mini, IMAGE};
+use support::{Mini, IMAGE};
 
 fn assert_refused(m: &Mini, args: &[&str], needle: &str) {
     let out = m.run(args);
@@ -83,10 +83,10 @@ fn an_image_whose_config_is_gone_or_corrupt_is_refused() {
 fn a_rootfs_whose_proc_or_dev_is_a_symlink_is_refused() {
     let Some(m) = Mini::new() else { return };
     for (name, link) in [("127.0.0.1:5000/evil/proc:1", "proc"), ("127.0.0.1:5000/evil/dev:1", "dev")] {
-        common::build_image(&m.root, name, |b| {
-            common::tar_dir(b, "etc");
-            common::tar_dir(b, "bin");
-            common::tar_symlink(b, link, "/etc");
+        support::image::build_image(&m.root, name, |b| {
+            support::image::tar_dir(b, "etc");
+            support::image::tar_dir(b, "bin");
+            support::image::tar_symlink(b, link, "/etc");
         });
         assert_refused(&m, &["run", "--rm", "--pull=never", name, "true"], "is a symlink");
     }

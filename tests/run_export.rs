@@ -2,14 +2,14 @@
 //! with what the container itself saw, with owners, modes, links and
 //! xattrs kept and nothing of /proc, /sys, /dev or volumes inside.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
 
-use common::{Mini, IMAGE};
+use support::{Mini, IMAGE};
 
 const SCRIPT: &str = "echo hello > /new; ln /new /hard; ln -s new /sym; chown 1000:1000 /new; chmod 4755 /new; \
     rm /etc/shadow; rm -r /opt/keep; mkdir -p /deep/er; echo data > /vol/in-volume; \

@@ -2,13 +2,13 @@
 //! restored, window size forwarded), `-i` binary streams passing unaltered,
 //! stdout and stderr kept apart without `-t`.
 
-mod common;
+mod support;
 
 use std::io::{Read, Write};
 
 use std::process::Stdio;
 
-use common::{Mini, Pty, IMAGE};
+use support::{pty::Pty, Mini, IMAGE};
 
 fn lflag(fd: i32) -> libc::tcflag_t {
     // SAFETY: termios read into a local.

@@ -3,11 +3,11 @@
 //! writes land in its upper dir with ids from its range, and export shows
 //! the container's own ids.
 
-mod common;
+mod support;
 
 use std::os::unix::fs::MetadataExt;
 
-use common::{Mini, IMAGE};
+use support::{Mini, IMAGE};
 
 #[test]
 fn userns_auto_maps_root_to_an_unprivileged_range() {

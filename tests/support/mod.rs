@@ -1,13 +1,87 @@
-//! Shared helpers for integration tests: run the real `mini` binary against a
-//! fresh store root, snapshot a store, reach the fixture registries
-//! (fixtures/up.sh), and a fake registry for hostile answers.
+//! The one harness of the integration tests, which drive the real `mini`
+//! binary as a user would. Every test file says `mod support;` and takes
+//! what it needs:
+//!
+//! - [`requires_root`]: the gate of tests that need root. Under CI (`CI`
+//!   set) or with `MINI_REQUIRE_ROOT` a test that cannot run *fails*; a
+//!   developer without root sees `SKIPPED <test>: needs root` instead.
+//! - [`isolate`]: every `mini` command runs on the test's own store and
+//!   config file, with no `MINI_*`, `DOCKER_CONFIG` or XDG directory of
+//!   the host's.
+//! - [`Mini`] (a fresh store with the fixture image), [`life::Life`]
+//!   (detached containers killed and cleaned up when the test ends),
+//!   [`Env`] (an empty store for pull tests, registries, snapshots),
+//!   [`fake_registry`] (hostile answers), [`pty::Pty`], [`image`]
+//!   (hand-built hostile images), and [`wait_for`] / [`poll_until`], the
+//!   one polling loop.
 #![allow(dead_code)]
 
 pub mod fake_registry;
+pub mod image;
+pub mod life;
+pub mod mini;
+pub mod pty;
+
+pub use mini::{Mini, IMAGE};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether this test can use root; without it, fail under CI (a test that
+/// cannot run must never pass there) and otherwise skip, saying so.
+pub fn requires_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("this test").to_string();
+    let must = ["CI", "MINI_REQUIRE_ROOT"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    assert!(!must, "needs root: {test} cannot run as uid {} (CI or MINI_REQUIRE_ROOT is set)", unsafe {
+        libc::geteuid()
+    });
+    eprintln!("SKIPPED {test}: needs root");
+    false
+}
+
+/// Point `cmd` at the store `root` and the empty config file in `dir`,
+/// and strip every variable through which the host's mini configuration
+/// could reach it: the test sees only what it sets itself.
+pub fn isolate(cmd: &mut Command, dir: &Path, root: &Path) {
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("MINI_") || k.starts_with("XDG_") || k == "DOCKER_CONFIG" {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("MINI_ROOT", root)
+        .env("MINI_CONFIG", dir.join("config.toml"))
+        .env("DOCKER_CONFIG", dir.join("docker"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg/config"))
+        .env("XDG_DATA_HOME", dir.join("xdg/data"))
+        .env("XDG_RUNTIME_DIR", dir.join("xdg/run"))
+        .stdin(Stdio::null());
+}
+
+/// Call `f` every 20 ms until it gives a value, for at most `timeout`.
+pub fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() >= timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`poll_until`], failing the test on a timeout.
+pub fn wait_for<T>(timeout: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    poll_until(timeout, f).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
 
 /// The fixture registries started by `fixtures/up.sh`.
 pub const PLAIN: &str = "127.0.0.1:5000";
@@ -42,13 +116,8 @@ impl Env {
     /// A `mini` command with this store and no ambient configuration.
     pub fn mini(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_mini"));
-        c.args(args)
-            .env("MINI_ROOT", self.root())
-            .env("MINI_CONFIG", self.dir.path().join("config.toml"))
-            .env("DOCKER_CONFIG", self.docker_config())
-            .env_remove("MINI_REGISTRY_MIRROR")
-            .env_remove("MINI_INSECURE_REGISTRY")
-            .env_remove("MINI_ALPINE_MIRROR");
+        c.args(args);
+        isolate(&mut c, self.dir.path(), &self.root());
         c
     }
 

@@ -1,13 +1,13 @@
 //! Helpers for the lifecycle tests: a store whose containers are killed
 //! (by pid: container and monitor) and removed with their cgroups when the
-//! test ends, pass or fail; polling helpers; output as text.
-#![allow(dead_code)]
+//! test ends, pass or fail; output as text.
 
 use std::path::PathBuf;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub use crate::common::{Mini, IMAGE};
+use super::{poll_until, wait_for};
+pub use super::{Mini, IMAGE};
 
 pub struct Life {
     pub m: Mini,
@@ -47,25 +47,12 @@ impl Life {
 
     /// Wait (up to 10 s) until `f` holds.
     pub fn until(&self, what: &str, f: impl Fn() -> bool) {
-        let start = Instant::now();
-        while !f() {
-            assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(Duration::from_secs(10), what, || f().then_some(()));
     }
 
     /// The cgroup dirs recorded for every container in the store.
     pub fn cgroups(&self) -> Vec<PathBuf> {
-        self.m
-            .containers()
-            .iter()
-            .flat_map(|id| {
-                let p = self.m.root.join("containers").join(id).join("config.json");
-                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap_or_default()).unwrap_or_default();
-                v["spec"]["cgroups"].as_array().cloned().unwrap_or_default()
-            })
-            .filter_map(|v| v.as_str().map(PathBuf::from))
-            .collect()
+        self.m.containers().iter().flat_map(|id| self.m.cgroups_of(id)).collect()
     }
 }
 
@@ -108,17 +95,10 @@ pub fn assert_refused((code, out, err): (i32, String, String), needle: &str) {
 /// a hung attach must fail the test, not hang the suite.
 pub fn finish(mut child: std::process::Child, secs: u64) -> (Option<i32>, String) {
     use std::io::Read;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for mini") {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("mini did not finish within {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = poll_until(Duration::from_secs(secs), || child.try_wait().expect("wait for mini")) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("mini did not finish within {secs} s");
     };
     let mut out = String::new();
     if let Some(mut o) = child.stdout.take() {
