@@ -41,7 +41,10 @@ pub fn requires_root() -> bool {
     assert!(!must, "needs root: {test} cannot run as uid {} (CI or MINI_REQUIRE_ROOT is set)", unsafe {
         libc::geteuid()
     });
-    eprintln!("SKIPPED {test}: needs root");
+    // Straight to fd 2, not through eprintln!: libtest keeps a passing
+    // test's captured output to itself, and a skip must be seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: needs root");
     false
 }
 
