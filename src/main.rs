@@ -2,14 +2,12 @@
 //! dispatches to one verb, prints any error once, and exits with Docker's
 //! exit codes (see `error::Kind`).
 
-mod alpine;
 mod cli;
 mod config;
 mod container;
 mod error;
 mod image;
 mod network;
-mod progress;
 mod pull;
 mod registry;
 mod runtime;

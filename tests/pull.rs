@@ -385,6 +385,38 @@ fn transient_failures_are_retried_and_resumed_with_range() {
 }
 
 #[test]
+fn a_connection_reset_inside_a_manifest_is_retried() {
+    let env = Env::new();
+    let fake = FakeRegistry::start();
+    let img = fake_image(&fake, "v1");
+    fake.set_manifest_fault("t/img", "v1", Fault::CutOnceAt(40));
+    env.run(&["pull", "-q", &format!("{}/t/img:v1", fake.addr)]).assert_ok();
+    let asked = fake.requests().iter().filter(|r| r.ends_with("/manifests/v1")).count();
+    assert_eq!(asked, 2, "one cut answer, then a whole one: {:?}", fake.requests());
+    assert_eq!(inspect(&env, &format!("{}/t/img:v1", fake.addr))["Digest"], img.manifest_digest);
+}
+
+#[test]
+fn a_blob_cut_short_again_after_resuming_is_resumed_again() {
+    let env = Env::new();
+    let fake = FakeRegistry::start();
+    let img = fake_image(&fake, "v1");
+    // The first answer and the resumed one both break off half way.
+    fake.set_fault(&img.layer_digests[1], Fault::TruncateTimes(2));
+    env.run(&["pull", "-q", &format!("{}/t/img:v1", fake.addr)]).assert_ok();
+    let ranges: Vec<String> =
+        fake.requests().into_iter().filter(|r| r.contains(&img.layer_digests[1]) && r.contains("Range:")).collect();
+    assert_eq!(ranges.len(), 2, "resumed twice: {ranges:?}");
+    assert_eq!(inspect(&env, &format!("{}/t/img:v1", fake.addr))["Digest"], img.manifest_digest);
+
+    // A resumed answer that is short but ends cleanly is not the whole blob either.
+    let env = Env::new();
+    fake.set_fault(&img.layer_digests[1], Fault::CutThenShortRange(100_000));
+    env.run(&["pull", "-q", &format!("{}/t/img:v1", fake.addr)]).assert_ok();
+    assert_eq!(inspect(&env, &format!("{}/t/img:v1", fake.addr))["Digest"], img.manifest_digest);
+}
+
+#[test]
 fn a_pull_killed_mid_layer_leaves_a_store_the_next_pull_completes() {
     let env = env_with_one_image();
     let (images, before) = (env.images(), env.snapshot());

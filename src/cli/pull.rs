@@ -2,7 +2,7 @@
 
 use clap::Args as ClapArgs;
 
-use crate::alpine;
+use crate::pull::alpine;
 use crate::config::Config;
 use crate::error::Result;
 use crate::image::manifest::PlatformSpec;

@@ -71,7 +71,7 @@ impl LocalImage {
         let what = || format!("read image {}", record.name);
         let bytes = store.content().read(&record.digest).map_err(|e| Error::from(e).within(what()))?;
         let manifest = match Manifest::parse(&bytes, Some(&record.media_type)).map_err(|e| e.within(what()))? {
-            Manifest::Image(m) => m,
+            Manifest::Image(m) => *m,
             Manifest::Index(_) => return Err(Error::new(what()).because("the record names an index, not an image manifest")),
         };
         let id: Digest = manifest

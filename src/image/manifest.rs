@@ -27,8 +27,9 @@ pub const ACCEPTED: &[&str] = &[OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MAN
 /// A fetched manifest document.
 #[derive(Debug, Clone)]
 pub enum Manifest {
-    Image(ImageManifest),
-    Index(ImageIndex),
+    // Boxed: both are large, and the enum is moved around.
+    Image(Box<ImageManifest>),
+    Index(Box<ImageIndex>),
 }
 
 impl Manifest {
@@ -58,9 +59,9 @@ impl Manifest {
             _ => doc.get("manifests").is_some(),
         };
         let parsed = if is_index {
-            serde_json::from_value(doc).map(Manifest::Index)
+            serde_json::from_value(doc).map(|i| Manifest::Index(Box::new(i)))
         } else {
-            serde_json::from_value(doc).map(Manifest::Image)
+            serde_json::from_value(doc).map(|m| Manifest::Image(Box::new(m)))
         };
         parsed.map_err(|e| Error::new("parse manifest").because(e))
     }

@@ -1,7 +1,12 @@
 //! One image's registry, reached through its mirrors first: manifests and
 //! blobs over the OCI distribution API (oci-client does the HTTP, auth
-//! challenges and token cache). Transient failures are retried with backoff;
-//! blob streams resume with `Range` where the registry allows it.
+//! challenges and token cache). What it hands back is verified: manifests
+//! and configs hash to the digest they were asked by, and a blob download
+//! ([`RegistryClient::download_blob`]) delivers exactly the declared size or
+//! fails. Transient failures — refused or reset connections, bodies that
+//! break off, 5xx and 429 answers — are retried with backoff, up to
+//! [`MAX_ATTEMPTS`] attempts; blob downloads resume with `Range` where they
+//! stopped (and drop the head of a registry that ignores `Range`).
 
 use std::time::Duration;
 
@@ -13,6 +18,8 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 
+use mini_store::digest::Digest;
+
 use crate::config::Config;
 use crate::error::{chain, Error, Result};
 use crate::image::manifest::ACCEPTED;
@@ -20,9 +27,48 @@ use crate::image::reference::Reference;
 use crate::registry::auth::CredentialStore;
 
 /// Attempts per request before giving up on a transient failure.
-pub const MAX_ATTEMPTS: u32 = 5;
-/// Manifests and configs are small; refuse to buffer more than this.
+const MAX_ATTEMPTS: u32 = 5;
+/// Configs are small; refuse to buffer more than this.
 const MAX_SMALL_BLOB: u64 = 8 << 20;
+/// A manifest or index larger than this is refused (Docker's limit).
+const MAX_MANIFEST: usize = 4 << 20;
+
+/// A manifest whose bytes verified against the digest it was asked by (or,
+/// asked by tag, with the digest of the bytes as they came).
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub bytes: Bytes,
+    pub digest: Digest,
+}
+
+/// Where a blob download goes, written in order; after a break the
+/// download resumes at [`BlobSink::written`].
+#[allow(async_fn_in_trait)] // used generically, never as a trait object
+pub trait BlobSink {
+    /// Bytes taken so far.
+    fn written(&self) -> u64;
+    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    /// True once the caller wants the download stopped (checked per chunk).
+    fn cancelled(&self) -> bool;
+    /// Progress: "Downloading", "Retrying in 400ms", "Download complete".
+    fn event(&self, what: &str);
+}
+
+/// How a download ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Downloaded {
+    Complete,
+    Cancelled,
+}
+
+/// How one response body ended.
+enum BodyEnd {
+    /// The stream ended cleanly (possibly short of the whole blob).
+    Ended,
+    /// The stream broke off.
+    Cut(std::io::Error),
+    Cancelled,
+}
 
 /// Where requests go: a mirror or the registry itself.
 struct Endpoint {
@@ -41,9 +87,9 @@ pub struct RegistryClient {
 
 /// A blob response body; `skip` bytes must be dropped when the registry
 /// ignored our `Range` and started from byte 0.
-pub struct BlobBody {
-    pub stream: BoxStream<'static, std::io::Result<Bytes>>,
-    pub skip: u64,
+struct BlobBody {
+    stream: BoxStream<'static, std::io::Result<Bytes>>,
+    skip: u64,
 }
 
 /// How a failed request should be handled and reported.
@@ -93,33 +139,48 @@ impl RegistryClient {
         &self.endpoints[self.active].url
     }
 
-    /// Fetch the manifest the reference names, trying each mirror, then the
-    /// registry. Returns the bytes and the digest the registry claims (the
-    /// caller verifies it).
-    pub async fn first_manifest(&mut self) -> Result<(Bytes, String)> {
+    /// The manifest the reference names, trying each mirror, then the
+    /// registry; `expected` is the reference's digest, if it has one.
+    pub async fn manifest(&mut self, expected: Option<&str>) -> Result<Document> {
         let mut last = None;
         for i in 0..self.endpoints.len() {
             self.active = i;
             let ep = &self.endpoints[i];
             match self.retrying(|| self.client.pull_manifest_raw(&ep.image, &ep.auth, ACCEPTED)).await {
-                Ok(found) => return Ok(found),
+                Ok((bytes, _)) => return self.verified(bytes, expected),
                 Err(e) => last = Some(self.describe(e, "fetch manifest")),
             }
         }
         Err(last.unwrap_or_else(|| Error::new("fetch manifest").because("no registry endpoint")))
     }
 
-    /// Fetch a manifest by digest from the active endpoint.
-    pub async fn manifest_by_digest(&self, digest: &str) -> Result<(Bytes, String)> {
+    /// The manifest `digest` (an index's entry) from the active endpoint.
+    pub async fn manifest_by_digest(&self, digest: &Digest) -> Result<Document> {
         let ep = &self.endpoints[self.active];
         let image = ep.image.clone_with_digest(digest.to_string());
-        self.retrying(|| self.client.pull_manifest_raw(&image, &ep.auth, ACCEPTED))
+        let (bytes, _) = self
+            .retrying(|| self.client.pull_manifest_raw(&image, &ep.auth, ACCEPTED))
             .await
-            .map_err(|e| self.describe(e, &format!("fetch manifest {digest}")))
+            .map_err(|e| self.describe(e, &format!("fetch manifest {digest}")))?;
+        self.verified(bytes, Some(&digest.to_string()))
+    }
+
+    /// Check a fetched manifest's size and digest.
+    fn verified(&self, bytes: Bytes, expected: Option<&str>) -> Result<Document> {
+        let digest = Digest::of_bytes(&bytes);
+        let what = || format!("verify manifest {} from {}", expected.unwrap_or("by tag"), self.url());
+        if bytes.len() > MAX_MANIFEST {
+            return Err(Error::new(what()).because(format!("{} bytes, more than a manifest may hold", bytes.len())));
+        }
+        match expected {
+            Some(want) if want != digest.to_string() => Err(Error::new(what())
+                .because(format!("digest mismatch: the registry sent content with digest {digest}"))),
+            _ => Ok(Document { bytes, digest }),
+        }
     }
 
     /// Open a blob at `offset` (0 for the whole blob).
-    pub async fn open_blob(&self, digest: &str, offset: u64) -> Result<BlobBody> {
+    async fn open_blob(&self, digest: &str, offset: u64) -> Result<BlobBody> {
         let ep = &self.endpoints[self.active];
         let opened = self
             .retrying(|| async {
@@ -136,40 +197,76 @@ impl RegistryClient {
         opened.map_err(|e| self.describe(e, &format!("fetch blob {digest}")))
     }
 
-    /// Fetch a small blob (a config) whole.
-    pub async fn small_blob(&self, digest: &str, size: u64) -> Result<Vec<u8>> {
+    /// A small blob (a config) whole, verified against its digest.
+    pub async fn small_blob(&self, digest: &Digest, size: u64) -> Result<Bytes> {
         if size > MAX_SMALL_BLOB {
             return Err(Error::new(format!("fetch blob {digest}"))
                 .because(format!("descriptor claims {size} bytes, more than a config may hold")));
         }
-        for attempt in 1..=MAX_ATTEMPTS {
-            let mut body = self.open_blob(digest, 0).await?;
-            let mut data = Vec::with_capacity(size as usize);
-            let mut failed = None;
-            while let Some(chunk) = body.stream.next().await {
-                match chunk {
-                    Ok(bytes) if data.len() as u64 + bytes.len() as u64 > size => {
-                        return Err(Error::new(format!("fetch blob {digest}"))
-                            .because(format!("registry sent more than the {size} bytes the manifest declares")))
-                    }
-                    Ok(bytes) => data.extend_from_slice(&bytes),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failed {
-                None => return Ok(data),
-                // A full-length body that fails at its end failed its digest check.
-                Some(_) if data.len() as u64 == size => return Ok(data),
-                Some(e) if attempt == MAX_ATTEMPTS => {
-                    return Err(Error::new(format!("fetch blob {digest} from {}", self.url())).because(e))
-                }
-                Some(_) => tokio::time::sleep(backoff(attempt)).await,
-            }
+        let mut sink = Collect { data: Vec::with_capacity(size as usize) };
+        self.download_blob(digest, size, &mut sink).await?;
+        let actual = Digest::of_bytes(&sink.data);
+        if actual != *digest {
+            return Err(Error::new(format!("verify blob {digest} from {}", self.url()))
+                .because(format!("digest mismatch: the registry sent content with digest {actual}")));
         }
-        unreachable!("the loop returns on its last attempt")
+        Ok(Bytes::from(sink.data))
+    }
+
+    /// Download blob `digest` of `size` bytes into `sink`, from where the
+    /// sink stands: a body that breaks off or ends short is resumed with
+    /// `Range`, after a back-off, up to [`MAX_ATTEMPTS`] attempts in all.
+    /// The blob's digest is the sink's to check: it has the bytes.
+    pub async fn download_blob(&self, digest: &Digest, size: u64, sink: &mut impl BlobSink) -> Result<Downloaded> {
+        let text = digest.to_string();
+        let mut attempt = 1;
+        loop {
+            let body = self.open_blob(&text, sink.written()).await?;
+            let why = match self.copy(body, digest, size, sink).await? {
+                BodyEnd::Cancelled => return Ok(Downloaded::Cancelled),
+                // A body that breaks off after its full length failed the
+                // client's digest check; the sink's own check says so.
+                _ if sink.written() >= size => return Ok(Downloaded::Complete),
+                BodyEnd::Ended => format!("the answer ended at byte {} of {size}", sink.written()),
+                BodyEnd::Cut(e) => e.to_string(),
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return Err(Error::new(format!("download blob {digest} from {}", self.url()))
+                    .because(format!("{why} (after {MAX_ATTEMPTS} attempts, {} of {size} bytes)", sink.written())));
+            }
+            sink.event(&format!("Retrying in {:?}", backoff(attempt)));
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Copy one response body into the sink.
+    async fn copy(&self, mut body: BlobBody, digest: &Digest, size: u64, sink: &mut impl BlobSink) -> Result<BodyEnd> {
+        sink.event("Downloading");
+        while let Some(chunk) = body.stream.next().await {
+            if sink.cancelled() {
+                return Ok(BodyEnd::Cancelled);
+            }
+            let mut chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => return Ok(BodyEnd::Cut(e)),
+            };
+            if body.skip > 0 {
+                // The registry ignored Range: drop what we already have.
+                let n = body.skip.min(chunk.len() as u64) as usize;
+                body.skip -= n as u64;
+                chunk = chunk.slice(n..);
+            }
+            if sink.written() + chunk.len() as u64 > size {
+                return Err(Error::new(format!("download blob {digest} from {}", self.url()))
+                    .because(format!("registry sent more than the {size} bytes the manifest declares")));
+            }
+            sink.write(chunk).await?;
+        }
+        if sink.written() >= size {
+            sink.event("Download complete");
+        }
+        Ok(BodyEnd::Ended)
     }
 
     async fn retrying<T, F, Fut>(&self, mut request: F) -> std::result::Result<T, OciDistributionError>
@@ -236,7 +333,8 @@ fn classify(e: &OciDistributionError) -> Failure {
             _ => Failure::Fatal,
         },
         E::RequestError(r) if r.is_connect() => Failure::Unreachable,
-        E::RequestError(r) if r.is_timeout() || r.is_body() || r.is_request() => Failure::Transient,
+        // A body that breaks off (a reset connection) reads as a decode error.
+        E::RequestError(r) if r.is_timeout() || r.is_body() || r.is_decode() || r.is_request() => Failure::Transient,
         E::IoError(_) => Failure::Transient,
         _ => Failure::Fatal,
     }
@@ -249,8 +347,30 @@ fn short_reason(e: &OciDistributionError) -> String {
     }
 }
 
+/// A small blob gathered in memory.
+struct Collect {
+    data: Vec<u8>,
+}
+
+impl BlobSink for Collect {
+    fn written(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        self.data.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    fn cancelled(&self) -> bool {
+        false
+    }
+
+    fn event(&self, _: &str) {}
+}
+
 /// 200 ms, 400 ms, 800 ms, ... capped at 5 s.
-pub fn backoff(attempt: u32) -> Duration {
+fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5000))
 }
 

@@ -22,6 +22,12 @@ pub enum Fault {
     FailTimes(u32),
     /// The first response stops after this many bytes; later ones honour Range.
     CutOnceAt(usize),
+    /// The first this many responses send only half of what they announce.
+    TruncateTimes(u32),
+    /// The first response stops after this many bytes; the first answer to
+    /// a Range request is short but well-formed (it announces only half of
+    /// what is left, and sends that); later ones honour Range.
+    CutThenShortRange(usize),
     /// Send the body 4 KiB every 50 ms.
     Slow,
 }
@@ -36,6 +42,8 @@ struct Blob {
 struct State {
     manifests: HashMap<String, (Vec<u8>, String)>,
     blobs: HashMap<String, Blob>,
+    /// Faults on manifests ("repo:reference"), and how often each was served.
+    manifest_faults: HashMap<String, (Fault, u32)>,
     requests: Vec<String>,
 }
 
@@ -133,6 +141,11 @@ impl FakeRegistry {
         self.state.lock().unwrap().manifests.insert(format!("{repo}:{reference}"), (bytes, content_type.to_string()));
     }
 
+    /// A fault on the manifest `repo:reference` (CutOnceAt, TruncateTimes).
+    pub fn set_manifest_fault(&self, repo: &str, reference: &str, fault: Fault) {
+        self.state.lock().unwrap().manifest_faults.insert(format!("{repo}:{reference}"), (fault, 0));
+    }
+
     pub fn set_fault(&self, digest: &str, fault: Fault) {
         let mut s = self.state.lock().unwrap();
         let blob = s.blobs.get_mut(digest).expect("no such blob");
@@ -171,11 +184,26 @@ fn serve(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     }
     let rest = path.trim_start_matches("/v2/");
     if let Some((repo, reference)) = rest.split_once("/manifests/") {
-        let found = state.lock().unwrap().manifests.get(&format!("{repo}:{reference}")).cloned();
+        let key = format!("{repo}:{reference}");
+        let (found, fault) = {
+            let mut s = state.lock().unwrap();
+            let fault = s.manifest_faults.get_mut(&key).map(|f| {
+                f.1 += 1;
+                *f
+            });
+            (s.manifests.get(&key).cloned(), fault)
+        };
         return match found {
             Some((bytes, ct)) => {
                 let digest = sha256(&bytes);
-                respond(&mut out, "200 OK", &ct, &[("Docker-Content-Digest", &digest)], &bytes)
+                let headers = [("Docker-Content-Digest", digest.as_str())];
+                match fault {
+                    Some((Fault::CutOnceAt(n), 1)) => respond_cut(&mut out, "200 OK", &ct, &headers, &bytes, n),
+                    Some((Fault::TruncateTimes(t), served)) if served <= t => {
+                        respond_cut(&mut out, "200 OK", &ct, &headers, &bytes, bytes.len() / 2)
+                    }
+                    _ => respond(&mut out, "200 OK", &ct, &headers, &bytes),
+                }
             }
             None => respond(&mut out, "404 Not Found", "application/json", &[], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#),
         };
@@ -209,7 +237,10 @@ fn serve_blob(out: &mut TcpStream, state: &Mutex<State>, digest: &str, range: Op
         Some(r) if r < body.len() => ("206 Partial Content", r),
         _ => ("200 OK", 0),
     };
-    let part = &body[start..];
+    let part = match fault {
+        Fault::CutThenShortRange(_) if served == 2 && start > 0 => &body[start..start + (body.len() - start) / 2],
+        _ => &body[start..],
+    };
     let header = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nDocker-Content-Digest: {digest}\r\nConnection: close\r\n\r\n",
         part.len()
@@ -217,7 +248,8 @@ fn serve_blob(out: &mut TcpStream, state: &Mutex<State>, digest: &str, range: Op
     out.write_all(header.as_bytes())?;
     match fault {
         Fault::Truncate => out.write_all(&part[..part.len() / 2]),
-        Fault::CutOnceAt(n) if served == 1 => out.write_all(&part[..n.min(part.len())]),
+        Fault::CutOnceAt(n) | Fault::CutThenShortRange(n) if served == 1 => out.write_all(&part[..n.min(part.len())]),
+        Fault::TruncateTimes(n) if served <= n => out.write_all(&part[..part.len() / 2]),
         Fault::Slow => {
             for chunk in part.chunks(4096) {
                 out.write_all(chunk)?;
@@ -244,4 +276,25 @@ fn respond(out: &mut TcpStream, status: &str, content_type: &str, headers: &[(&s
     out.write_all(head.as_bytes())?;
     out.write_all(body)?;
     out.flush()
+}
+
+/// Announce all of `body`, send its first `n` bytes, and drop the connection.
+fn respond_cut(
+    out: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    n: usize,
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())?;
+    out.write_all(&body[..n.min(body.len())])?;
+    out.flush()?;
+    let _ = out.shutdown(std::net::Shutdown::Both);
+    Ok(())
 }

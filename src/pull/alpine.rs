@@ -19,8 +19,8 @@ use crate::error::{Context, Error, Result};
 use crate::image::local::LocalImage;
 use crate::image::manifest::{PlatformSpec, OCI_MANIFEST};
 use crate::image::reference::Reference;
-use crate::progress::Progress;
-use crate::pull::PullOptions;
+use super::progress::Progress;
+use super::PullOptions;
 
 const FLAVOR: &str = "alpine-minirootfs";
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

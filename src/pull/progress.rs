@@ -73,12 +73,6 @@ impl LayerProgress {
         }
     }
 
-    /// Bytes already counted are being fetched again after a failure.
-    pub fn set_position(&self, pos: u64) {
-        if let LayerProgress::Bar(b) = self {
-            b.set_position(pos);
-        }
-    }
 
     /// A state change: "Pulling fs layer", "Download complete", "Retrying".
     pub fn event(&self, what: &str) {
