@@ -147,7 +147,7 @@ impl RegistryClient {
             self.active = i;
             let ep = &self.endpoints[i];
             match self.retrying(|| self.client.pull_manifest_raw(&ep.image, &ep.auth, ACCEPTED)).await {
-                Ok((bytes, _)) => return self.verified(bytes, expected),
+                Ok((bytes, _)) => return verify_manifest(bytes, expected, self.url()),
                 Err(e) => last = Some(self.describe(e, "fetch manifest")),
             }
         }
@@ -162,21 +162,7 @@ impl RegistryClient {
             .retrying(|| self.client.pull_manifest_raw(&image, &ep.auth, ACCEPTED))
             .await
             .map_err(|e| self.describe(e, &format!("fetch manifest {digest}")))?;
-        self.verified(bytes, Some(&digest.to_string()))
-    }
-
-    /// Check a fetched manifest's size and digest.
-    fn verified(&self, bytes: Bytes, expected: Option<&str>) -> Result<Document> {
-        let digest = Digest::of_bytes(&bytes);
-        let what = || format!("verify manifest {} from {}", expected.unwrap_or("by tag"), self.url());
-        if bytes.len() > MAX_MANIFEST {
-            return Err(Error::new(what()).because(format!("{} bytes, more than a manifest may hold", bytes.len())));
-        }
-        match expected {
-            Some(want) if want != digest.to_string() => Err(Error::new(what())
-                .because(format!("digest mismatch: the registry sent content with digest {digest}"))),
-            _ => Ok(Document { bytes, digest }),
-        }
+        verify_manifest(bytes, Some(&digest.to_string()), self.url())
     }
 
     /// Open a blob at `offset` (0 for the whole blob).
@@ -347,6 +333,22 @@ fn short_reason(e: &OciDistributionError) -> String {
     }
 }
 
+/// Check a manifest fetched from `url`: its size, and its digest when the
+/// reference named one.
+fn verify_manifest(bytes: Bytes, expected: Option<&str>, url: &str) -> Result<Document> {
+    let digest = Digest::of_bytes(&bytes);
+    let what = || format!("verify manifest {} from {url}", expected.unwrap_or("by tag"));
+    if bytes.len() > MAX_MANIFEST {
+        return Err(Error::new(what()).because(format!("{} bytes, more than a manifest may hold", bytes.len())));
+    }
+    match expected {
+        Some(want) if want != digest.to_string() => {
+            Err(Error::new(what()).because(format!("digest mismatch: the registry sent content with digest {digest}")))
+        }
+        _ => Ok(Document { bytes, digest }),
+    }
+}
+
 /// A small blob gathered in memory.
 struct Collect {
     data: Vec<u8>,
@@ -415,6 +417,18 @@ mod tests {
         assert!(split_base_url("ftp://x").is_err());
         assert!(split_base_url("http://x/v2/prefix").is_err());
         assert!(split_base_url("x:5000").is_err());
+    }
+
+    #[test]
+    fn manifests_verify_against_the_digest_asked_for() {
+        let d = Digest::of_bytes(b"{}");
+        let ok = verify_manifest(Bytes::from_static(b"{}"), Some(&d.to_string()), "http://r").unwrap();
+        assert_eq!(ok.digest, d);
+        assert_eq!(verify_manifest(Bytes::from_static(b"{ }"), None, "http://r").unwrap().digest, Digest::of_bytes(b"{ }"));
+        let e = verify_manifest(Bytes::from_static(b"{ }"), Some(&d.to_string()), "http://r").unwrap_err().to_string();
+        assert!(e.contains("digest mismatch") && e.contains(&d.to_string()) && e.contains("http://r"), "{e}");
+        let big = Bytes::from(vec![b' '; MAX_MANIFEST + 1]);
+        assert!(verify_manifest(big, None, "http://r").unwrap_err().to_string().contains("more than a manifest may hold"));
     }
 
     #[test]
