@@ -94,12 +94,9 @@ impl Config {
             None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
         };
         let mut config = match std::fs::read_to_string(&path) {
-            Ok(text) => Config::parse(&text)
-                .map_err(|e| e.within(format!("read config file {}", path.display())))?,
+            Ok(text) => Config::parse(&text).map_err(|e| e.within(format!("read config file {}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Config::default(),
-            Err(e) => {
-                return Err(Error::new(format!("read config file {}", path.display())).because(e))
-            }
+            Err(e) => return Err(Error::new(format!("read config file {}", path.display())).because(e)),
         };
         config.apply(overrides);
         Ok(config)
@@ -107,8 +104,7 @@ impl Config {
 
     /// Parse the TOML text of a config file.
     pub fn parse(text: &str) -> Result<Config> {
-        let file: ConfigFile = toml::from_str(text)
-            .map_err(|e| Error::new("parse config").because(e.message()))?;
+        let file: ConfigFile = toml::from_str(text).map_err(|e| Error::new("parse config").because(e.message()))?;
         let mut config = Config::default();
         if let Some(root) = file.root {
             config.root = root;

@@ -153,10 +153,7 @@ mod tests {
         let e = Error::new("pull example.com/x:1")
             .because("connection refused\n  at line 2")
             .hint("is the registry running?");
-        assert_eq!(
-            e.to_string(),
-            "pull example.com/x:1: connection refused at line 2 (is the registry running?)"
-        );
+        assert_eq!(e.to_string(), "pull example.com/x:1: connection refused at line 2 (is the registry running?)");
         assert_eq!(e.exit_code(), 125);
     }
 

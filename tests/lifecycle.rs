@@ -57,7 +57,10 @@ fn stop_of_a_term_trapping_process_is_fast_and_keeps_its_code() {
     assert_eq!(ps.lines().count(), 1, "{ps}");
     let v: serde_json::Value = serde_json::from_str(&l.mini(&["inspect", &id]).1).unwrap();
     let s = &v[0]["State"];
-    assert_eq!((s["Status"].as_str(), s["Running"].as_bool(), s["ExitCode"].as_i64()), (Some("exited"), Some(false), Some(3)));
+    assert_eq!(
+        (s["Status"].as_str(), s["Running"].as_bool(), s["ExitCode"].as_i64()),
+        (Some("exited"), Some(false), Some(3))
+    );
     assert_eq!(s["OOMKilled"], false);
     assert!(s["FinishedAt"].as_str().unwrap().starts_with("20"));
     assert_eq!(v[0]["Id"], id.as_str());
@@ -93,7 +96,10 @@ fn logs_follow_until_the_container_exits() {
 #[test]
 fn kill_sends_signals_by_name_or_number_and_refuses_bad_ones() {
     let Some(l) = Life::new() else { return };
-    let id = l.detach(&["--name", "kk"], &["sh", "-c", "trap 'echo usr1' USR1; trap 'exit 9' HUP; echo up; while true; do sleep 0.1; done"]);
+    let id = l.detach(
+        &["--name", "kk"],
+        &["sh", "-c", "trap 'echo usr1' USR1; trap 'exit 9' HUP; echo up; while true; do sleep 0.1; done"],
+    );
     l.until("up", || l.mini(&["logs", "kk"]).1.contains("up"));
     assert_refused(l.mini(&["kill", "-s", "NOPE", "kk"]), "invalid signal \"NOPE\"");
     assert_eq!(l.status(&id), "running");
@@ -245,15 +251,26 @@ fn attach_and_start_i_forward_stdin_to_an_interactive_container() {
     use std::io::Write;
     let Some(l) = Life::new() else { return };
     l.detach(&["-i", "--name", "talk"], &["sh", "-c", "read x; echo got $x; read y; echo got2 $y; exit 3"]);
-    let mut child = l.m.cmd(&["attach", "talk"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child =
+        l.m.cmd(&["attach", "talk"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"hi\n").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     stdin.write_all(b"there\n").unwrap();
     assert_eq!(support::life::finish(child, 20), (Some(3), "got hi\ngot2 there\n".to_string()));
-    let (code, _, _) = l.mini(&["create", "-i", "--name", "later", IMAGE, "sh", "-c", "read x; echo started $x; exit 5"]);
+    let (code, _, _) =
+        l.mini(&["create", "-i", "--name", "later", IMAGE, "sh", "-c", "read x; echo started $x; exit 5"]);
     assert_eq!(code, 0);
-    let mut child = l.m.cmd(&["start", "-a", "-i", "later"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child =
+        l.m.cmd(&["start", "-a", "-i", "later"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
     child.stdin.take().unwrap().write_all(b"yo\n").unwrap();
     assert_eq!(support::life::finish(child, 20), (Some(5), "started yo\n".to_string()));
 }
@@ -283,7 +300,10 @@ fn wait_gets_the_code_of_a_detached_rm_container() {
 #[test]
 fn a_detached_container_keeps_its_limits_across_starts_and_records_oom() {
     let Some(l) = Life::new() else { return };
-    let id = l.detach(&["-m", "16m", "--name", "hungry"], &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; sleep 0.2; tail /dev/zero"]);
+    let id = l.detach(
+        &["-m", "16m", "--name", "hungry"],
+        &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; sleep 0.2; tail /dev/zero"],
+    );
     assert_eq!(l.mini(&["wait", "hungry"]).1, "137\n");
     assert_eq!(l.state(&id)["oom_killed"], true);
     let v: serde_json::Value = serde_json::from_str(&l.mini(&["inspect", "hungry"]).1).unwrap();

@@ -4,7 +4,6 @@
 
 mod support;
 
-
 use support::life::{assert_refused, Life};
 
 #[test]

@@ -47,7 +47,8 @@ fn after_a_simulated_reboot_ps_shows_exited_and_start_works() {
     assert_eq!(l.mini(&["start", "survivor"]).0, 0);
     assert_eq!(l.status(&id), "running");
     l.until("second run", || {
-        std::fs::read_to_string(l.m.root.join("containers").join(&id).join("upper/runs")).unwrap_or_default() == "run\nrun\n"
+        std::fs::read_to_string(l.m.root.join("containers").join(&id).join("upper/runs")).unwrap_or_default()
+            == "run\nrun\n"
     });
     assert_eq!(l.mini(&["rm", "-f", "survivor"]).0, 0);
 }
@@ -59,7 +60,10 @@ fn twenty_detached_runs_at_once_then_rm_f_of_all_leave_nothing() {
     let runs: Vec<_> = (0..20)
         .map(|i| {
             let name = format!("c{i:02}");
-            l.m.cmd(&["run", "-d", "--name", &name, IMAGE, "sleep", "60"]).stdout(std::process::Stdio::piped()).spawn().unwrap()
+            l.m.cmd(&["run", "-d", "--name", &name, IMAGE, "sleep", "60"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     let ids: Vec<String> = runs
@@ -97,7 +101,13 @@ fn concurrent_starts_run_the_container_once() {
     assert_eq!(code, 0);
     let id = id.trim().to_string();
     let starts: Vec<_> = (0..4)
-        .map(|_| l.m.cmd(&["start", "once"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            l.m.cmd(&["start", "once"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let ok = starts.into_iter().map(|c| c.wait_with_output().unwrap()).filter(|o| o.status.success()).count();
     assert_eq!(ok, 1, "one start wins, the others are refused");

@@ -48,8 +48,10 @@ fn home_comes_from_passwd_when_unset_or_empty() {
 #[test]
 fn a_missing_workdir_is_made_for_the_user() {
     let Some(m) = Mini::new() else { return };
-    let (code, out, err) =
-        m.run_in(&["-u", "1000:1000", "-w", "/opt/new/work"], &["sh", "-c", "pwd; stat -c %u:%g /opt/new /opt/new/work /opt"]);
+    let (code, out, err) = m.run_in(
+        &["-u", "1000:1000", "-w", "/opt/new/work"],
+        &["sh", "-c", "pwd; stat -c %u:%g /opt/new /opt/new/work /opt"],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "/opt/new/work\n1000:1000\n1000:1000\n0:0\n", "only the parts it made belong to the user");
 }
@@ -86,7 +88,10 @@ fn dockers_masked_and_read_only_paths() {
             continue;
         }
         let (_, out, _) = m.run_in(&[], &["sh", "-c", &format!("grep -E ' {p} ' /proc/self/mountinfo")]);
-        assert!(out.lines().any(|l| l.split_whitespace().nth(5).is_some_and(|o| o.split(',').any(|x| x == "ro"))), "{p}: {out}");
+        assert!(
+            out.lines().any(|l| l.split_whitespace().nth(5).is_some_and(|o| o.split(',').any(|x| x == "ro"))),
+            "{p}: {out}"
+        );
     }
 }
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use support::fake_registry::{gzip, layer_tar, Fault, FakeRegistry};
+use support::fake_registry::{gzip, layer_tar, FakeRegistry, Fault};
 use support::{fixture_digest, Env, ALPINE_MIRROR, BASIC, PASSWORD, PLAIN, TOKEN, USER};
 
 const VARIANTS: [&str; 6] = ["v2s2", "oci", "zstd", "index", "list", "single"];
@@ -28,7 +28,14 @@ fn with_merged_tree(env: &Env, image: &str, check: impl FnOnce(&Path)) {
         .unwrap()
         .iter()
         .rev()
-        .map(|d| env.root().join("layers").join(d.as_str().unwrap().trim_start_matches("sha256:")).join("diff").display().to_string())
+        .map(|d| {
+            env.root()
+                .join("layers")
+                .join(d.as_str().unwrap().trim_start_matches("sha256:"))
+                .join("diff")
+                .display()
+                .to_string()
+        })
         .collect();
     let target = env.dir.path().join("merged");
     std::fs::create_dir_all(&target).unwrap();
@@ -36,7 +43,11 @@ fn with_merged_tree(env: &Env, image: &str, check: impl FnOnce(&Path)) {
     let empty = env.dir.path().join("empty-lower");
     std::fs::create_dir_all(&empty).unwrap();
     let lowerdir = if lowers.len() == 1 { format!("{}:{}", lowers[0], empty.display()) } else { lowers.join(":") };
-    let st = Command::new("mount").args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={lowerdir}")]).arg(&target).status().unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={lowerdir}")])
+        .arg(&target)
+        .status()
+        .unwrap();
     assert!(st.success(), "mount overlay (tests need root)");
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
@@ -54,7 +65,8 @@ fn assert_fixture_tree(root: &Path, layered: bool) {
     assert!(std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("app:x:1000:1000"));
     let suid = std::fs::metadata(root.join("usr/local/bin/suid-test")).unwrap();
     assert_eq!(suid.permissions().mode() & 0o7777, 0o4755, "setuid bit kept");
-    let (a, b) = (std::fs::metadata(root.join("opt/links/a")).unwrap(), std::fs::metadata(root.join("opt/links/b")).unwrap());
+    let (a, b) =
+        (std::fs::metadata(root.join("opt/links/a")).unwrap(), std::fs::metadata(root.join("opt/links/b")).unwrap());
     assert_eq!(a.ino(), b.ino(), "hardlink kept");
     assert_eq!(std::fs::read_link(root.join("opt/links/sym")).unwrap(), Path::new("a"));
     assert!(std::fs::metadata(root.join("opt/fifo")).unwrap().file_type().is_fifo());
@@ -62,7 +74,10 @@ fn assert_fixture_tree(root: &Path, layered: bool) {
     assert!(root.join("opt/keep/file").is_file());
     if layered {
         assert!(!root.join("etc/removed-later").exists(), "whiteout hides the file");
-        let mut replaced: Vec<String> = std::fs::read_dir(root.join("opt/replaced")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut replaced: Vec<String> = std::fs::read_dir(root.join("opt/replaced"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         replaced.sort();
         assert_eq!(replaced, ["new1"], "opaque dir hides the lower entries");
         assert!(root.join("etc/layer2-marker").is_file());
@@ -95,7 +110,10 @@ fn pulls_every_fixture_variant_with_its_digest_and_tree() {
     }
     let listing = env.images();
     for tag in VARIANTS {
-        assert!(listing.lines().any(|l| l.starts_with(&format!("{PLAIN}/test/busybox")) && l.contains(tag)), "{listing}");
+        assert!(
+            listing.lines().any(|l| l.starts_with(&format!("{PLAIN}/test/busybox")) && l.contains(tag)),
+            "{listing}"
+        );
     }
     assert!(listing.starts_with("REPOSITORY"), "{listing}");
 }
@@ -168,7 +186,12 @@ fn docker_hub_names_through_a_mirror() {
     assert!(env.images().lines().any(|l| l.starts_with("alpine ") && l.contains("latest")));
     // The environment variable and the config file work the same; a dead
     // mirror is skipped for the next one.
-    let o = Outcome(env.mini(&["pull", "-q", "alpine:latest"]).env("MINI_REGISTRY_MIRROR", format!("http://127.0.0.1:1,{mirror}")).output().unwrap());
+    let o = Outcome(
+        env.mini(&["pull", "-q", "alpine:latest"])
+            .env("MINI_REGISTRY_MIRROR", format!("http://127.0.0.1:1,{mirror}"))
+            .output()
+            .unwrap(),
+    );
     assert_eq!(o.0.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.0.stderr));
     let config = env.dir.path().join("config.toml");
     std::fs::write(&config, format!("registry-mirrors = [\"{mirror}\"]\n")).unwrap();
@@ -219,7 +242,8 @@ fn minirootfs_from_the_alpine_mirror() {
     assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 1);
     with_merged_tree(&env, "alpine:3.20", |root| assert!(root.join("bin/busybox").is_file()));
     // latest-stable is `alpine:latest`, taken from MINI_ALPINE_MIRROR.
-    let o = env.mini(&["pull", "-q", "--minirootfs", "alpine"]).env("MINI_ALPINE_MIRROR", ALPINE_MIRROR).output().unwrap();
+    let o =
+        env.mini(&["pull", "-q", "--minirootfs", "alpine"]).env("MINI_ALPINE_MIRROR", ALPINE_MIRROR).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(env.images().lines().any(|l| l.starts_with("alpine ") && l.contains("latest")));
 }
@@ -230,7 +254,12 @@ fn rmi_and_prune_remove_what_nothing_uses() {
     let (oci, single) = (format!("{PLAIN}/test/busybox:oci"), format!("{PLAIN}/test/busybox:single"));
     env.run(&["pull", "-q", &oci]).assert_ok();
     env.run(&["pull", "-q", &single]).assert_ok();
-    let layers = || std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count();
+    let layers = || {
+        std::fs::read_dir(env.root().join("layers"))
+            .unwrap()
+            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count()
+    };
     assert_eq!(layers(), 3);
     let o = env.run(&["rmi", &single]);
     o.assert_ok();
@@ -301,7 +330,8 @@ fn minirootfs_checksum_mismatch() {
     let o = env.run(&["pull", "--minirootfs", "--alpine-mirror", ALPINE_MIRROR, "alpine:3.19"]);
     o.assert_error(&["digest mismatch", "alpine-minirootfs"]);
     assert_untouched(&env, &images, &before);
-    env.run(&["pull", "--minirootfs", "--alpine-mirror", "http://127.0.0.1:1", "alpine"]).assert_error(&["http://127.0.0.1:1"]);
+    env.run(&["pull", "--minirootfs", "--alpine-mirror", "http://127.0.0.1:1", "alpine"])
+        .assert_error(&["http://127.0.0.1:1"]);
     assert_untouched(&env, &images, &before);
 }
 
@@ -310,7 +340,11 @@ fn store_root_that_cannot_be_written() {
     let env = Env::new();
     let file = env.dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let o = env.mini(&["pull", &format!("{PLAIN}/test/busybox:oci")]).env("MINI_ROOT", file.join("store")).output().unwrap();
+    let o = env
+        .mini(&["pull", &format!("{PLAIN}/test/busybox:oci")])
+        .env("MINI_ROOT", file.join("store"))
+        .output()
+        .unwrap();
     let o = support::Outcome::of(o);
     o.assert_error(&[&file.join("store").display().to_string()]);
 }
@@ -343,7 +377,8 @@ fn tampered_layer_config_and_manifest_fail_cleanly() {
     fake.set_fault(&img.config_digest, Fault::None);
     let other = fake_image(&fake, "v2");
     fake.put_manifest("t/img", &img.manifest_digest, serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": other.config_digest, "size": 1}, "layers": []})).unwrap(), "application/vnd.oci.image.manifest.v1+json");
-    env.run(&["pull", &format!("{}/t/img@{}", fake.addr, img.manifest_digest)]).assert_error(&["digest", &img.manifest_digest]);
+    env.run(&["pull", &format!("{}/t/img@{}", fake.addr, img.manifest_digest)])
+        .assert_error(&["digest", &img.manifest_digest]);
     assert_untouched(&env, &images, &before);
 }
 
@@ -379,7 +414,10 @@ fn transient_failures_are_retried_and_resumed_with_range() {
     let requests = fake.requests();
     let blob0 = requests.iter().filter(|r| r.contains(&img.layer_digests[0])).count();
     assert_eq!(blob0, 3, "two 503s then success: {requests:?}");
-    assert!(requests.iter().any(|r| r.contains(&img.layer_digests[1]) && r.ends_with("Range:100000")), "resumed with Range: {requests:?}");
+    assert!(
+        requests.iter().any(|r| r.contains(&img.layer_digests[1]) && r.ends_with("Range:100000")),
+        "resumed with Range: {requests:?}"
+    );
     let info = inspect(&env, &format!("{}/t/img:v1", fake.addr));
     assert_eq!(info["Digest"], img.manifest_digest);
 }
@@ -434,21 +472,25 @@ fn a_pull_killed_mid_layer_leaves_a_store_the_next_pull_completes() {
     child.wait().unwrap();
     // Nothing visible: same images, no new blobs or layers (temp files only).
     assert_eq!(env.images(), images);
-    let after: std::collections::BTreeSet<String> = env.snapshot().into_iter().filter(|p| !p.starts_with("ingest") && !p.starts_with("layers/.tmp-")).collect();
-    let before_visible: std::collections::BTreeSet<String> = before.iter().filter(|p| !p.starts_with("ingest")).cloned().collect();
+    let after: std::collections::BTreeSet<String> =
+        env.snapshot().into_iter().filter(|p| !p.starts_with("ingest") && !p.starts_with("layers/.tmp-")).collect();
+    let before_visible: std::collections::BTreeSet<String> =
+        before.iter().filter(|p| !p.starts_with("ingest")).cloned().collect();
     assert_eq!(after, before_visible);
     fake.set_fault(&img.layer_digests[1], Fault::None);
     env.run(&["pull", "-q", &image]).assert_ok();
     assert!(env.images().contains("t/img"));
     // The dead pull's temp files are unlocked; once they are a few seconds
     // old (a live writer locks within milliseconds) any mini sweeps them.
-    let temps: Vec<String> = env.snapshot().into_iter().filter(|p| p.starts_with("ingest/") || p.starts_with("layers/.tmp-")).collect();
+    let temps: Vec<String> =
+        env.snapshot().into_iter().filter(|p| p.starts_with("ingest/") || p.starts_with("layers/.tmp-")).collect();
     for t in &temps {
         let st = Command::new("touch").args(["-h", "-d", "1 minute ago"]).arg(env.root().join(t)).status().unwrap();
         assert!(st.success());
     }
     env.images();
-    let leftovers: Vec<String> = env.snapshot().into_iter().filter(|p| p.starts_with("ingest/") || p.starts_with("layers/.tmp-")).collect();
+    let leftovers: Vec<String> =
+        env.snapshot().into_iter().filter(|p| p.starts_with("ingest/") || p.starts_with("layers/.tmp-")).collect();
     assert!(leftovers.is_empty(), "stale temp files swept: {leftovers:?}");
 }
 
@@ -462,7 +504,11 @@ fn every_variant_through_basic_auth_and_bearer_tokens() {
             env.run(&["pull", "-q", &image]).assert_ok();
             let info = inspect(&env, &image);
             let want = fixture_digest(port, &format!("test/busybox:{tag}"));
-            let got = if tag == "index" || tag == "list" { info["RepoDigests"][0].as_str().unwrap().rsplit('@').next().unwrap().to_string() } else { info["Digest"].as_str().unwrap().to_string() };
+            let got = if tag == "index" || tag == "list" {
+                info["RepoDigests"][0].as_str().unwrap().rsplit('@').next().unwrap().to_string()
+            } else {
+                info["Digest"].as_str().unwrap().to_string()
+            };
             assert_eq!(got, want, "{image}");
         }
     }
@@ -472,7 +518,11 @@ fn every_variant_through_basic_auth_and_bearer_tokens() {
 fn every_variant_through_a_per_registry_mirror() {
     let env = Env::new();
     // The upstream name does not resolve: only the mirror can serve it.
-    std::fs::write(env.dir.path().join("config.toml"), format!("[registry.\"registry.invalid:5000\"]\nmirrors = [\"http://{PLAIN}\"]\n")).unwrap();
+    std::fs::write(
+        env.dir.path().join("config.toml"),
+        format!("[registry.\"registry.invalid:5000\"]\nmirrors = [\"http://{PLAIN}\"]\n"),
+    )
+    .unwrap();
     for tag in VARIANTS {
         let image = format!("registry.invalid:5000/test/busybox:{tag}");
         let o = env.run(&["pull", "-q", &image]);
@@ -500,11 +550,20 @@ fn rmi_keeps_an_image_a_container_uses_unless_forced() {
     env.run(&["rmi", &format!("{PLAIN}/test/busybox:v2s2")]).assert_ok();
     env.run(&["rmi", "-f", &image]).assert_ok();
     assert!(!env.images().contains("busybox"));
-    let layers = std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count();
+    let layers = std::fs::read_dir(env.root().join("layers"))
+        .unwrap()
+        .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
     assert_eq!(layers, 2, "the container still needs its layers");
     env.run(&["rm", &id]).assert_ok();
     env.run(&["image", "prune"]).assert_ok();
-    assert_eq!(std::fs::read_dir(env.root().join("layers")).unwrap().filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.')).count(), 0);
+    assert_eq!(
+        std::fs::read_dir(env.root().join("layers"))
+            .unwrap()
+            .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count(),
+        0
+    );
 }
 
 #[test]

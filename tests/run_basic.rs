@@ -59,7 +59,8 @@ fn the_container_sees_its_own_hostname_devices_and_loopback() {
 #[test]
 fn whiteouts_and_opaque_dirs_apply_at_run_time() {
     let Some(m) = Mini::new() else { return };
-    let (code, out, err) = m.run_in(&[], &["sh", "-c", "ls /opt/replaced; test -e /etc/removed-later && echo present; true"]);
+    let (code, out, err) =
+        m.run_in(&[], &["sh", "-c", "ls /opt/replaced; test -e /etc/removed-later && echo present; true"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "new1\n");
 }
@@ -67,7 +68,8 @@ fn whiteouts_and_opaque_dirs_apply_at_run_time() {
 #[test]
 fn writes_stay_in_one_container() {
     let Some(m) = Mini::new() else { return };
-    let out = m.run(&["run", "--name", "writer", support::IMAGE, "sh", "-c", "echo mine > /etc/passwd; echo x > /newfile"]);
+    let out =
+        m.run(&["run", "--name", "writer", support::IMAGE, "sh", "-c", "echo mine > /etc/passwd; echo x > /newfile"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (code, out, _) = m.run_in(&[], &["sh", "-c", "grep -c root /etc/passwd; test -e /newfile || echo absent"]);
     assert_eq!((code, out.as_str()), (0, "1\nabsent\n"));
@@ -119,7 +121,8 @@ fn read_only_root_with_tmpfs_and_volumes() {
     let v3 = format!("{}:/etc/one", file.display());
     let script = "cat /data/in; echo out > /data/out; touch /ro/x 2>/dev/null || echo ro-refused; \
                   touch /x 2>/dev/null || echo root-refused; touch /run/ok && echo tmpfs-ok; cat /etc/one";
-    let (code, out, err) = m.run_in(&["--read-only", "--tmpfs", "/run", "-v", &v1, "-v", &v2, "-v", &v3], &["sh", "-c", script]);
+    let (code, out, err) =
+        m.run_in(&["--read-only", "--tmpfs", "/run", "-v", &v1, "-v", &v2, "-v", &v3], &["sh", "-c", script]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "from host\nro-refused\nroot-refused\ntmpfs-ok\none file\n");
     assert_eq!(std::fs::read_to_string(vol.join("out")).unwrap(), "out\n");
@@ -244,7 +247,8 @@ fn the_container_gets_a_cgroup_beneath_minis_and_it_goes_away() {
     let mut seen = None;
     for _ in 0..100 {
         if let Some(id) = m.containers().first() {
-            let state = std::fs::read_to_string(m.root.join("containers").join(id).join("state.json")).unwrap_or_default();
+            let state =
+                std::fs::read_to_string(m.root.join("containers").join(id).join("state.json")).unwrap_or_default();
             let v: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
             if let Some(pid) = v["pid"].as_i64() {
                 let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
@@ -267,7 +271,8 @@ fn only_stdio_reaches_the_command_and_init_is_out_of_reach() {
     let (code, out, err) = m.run_in(&[], &["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "0 1 2 3 ");
-    let (code, out, _) = m.run_in(&["--init"], &["sh", "-c", "cat /proc/1/exe > /dev/null 2>&1 && echo readable || echo refused"]);
+    let (code, out, _) =
+        m.run_in(&["--init"], &["sh", "-c", "cat /proc/1/exe > /dev/null 2>&1 && echo readable || echo refused"]);
     assert_eq!((code, out.as_str()), (0, "refused\n"));
 }
 

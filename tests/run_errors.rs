@@ -100,7 +100,8 @@ fn a_killed_mini_takes_its_container_along_and_is_swept() {
     let mut pid = None;
     for _ in 0..200 {
         if let Some(id) = m.containers().first() {
-            let state = std::fs::read_to_string(m.root.join("containers").join(id).join("state.json")).unwrap_or_default();
+            let state =
+                std::fs::read_to_string(m.root.join("containers").join(id).join("state.json")).unwrap_or_default();
             let v: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
             if v["status"] == "running" {
                 pid = v["pid"].as_i64();

@@ -24,7 +24,8 @@ fn tty_gives_a_pty_with_the_hosts_size_and_restores_the_terminal() {
     let Some(m) = Mini::new() else { return };
     let pty = Pty::open(33, 101);
     let before = lflag(pty.slave_fd());
-    let mut cmd = m.cmd(&["run", "--rm", "-it", IMAGE, "sh", "-c", "tty; stty size; read line; echo got:$line; exit 7"]);
+    let mut cmd =
+        m.cmd(&["run", "--rm", "-it", IMAGE, "sh", "-c", "tty; stty size; read line; echo got:$line; exit 7"]);
     pty.attach(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     drop(cmd); // the Command holds copies of the terminal end
@@ -44,7 +45,8 @@ fn tty_gives_a_pty_with_the_hosts_size_and_restores_the_terminal() {
 fn window_size_changes_reach_the_container() {
     let Some(m) = Mini::new() else { return };
     let pty = Pty::open(20, 70);
-    let script = "stty size; trap 'stty size; exit 0' WINCH; i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit 9";
+    let script =
+        "stty size; trap 'stty size; exit 0' WINCH; i=0; while [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; exit 9";
     let mut cmd = m.cmd(&["run", "--rm", "-t", IMAGE, "sh", "-c", script]);
     pty.attach(&mut cmd);
     let mut child = cmd.spawn().unwrap();
@@ -64,12 +66,8 @@ fn window_size_changes_reach_the_container() {
 fn binary_streams_pass_unaltered_and_stderr_stays_apart() {
     let Some(m) = Mini::new() else { return };
     let data: Vec<u8> = (0..(2 << 20)).map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
-    let mut child = m
-        .cmd(&["run", "--rm", "-i", IMAGE, "cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        m.cmd(&["run", "--rm", "-i", IMAGE, "cat"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let input = data.clone();
     let writer = std::thread::spawn(move || stdin.write_all(&input));

@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use clap::Args as ClapArgs;
 
 use crate::config::Config;
-use crate::error::Result;
 use crate::container::exec::ExecOptions;
+use crate::error::Result;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {

@@ -12,7 +12,13 @@ pub fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     // Go's %.3g: three significant digits, trailing zeros dropped.
-    let int_digits = if value < 10.0 { 1 } else if value < 100.0 { 2 } else { 3 };
+    let int_digits = if value < 10.0 {
+        1
+    } else if value < 100.0 {
+        2
+    } else {
+        3
+    };
     let text = format!("{:.*}", 3 - int_digits, value);
     let trimmed = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
     format!("{trimmed}{}", UNITS[unit])

@@ -33,12 +33,15 @@ struct Row {
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = Store::open(&config.root)?;
     let filter = args.filter.as_deref().map(Reference::parse).transpose()?;
-    let explicit_tag = args.filter.as_deref().is_some_and(|f| f.rsplit('/').next().is_some_and(|last| last.contains(':')));
+    let explicit_tag =
+        args.filter.as_deref().is_some_and(|f| f.rsplit('/').next().is_some_and(|last| last.contains(':')));
     let mut rows = Vec::new();
     for record in store.images().list()? {
         let name = record.name.clone();
-        let image = LocalImage::from_record(&store, record).map_err(|e| e.hint("remove it with `mini rmi` and pull again"))?;
-        let reference = Reference::parse(&name).map_err(|e| Error::new(format!("read image record `{name}`")).because(e))?;
+        let image =
+            LocalImage::from_record(&store, record).map_err(|e| e.hint("remove it with `mini rmi` and pull again"))?;
+        let reference =
+            Reference::parse(&name).map_err(|e| Error::new(format!("read image record `{name}`")).because(e))?;
         if let Some(f) = &filter {
             if f.name() != reference.name() || (explicit_tag && f.tag != reference.tag) {
                 continue;
@@ -87,7 +90,15 @@ fn render(rows: &[Row], args: &Args) -> String {
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| vec![r.repository.clone(), r.tag.clone(), r.image.id.short().to_string(), ago(created(r), now), human_size(r.size)])
+        .map(|r| {
+            vec![
+                r.repository.clone(),
+                r.tag.clone(),
+                r.image.id.short().to_string(),
+                ago(created(r), now),
+                human_size(r.size),
+            ]
+        })
         .collect();
     table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &cells)
 }

@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use mini_store::StoreError;
 use crate::image::local::LocalImage;
 use crate::image::reference::Reference;
+use mini_store::StoreError;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -42,7 +42,9 @@ fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32>
                     out.push(describe_container(&c)?);
                     continue;
                 }
-                Err(e @ StoreError::AmbiguousContainer(..)) => return Err(Error::new(format!("inspect {text}")).because(e)),
+                Err(e @ StoreError::AmbiguousContainer(..)) => {
+                    return Err(Error::new(format!("inspect {text}")).because(e))
+                }
                 Err(_) => {}
             }
         }
@@ -56,7 +58,12 @@ fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32>
 
 fn describe(store: &Store, image: &LocalImage) -> Result<Value> {
     let reference = Reference::parse(&image.name)?;
-    let repo_digest = image.record.annotations.get(ANNOTATION_INDEX_DIGEST).cloned().unwrap_or_else(|| image.record.digest.to_string());
+    let repo_digest = image
+        .record
+        .annotations
+        .get(ANNOTATION_INDEX_DIGEST)
+        .cloned()
+        .unwrap_or_else(|| image.record.digest.to_string());
     let c = &image.config;
     Ok(json!({
         "Id": image.id.to_string(),

@@ -4,8 +4,8 @@
 use clap::Args as ClapArgs;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::container::logs::{self, Filter, Tail};
+use crate::error::{Error, Result};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {

@@ -6,25 +6,25 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod attach;
+mod container;
+mod create;
+mod exec;
+mod export;
 pub mod format;
 mod images;
 mod inspect;
-mod create;
-mod export;
-mod stats;
-mod ps;
-mod rm;
-mod run;
-mod prune;
-mod pull;
-mod rmi;
-mod attach;
-mod container;
-mod exec;
 mod kill;
 mod logs;
+mod prune;
+mod ps;
+mod pull;
 mod restart;
+mod rm;
+mod rmi;
+mod run;
 mod start;
+mod stats;
 mod stop;
 mod top;
 mod wait;
@@ -42,12 +42,22 @@ pub struct Cli {
     #[arg(long, global = true, env = "MINI_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Registry mirror for docker.io, tried before Docker Hub (repeatable)
-    #[arg(long = "registry-mirror", global = true, env = "MINI_REGISTRY_MIRROR",
-          value_delimiter = ',', value_name = "URL")]
+    #[arg(
+        long = "registry-mirror",
+        global = true,
+        env = "MINI_REGISTRY_MIRROR",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
     registry_mirrors: Vec<String>,
     /// Registry reached over plain http (repeatable; loopback always is)
-    #[arg(long = "insecure-registry", global = true, env = "MINI_INSECURE_REGISTRY",
-          value_delimiter = ',', value_name = "HOST[:PORT]")]
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        env = "MINI_INSECURE_REGISTRY",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
     insecure_registries: Vec<String>,
     /// Base URL of the Alpine release mirror
     #[arg(long, global = true, env = "MINI_ALPINE_MIRROR", value_name = "URL")]

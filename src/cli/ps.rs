@@ -70,14 +70,17 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         }
         let record = Record::of(&c, &cfg).map_err(|e| eprintln!("mini: warning: {e}")).ok();
         let image = record.as_ref().map_or_else(|| cfg.image.clone(), |r| r.container.image_ref.clone());
-        let argv: Vec<String> =
-            record.map(|r| r.process.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        let argv: Vec<String> = record
+            .map(|r| r.process.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
         rows.push(Row {
             created: cfg.created_unix,
             id: if args.no_trunc { id.clone() } else { id[..12].to_string() },
             image,
             command: command(&argv, !args.no_trunc),
-            created_at: unix(Some(cfg.created_unix)).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
+            created_at: unix(Some(cfg.created_unix))
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+                .unwrap_or_default(),
             running_for: ago(unix(Some(cfg.created_unix)), now),
             state: state_name,
             status: status(&state, now),
@@ -94,7 +97,16 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         _ => {
             let cells: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| vec![r.id.clone(), r.image.clone(), r.command.clone(), r.running_for.clone(), r.status.clone(), r.name.clone()])
+                .map(|r| {
+                    vec![
+                        r.id.clone(),
+                        r.image.clone(),
+                        r.command.clone(),
+                        r.running_for.clone(),
+                        r.status.clone(),
+                        r.name.clone(),
+                    ]
+                })
                 .collect();
             out = table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"], &cells);
         }
@@ -124,8 +136,13 @@ fn as_json(r: &Row) -> serde_json::Value {
 /// `{{.Field}}` placeholders, as Docker's Go templates name them.
 fn template(t: &str, r: &Row) -> String {
     let fields = [
-        ("ID", &r.id), ("Image", &r.image), ("Command", &r.command), ("CreatedAt", &r.created_at),
-        ("RunningFor", &r.running_for), ("Status", &r.status), ("Names", &r.name),
+        ("ID", &r.id),
+        ("Image", &r.image),
+        ("Command", &r.command),
+        ("CreatedAt", &r.created_at),
+        ("RunningFor", &r.running_for),
+        ("Status", &r.status),
+        ("Names", &r.name),
     ];
     let mut out = t.strip_prefix("table ").unwrap_or(t).replace("{{.State}}", r.state).replace("\\t", "\t");
     for (k, v) in fields {
@@ -199,8 +216,15 @@ mod tests {
         assert!(parse_filter("label=x").is_err());
         assert!(parse_filter("name").is_err());
         let r = Row {
-            created: 0, id: "abc".into(), image: "busybox".into(), command: "\"sh\"".into(), created_at: String::new(),
-            running_for: String::new(), state: "running", status: "Up 1 second".into(), name: "web".into(),
+            created: 0,
+            id: "abc".into(),
+            image: "busybox".into(),
+            command: "\"sh\"".into(),
+            created_at: String::new(),
+            running_for: String::new(),
+            state: "running",
+            status: "Up 1 second".into(),
+            name: "web".into(),
         };
         assert_eq!(template("{{.ID}}\\t{{.Names}} {{.State}}", &r), "abc\tweb running");
         assert_eq!(as_json(&r)["Names"], "web");

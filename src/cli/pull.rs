@@ -2,10 +2,10 @@
 
 use clap::Args as ClapArgs;
 
-use crate::pull::alpine;
 use crate::config::Config;
 use crate::error::Result;
 use crate::image::manifest::PlatformSpec;
+use crate::pull::alpine;
 use crate::pull::{pull, PullOptions};
 
 #[derive(Debug, ClapArgs)]

@@ -46,7 +46,8 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
 /// the last name of an image a container uses is kept unless forced.
 fn remove(store: &Store, text: &str, force: bool) -> Result<Vec<String>> {
     let what = || format!("remove image {text}");
-    let by_name = Reference::parse(text).ok().map(|r| r.to_string()).filter(|n| store.images().get(n).ok().flatten().is_some());
+    let by_name =
+        Reference::parse(text).ok().map(|r| r.to_string()).filter(|n| store.images().get(n).ok().flatten().is_some());
     let image = match LocalImage::find(store, text) {
         Ok(Some(image)) => image,
         // A record whose manifest or config is unreadable can still be removed by name.
@@ -63,14 +64,20 @@ fn remove(store: &Store, text: &str, force: bool) -> Result<Vec<String>> {
     let doomed = match by_name {
         Some(name) => vec![name],
         None if all_names.len() > 1 && !force => {
-            return Err(Error::new(what()).because(format!("image is referenced by {} names", all_names.len())).hint("remove it by name, or use -f"))
+            return Err(Error::new(what())
+                .because(format!("image is referenced by {} names", all_names.len()))
+                .hint("remove it by name, or use -f"))
         }
         None => all_names.clone(),
     };
     if doomed.len() == all_names.len() && !force {
         if let Some(container) = container_using(store, &image)? {
             return Err(Error::new(what())
-                .because(format!("container {} is using its referenced image {}", &container[..12.min(container.len())], image.id.short()))
+                .because(format!(
+                    "container {} is using its referenced image {}",
+                    &container[..12.min(container.len())],
+                    image.id.short()
+                ))
                 .hint("remove the container first, or use -f"));
         }
     }

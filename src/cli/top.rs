@@ -23,10 +23,20 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
 fn row(pid: i32) -> Option<Vec<String>> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()).unwrap_or("?").to_string()
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or("?")
+            .to_string()
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let mut cmd: String = cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
+    let mut cmd: String = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a))
+        .collect::<Vec<_>>()
+        .join(" ");
     if cmd.is_empty() {
         cmd = format!("[{}]", field("Name:"));
     }

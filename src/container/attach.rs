@@ -10,9 +10,9 @@ use std::os::unix::net::UnixStream;
 use mini_store::containers::Container;
 use mini_store::Store;
 
-use crate::error::Result;
 use super::logs::{self, Filter, Tail};
 use super::record::Record;
+use crate::error::Result;
 use crate::sys::tty;
 
 /// Follow the output from byte `from` of the log (and forward stdin when

@@ -103,7 +103,14 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     if own_user != theirs {
         namespaces.push((p::open_ns(pid, "user")?, ns::USER, "user"));
     }
-    for (name, flag) in [("ipc", ns::IPC), ("uts", ns::UTS), ("net", ns::NET), ("pid", ns::PID), ("cgroup", ns::CGROUP), ("mnt", ns::MOUNT)] {
+    for (name, flag) in [
+        ("ipc", ns::IPC),
+        ("uts", ns::UTS),
+        ("net", ns::NET),
+        ("pid", ns::PID),
+        ("cgroup", ns::CGROUP),
+        ("mnt", ns::MOUNT),
+    ] {
         namespaces.push((p::open_ns(pid, name).map_err(|e| e.within(what()))?, flag, name));
     }
     // Only cgroups that exist: the run may have had none (best effort).

@@ -50,7 +50,8 @@ pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
     let view = c.rootfs();
     let plan = overlay::read_only_plan(&layers, &launch::dirs_of(&c), &view);
     sys::RealSys.mount_overlay(&plan).map_err(|e| e.within(what()))?;
-    let mut w = TarWriter::new(BufWriter::new(writer), record.process.id_map.as_ref().map(|m| (m.uid_base, m.gid_base)));
+    let mut w =
+        TarWriter::new(BufWriter::new(writer), record.process.id_map.as_ref().map(|m| (m.uid_base, m.gid_base)));
     w.walk(&view, Path::new(""), 0).map_err(|e| Error::new(what()).because(e))?;
     w.finish().map_err(|e| Error::new(what()).because(e))
 }

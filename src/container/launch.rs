@@ -70,11 +70,18 @@ fn prepare_cgroups(
 
 /// The container's overlay (layers top first over its upper dir), its
 /// /etc files, and the ordered mount plan the child carries out.
-fn prepare_root(c: &Container, layers: &[PathBuf], record: &Record) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
+fn prepare_root(
+    c: &Container,
+    layers: &[PathBuf],
+    record: &Record,
+) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
     let spec = &record.process;
     if layers.len() > overlay::MAX_LOWERS {
-        return Err(Error::new(format!("start container {}", c.short_id()))
-            .because(format!("{} layers; overlayfs stacks at most {}", layers.len(), overlay::MAX_LOWERS)));
+        return Err(Error::new(format!("start container {}", c.short_id())).because(format!(
+            "{} layers; overlayfs stacks at most {}",
+            layers.len(),
+            overlay::MAX_LOWERS
+        )));
     }
     let dirs = dirs_of(c);
     // Even with --userns=auto the overlay is mounted from the host's user

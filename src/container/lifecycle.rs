@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use mini_store::containers::{Container, State, Status};
 use mini_store::Store;
 
-use crate::config::Config;
 use super::record::Record;
 use super::state;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sys::process as p;
 
@@ -48,16 +48,42 @@ pub fn start(config: &Config, store: &Store, key: &str) -> Result<i32> {
 /// Docker's signal names (with or without "SIG", any case) and numbers.
 pub fn parse_signal(text: &str) -> Result<i32> {
     const NAMES: [(&str, i32); 31] = [
-        ("HUP", libc::SIGHUP), ("INT", libc::SIGINT), ("QUIT", libc::SIGQUIT), ("ILL", libc::SIGILL),
-        ("TRAP", libc::SIGTRAP), ("ABRT", libc::SIGABRT), ("IOT", libc::SIGIOT), ("BUS", libc::SIGBUS),
-        ("FPE", libc::SIGFPE), ("KILL", libc::SIGKILL), ("USR1", libc::SIGUSR1), ("SEGV", libc::SIGSEGV),
-        ("USR2", libc::SIGUSR2), ("PIPE", libc::SIGPIPE), ("ALRM", libc::SIGALRM), ("TERM", libc::SIGTERM),
-        ("STKFLT", libc::SIGSTKFLT), ("CHLD", libc::SIGCHLD), ("CONT", libc::SIGCONT), ("STOP", libc::SIGSTOP),
-        ("TSTP", libc::SIGTSTP), ("TTIN", libc::SIGTTIN), ("TTOU", libc::SIGTTOU), ("URG", libc::SIGURG),
-        ("XCPU", libc::SIGXCPU), ("XFSZ", libc::SIGXFSZ), ("VTALRM", libc::SIGVTALRM), ("PROF", libc::SIGPROF),
-        ("WINCH", libc::SIGWINCH), ("IO", libc::SIGIO), ("SYS", libc::SIGSYS),
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("ILL", libc::SIGILL),
+        ("TRAP", libc::SIGTRAP),
+        ("ABRT", libc::SIGABRT),
+        ("IOT", libc::SIGIOT),
+        ("BUS", libc::SIGBUS),
+        ("FPE", libc::SIGFPE),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("SEGV", libc::SIGSEGV),
+        ("USR2", libc::SIGUSR2),
+        ("PIPE", libc::SIGPIPE),
+        ("ALRM", libc::SIGALRM),
+        ("TERM", libc::SIGTERM),
+        ("STKFLT", libc::SIGSTKFLT),
+        ("CHLD", libc::SIGCHLD),
+        ("CONT", libc::SIGCONT),
+        ("STOP", libc::SIGSTOP),
+        ("TSTP", libc::SIGTSTP),
+        ("TTIN", libc::SIGTTIN),
+        ("TTOU", libc::SIGTTOU),
+        ("URG", libc::SIGURG),
+        ("XCPU", libc::SIGXCPU),
+        ("XFSZ", libc::SIGXFSZ),
+        ("VTALRM", libc::SIGVTALRM),
+        ("PROF", libc::SIGPROF),
+        ("WINCH", libc::SIGWINCH),
+        ("IO", libc::SIGIO),
+        ("SYS", libc::SIGSYS),
     ];
-    let bad = || Error::new(format!("invalid signal \"{text}\"")).because("expected a name like TERM or SIGKILL, or a number 1-64");
+    let bad = || {
+        Error::new(format!("invalid signal \"{text}\""))
+            .because("expected a name like TERM or SIGKILL, or a number 1-64")
+    };
     if let Ok(n) = text.parse::<i32>() {
         return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
     }
@@ -70,9 +96,7 @@ pub fn parse_signal(text: &str) -> Result<i32> {
 pub fn kill(store: &Store, key: &str, sig: i32) -> Result<()> {
     let (_, state) = lookup(store, "kill", key)?;
     match state.pid {
-        Some(pid) if state::is_running(&state) => {
-            p::kill(pid, sig).map_err(|e| e.within(format!("kill {key}")))
-        }
+        Some(pid) if state::is_running(&state) => p::kill(pid, sig).map_err(|e| e.within(format!("kill {key}"))),
         _ => Err(not_running("kill", key)),
     }
 }

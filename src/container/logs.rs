@@ -127,7 +127,10 @@ pub struct Filter {
 /// Parse `--since`: an RFC 3339 time, Unix seconds, or a duration before
 /// now ("10s", "5m", "1h30m"), as Docker accepts.
 pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
-    let bad = || Error::new(format!("invalid --since \"{text}\"")).because("expected a time (RFC 3339 or Unix seconds) or a duration like 10m");
+    let bad = || {
+        Error::new(format!("invalid --since \"{text}\""))
+            .because("expected a time (RFC 3339 or Unix seconds) or a duration like 10m")
+    };
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -169,7 +172,9 @@ pub fn parse_tail(text: &str) -> Result<Option<usize>> {
     if text == "all" {
         return Ok(None);
     }
-    text.parse().map(Some).map_err(|_| Error::new(format!("invalid --tail \"{text}\"")).because("expected a number or \"all\""))
+    text.parse()
+        .map(Some)
+        .map_err(|_| Error::new(format!("invalid --tail \"{text}\"")).because("expected a number or \"all\""))
 }
 
 /// Entries `filter` selects, in order.
@@ -295,7 +300,8 @@ mod tests {
         assert_eq!(parse_tail("all").unwrap(), None);
         assert!(parse_tail("x").is_err());
         let e = |t: &str, l: &str| Entry { log: l.into(), stream: "stdout".into(), time: t.into() };
-        let entries = vec![e("2026-01-10T11:00:00Z", "a"), e("2026-01-10T11:30:00Z", "b"), e("2026-01-10T11:45:00Z", "c")];
+        let entries =
+            vec![e("2026-01-10T11:00:00Z", "a"), e("2026-01-10T11:30:00Z", "b"), e("2026-01-10T11:45:00Z", "c")];
         let f = Filter { tail: Some(2), since: None, timestamps: false };
         assert_eq!(select(&entries, &f).iter().map(|e| e.log.as_str()).collect::<String>(), "bc");
         let f = Filter { tail: None, since: Some(parse_since("20m", now).unwrap()), timestamps: false };

@@ -58,9 +58,9 @@ pub fn create(
     let etc = crate::network::etc_files(record.process.hostname(), &crate::network::host_resolv_conf());
     let files: Vec<(&str, &[u8])> = etc.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
     let c = cs.create(&config, state, &files).map_err(|e| match e {
-        StoreError::NameInUse(..) => {
-            Error::new(format!("invalid --name \"{name}\"")).because(e).hint("choose another name or remove that container")
-        }
+        StoreError::NameInUse(..) => Error::new(format!("invalid --name \"{name}\""))
+            .because(e)
+            .hint("choose another name or remove that container"),
         e => Error::new(format!("create container {}", &id[..12])).because(e),
     })?;
     Ok((c, config))
@@ -75,12 +75,12 @@ pub fn find(store: &Store, op: &str, key: &str) -> Result<Container> {
 /// A Docker-style name from the id: adjective_noun.
 fn generated_name(id: &str) -> String {
     const ADJ: [&str; 16] = [
-        "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry", "nifty",
-        "quirky", "serene", "tender", "vibrant", "zealous",
+        "brave", "calm", "eager", "fervent", "gallant", "happy", "jolly", "keen", "lucid", "merry", "nifty", "quirky",
+        "serene", "tender", "vibrant", "zealous",
     ];
     const NOUN: [&str; 16] = [
-        "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler", "lovelace", "noether",
-        "pascal", "ritchie", "shannon", "turing", "volta", "wozniak",
+        "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler", "lovelace", "noether", "pascal",
+        "ritchie", "shannon", "turing", "volta", "wozniak",
     ];
     let b = hex::decode(&id[..4]).unwrap_or_else(|_| vec![0, 0]);
     format!("{}_{}_{}", ADJ[(b[0] % 16) as usize], NOUN[(b[1] % 16) as usize], &id[4..8])

@@ -59,7 +59,8 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
         Ok(lock) => lock,
         Err(e) => return failed(&e),
     };
-    let (cfg, record) = match c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e)) {
+    let (cfg, record) = match c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e))
+    {
         Ok(cfg) => match Record::of(&c, &cfg) {
             Ok(record) => (cfg, record),
             Err(e) => return failed(&e),
@@ -162,7 +163,13 @@ fn stdio_pipes(interactive: bool) -> Result<Io> {
 /// the monitor (SIGTERM, ...) to it, and (-i) what attached clients write
 /// to its stdin. When `running` cannot record that it runs, the container
 /// is killed (and still reaped here).
-fn supervise(c: &Container, started: Started, io: Option<Io>, interactive: bool, running: impl FnOnce() -> bool) -> Exit {
+fn supervise(
+    c: &Container,
+    started: Started,
+    io: Option<Io>,
+    interactive: bool,
+    running: impl FnOnce() -> bool,
+) -> Exit {
     let (pid, master, sigfd) = started.into_parts();
     let mut log = logs::Writer::open(&c.log()).ok();
     let mut stdin = None;

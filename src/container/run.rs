@@ -29,7 +29,8 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     // so the image's layers cannot vanish before the record names them).
     let gc_lock = store.lock_gc_shared()?;
     let what = decide(config, &store, flags)?;
-    let (c, cfg) = super::create(&store, &what.image, &what.record, what.name.as_deref(), &what.id, &state::created_by_me())?;
+    let (c, cfg) =
+        super::create(&store, &what.image, &what.record, what.name.as_deref(), &what.id, &state::created_by_me())?;
     drop(gc_lock);
     let cgroups = &what.record.container.cgroups;
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups, keep: false };

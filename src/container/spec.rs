@@ -125,31 +125,35 @@ pub fn process(
     env_files: &[EnvFile],
 ) -> Result<RunSpec> {
     let hostname = flags.hostname.as_deref().map(check_hostname).transpose()?;
-        Ok(RunSpec {
-            argv: argv(image, flags)?,
-            env: env(image, flags, host_env, env_files, hostname.as_deref())?,
-            workdir: workdir(image, flags)?,
-            user: UserSpec::parse(flags.user.as_deref().unwrap_or(&image.user))
-                .map_err(|e| if flags.user.is_some() { e } else { e.within("image config User") })?,
-            hostname,
-            volumes: flags.volumes.iter().map(|v| parse_volume(v)).collect::<Result<_>>()?,
-            tmpfs: flags.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Result<_>>()?,
-            read_only: flags.read_only,
-            init: flags.init,
-            interactive: flags.interactive,
-            tty: flags.tty,
-            userns: parse_userns(flags.userns.as_deref())?,
-            no_new_privs: no_new_privs(&flags.security_opt)?,
-            id_map: None,
-        })
+    Ok(RunSpec {
+        argv: argv(image, flags)?,
+        env: env(image, flags, host_env, env_files, hostname.as_deref())?,
+        workdir: workdir(image, flags)?,
+        user: UserSpec::parse(flags.user.as_deref().unwrap_or(&image.user)).map_err(|e| {
+            if flags.user.is_some() {
+                e
+            } else {
+                e.within("image config User")
+            }
+        })?,
+        hostname,
+        volumes: flags.volumes.iter().map(|v| parse_volume(v)).collect::<Result<_>>()?,
+        tmpfs: flags.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Result<_>>()?,
+        read_only: flags.read_only,
+        init: flags.init,
+        interactive: flags.interactive,
+        tty: flags.tty,
+        userns: parse_userns(flags.userns.as_deref())?,
+        no_new_privs: no_new_privs(&flags.security_opt)?,
+        id_map: None,
+    })
 }
 
 /// Validate `--network`: only `none` exists yet (bridge comes later).
 pub fn check_network(value: Option<&str>) -> Result<()> {
     match value {
         None | Some("none") => Ok(()),
-        Some(v) => Err(Error::new(format!("invalid --network \"{v}\""))
-            .because("only \"none\" is supported so far")),
+        Some(v) => Err(Error::new(format!("invalid --network \"{v}\"")).because("only \"none\" is supported so far")),
     }
 }
 
@@ -250,7 +254,9 @@ fn workdir(image: &ImageDefaults, flags: &RunFlags) -> Result<PathBuf> {
     };
     let p = Path::new(text);
     if !p.is_absolute() {
-        return Err(Error::new(format!("invalid {flag} \"{text}\"")).because("the working directory must be an absolute path"));
+        return Err(
+            Error::new(format!("invalid {flag} \"{text}\"")).because("the working directory must be an absolute path")
+        );
     }
     Ok(clean(p))
 }
@@ -370,12 +376,16 @@ fn check_hostname(h: &str) -> Result<String> {
     let ok = !h.is_empty()
         && h.len() <= 64
         && h.split('.').all(|l| {
-            !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if ok {
         Ok(h.to_string())
     } else {
-        Err(Error::new(format!("invalid --hostname \"{h}\"")).because("not a valid host name (letters, digits, '-' and '.', at most 64)"))
+        Err(Error::new(format!("invalid --hostname \"{h}\""))
+            .because("not a valid host name (letters, digits, '-' and '.', at most 64)"))
     }
 }
 
@@ -459,7 +469,8 @@ mod tests {
         for on in ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"] {
             assert!(build(RunFlags { security_opt: vec![on.into()], ..flags() }).unwrap().no_new_privs, "{on}");
         }
-        let f = RunFlags { security_opt: vec!["no-new-privileges".into(), "no-new-privileges=false".into()], ..flags() };
+        let f =
+            RunFlags { security_opt: vec!["no-new-privileges".into(), "no-new-privileges=false".into()], ..flags() };
         assert!(!build(f).unwrap().no_new_privs);
         let e = build(RunFlags { security_opt: vec!["apparmor=x".into()], ..flags() }).unwrap_err().to_string();
         assert!(e.starts_with("invalid --security-opt \"apparmor=x\""), "{e}");
@@ -511,7 +522,10 @@ mod tests {
             let e = parse_volume(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("invalid -v \"{bad}\": ")) && e.contains(why), "{e}");
         }
-        assert_eq!(parse_tmpfs("/run:size=1m").unwrap(), Tmpfs { target: "/run".into(), options: Some("size=1m".into()) });
+        assert_eq!(
+            parse_tmpfs("/run:size=1m").unwrap(),
+            Tmpfs { target: "/run".into(), options: Some("size=1m".into()) }
+        );
         assert!(parse_tmpfs("/").is_err());
     }
 

@@ -49,7 +49,8 @@ impl LocalImage {
 
     fn by_id(store: &Store, text: &str) -> Result<Option<LocalImage>> {
         let hex = text.strip_prefix("sha256:").unwrap_or(text);
-        let looks_like_id = hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let looks_like_id =
+            hex.len() >= 4 && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if !looks_like_id {
             return Ok(None);
         }
@@ -58,7 +59,9 @@ impl LocalImage {
             let image = LocalImage::from_record(store, record)?;
             if image.id.hex().starts_with(hex) {
                 if found.as_ref().is_some_and(|f| f.id != image.id) {
-                    return Err(Error::new(format!("image ID prefix `{text}`")).because("matches more than one image").hint("give more digits"));
+                    return Err(Error::new(format!("image ID prefix `{text}`"))
+                        .because("matches more than one image")
+                        .hint("give more digits"));
                 }
                 found.get_or_insert(image);
             }
@@ -72,14 +75,11 @@ impl LocalImage {
         let bytes = store.content().read(&record.digest).map_err(|e| Error::from(e).within(what()))?;
         let manifest = match Manifest::parse(&bytes, Some(&record.media_type)).map_err(|e| e.within(what()))? {
             Manifest::Image(m) => *m,
-            Manifest::Index(_) => return Err(Error::new(what()).because("the record names an index, not an image manifest")),
+            Manifest::Index(_) => {
+                return Err(Error::new(what()).because("the record names an index, not an image manifest"))
+            }
         };
-        let id: Digest = manifest
-            .config()
-            .digest()
-            .to_string()
-            .parse()
-            .map_err(|e| Error::new(what()).because(e))?;
+        let id: Digest = manifest.config().digest().to_string().parse().map_err(|e| Error::new(what()).because(e))?;
         let config_bytes = store.content().read(&id).map_err(|e| Error::from(e).within(what()))?;
         let config = parse_config(&config_bytes, &manifest).map_err(|e| e.within(what()))?;
         let diff_ids = config

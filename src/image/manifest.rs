@@ -35,8 +35,8 @@ pub enum Manifest {
 impl Manifest {
     /// Parse manifest bytes; `content_type` is the HTTP Content-Type if known.
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest> {
-        let doc: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new("parse manifest").because(e))?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::new("parse manifest").because(e))?;
         let declared = doc
             .get("mediaType")
             .and_then(|v| v.as_str())
@@ -53,8 +53,7 @@ impl Manifest {
             Some(OCI_INDEX) | Some(DOCKER_LIST) => true,
             Some(OCI_MANIFEST) | Some(DOCKER_MANIFEST) => false,
             Some(other) if doc.get("manifests").is_none() && doc.get("layers").is_none() => {
-                return Err(Error::new("parse manifest")
-                    .because(format!("unsupported media type `{other}`")))
+                return Err(Error::new("parse manifest").because(format!("unsupported media type `{other}`")))
             }
             _ => doc.get("manifests").is_some(),
         };
@@ -69,14 +68,13 @@ impl Manifest {
 
 /// Parse an image config and check it agrees with its manifest.
 pub fn parse_config(bytes: &[u8], manifest: &ImageManifest) -> Result<ImageConfiguration> {
-    let config: ImageConfiguration = serde_json::from_slice(bytes)
-        .map_err(|e| Error::new("parse image config").because(e))?;
+    let config: ImageConfiguration =
+        serde_json::from_slice(bytes).map_err(|e| Error::new("parse image config").because(e))?;
     let diff_ids = config.rootfs().diff_ids().len();
     let layers = manifest.layers().len();
     if diff_ids != layers {
-        return Err(Error::new("parse image config").because(format!(
-            "config lists {diff_ids} layer diff_ids but the manifest has {layers} layers"
-        )));
+        return Err(Error::new("parse image config")
+            .because(format!("config lists {diff_ids} layer diff_ids but the manifest has {layers} layers")));
     }
     Ok(config)
 }
@@ -143,10 +141,8 @@ impl PlatformSpec {
 
     pub fn parse(text: &str) -> Result<PlatformSpec> {
         let parts: Vec<&str> = text.split('/').collect();
-        let bad = || {
-            Error::new(format!("invalid platform `{text}`"))
-                .hint("use os/arch[/variant], e.g. linux/arm64/v8")
-        };
+        let bad =
+            || Error::new(format!("invalid platform `{text}`")).hint("use os/arch[/variant], e.g. linux/arm64/v8");
         if parts.iter().any(|p| p.is_empty()) {
             return Err(bad());
         }
@@ -222,7 +218,10 @@ pub fn choose_platform<'a>(index: &'a ImageIndex, want: &PlatformSpec) -> Result
             .filter_map(|d| d.platform().as_ref().map(|p| PlatformSpec::of(p).to_string()))
             .collect();
         Error::new(format!("no image for platform {want}"))
-            .because(format!("the index offers {}", if available.is_empty() { "no platforms".into() } else { available.join(", ") }))
+            .because(format!(
+                "the index offers {}",
+                if available.is_empty() { "no platforms".into() } else { available.join(", ") }
+            ))
             .hint("choose one with --platform")
     })
 }
@@ -258,7 +257,12 @@ mod tests {
 
     #[test]
     fn platform_choice_is_variant_aware() {
-        let both = [("linux", "amd64", None), ("linux", "arm64", Some("v8")), ("linux", "arm", Some("v7")), ("linux", "arm", Some("v6"))];
+        let both = [
+            ("linux", "amd64", None),
+            ("linux", "arm64", Some("v8")),
+            ("linux", "arm", Some("v7")),
+            ("linux", "arm", Some("v6")),
+        ];
         assert_eq!(choose(&both, "linux/amd64").unwrap(), 0);
         assert_eq!(choose(&both, "linux/arm64").unwrap(), 1);
         assert_eq!(choose(&both, "linux/arm64/v8").unwrap(), 1);

@@ -71,11 +71,8 @@ impl Reference {
             None | Some("index.docker.io") | Some("registry-1.docker.io") => DOCKER_HUB.to_string(),
             Some(r) => r.to_string(),
         };
-        let repository = if registry == DOCKER_HUB && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path.to_string()
-        };
+        let repository =
+            if registry == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
             (None, Some(_)) => None,
@@ -127,17 +124,14 @@ fn split_tag(s: &str) -> (&str, Option<&str>) {
 
 fn split_registry(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            (Some(first), rest)
-        }
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (Some(first), rest),
         _ => (None, name),
     }
 }
 
 fn parse_digest(d: &str) -> std::result::Result<String, String> {
-    let hex = d
-        .strip_prefix("sha256:")
-        .ok_or_else(|| format!("unsupported digest `{d}` (only sha256 is supported)"))?;
+    let hex =
+        d.strip_prefix("sha256:").ok_or_else(|| format!("unsupported digest `{d}` (only sha256 is supported)"))?;
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(format!("invalid digest `{d}`: want 64 lowercase hex characters"));
     }
@@ -243,9 +237,23 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", "Alpine", "alpine:", ":tag", "alpine::1", "-alpine", "alpine-", "a//b", "a/",
-            "alpine@sha256:abc", "alpine@md5:0123", "alpine:bad tag", "alpine:-x",
-            "host:port/x", "UPPER/x", "a..b", "a_-b",
+            "",
+            "Alpine",
+            "alpine:",
+            ":tag",
+            "alpine::1",
+            "-alpine",
+            "alpine-",
+            "a//b",
+            "a/",
+            "alpine@sha256:abc",
+            "alpine@md5:0123",
+            "alpine:bad tag",
+            "alpine:-x",
+            "host:port/x",
+            "UPPER/x",
+            "a..b",
+            "a_-b",
         ] {
             let e = Reference::parse(bad).expect_err(bad);
             assert!(e.to_string().starts_with("invalid reference format"), "{bad}: {e}");

@@ -14,13 +14,13 @@ use mini_store::images::{ImageRecord, Platform, ANNOTATION_PULLED};
 use mini_store::Store;
 use serde_json::json;
 
+use super::progress::Progress;
+use super::PullOptions;
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 use crate::image::local::LocalImage;
 use crate::image::manifest::{PlatformSpec, OCI_MANIFEST};
 use crate::image::reference::Reference;
-use super::progress::Progress;
-use super::PullOptions;
 
 const FLAVOR: &str = "alpine-minirootfs";
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -101,7 +101,10 @@ fn release_of(mut m: BTreeMap<String, String>) -> Option<Release> {
 
 /// `alpine` → ("latest-stable", "latest"); `alpine:3.20` → ("v3.20", "3.20"); `alpine:edge`.
 pub fn branch_and_tag(reference: &Reference) -> Result<(String, String)> {
-    if reference.registry != crate::config::DOCKER_HUB || reference.repository != "library/alpine" || reference.digest.is_some() {
+    if reference.registry != crate::config::DOCKER_HUB
+        || reference.repository != "library/alpine"
+        || reference.digest.is_some()
+    {
         return Err(Error::new(format!("pull --minirootfs {reference}"))
             .because("the minirootfs source only provides alpine[:BRANCH]")
             .hint("use e.g. `mini pull --minirootfs alpine:3.20`"));
@@ -136,7 +139,8 @@ pub fn pull(config: &Config, text: &str, opts: &PullOptions) -> Result<LocalImag
     let _gc = store.lock_gc_shared()?;
     let progress = Progress::new(opts.quiet);
     let base = format!("{}/{}/releases/{}", config.alpine_mirror.trim_end_matches('/'), branch, alpine_arch(&platform));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context(|| "start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context(|| "start the async runtime")?;
     let fetched = runtime.block_on(fetch(&store, &base, &progress));
     drop(runtime);
     let (release, ingest) = fetched.map_err(|e| e.within(format!("pull --minirootfs {reference}")))?;
@@ -160,9 +164,8 @@ async fn fetch(store: &Store, base: &str, progress: &Progress) -> Result<(Releas
         .find(|r| r.flavor == FLAVOR)
         .ok_or_else(|| Error::new(format!("read {index_url}")).because(format!("no {FLAVOR} entry")))?;
     let url = format!("{base}/{}", release.file);
-    let expected: Digest = format!("sha256:{}", release.sha256)
-        .parse()
-        .map_err(|e| Error::new(format!("read {index_url}")).because(e))?;
+    let expected: Digest =
+        format!("sha256:{}", release.sha256).parse().map_err(|e| Error::new(format!("read {index_url}")).because(e))?;
     let mut ingest = store.content().ingest(&expected, release.size)?;
     let bar = progress.layer(expected.short(), release.size.unwrap_or(0));
     let mut body = get(&client, &url).await?.bytes_stream();
@@ -184,7 +187,9 @@ async fn fetch(store: &Store, base: &str, progress: &Progress) -> Result<(Releas
 
 async fn get(client: &reqwest::Client, url: &str) -> Result<reqwest::Response> {
     let response = client.get(url).send().await.map_err(|e| {
-        Error::new(format!("fetch {url}")).because(crate::error::chain(&e)).hint("check the Alpine mirror (MINI_ALPINE_MIRROR)")
+        Error::new(format!("fetch {url}"))
+            .because(crate::error::chain(&e))
+            .hint("check the Alpine mirror (MINI_ALPINE_MIRROR)")
     })?;
     let status = response.status();
     if !status.is_success() {
@@ -195,7 +200,13 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<reqwest::Response> {
 
 /// Unpack the verified tarball as a layer and write config, manifest and
 /// record, in that order.
-fn store_image(store: &Store, release: &Release, ingest: Ingest, platform: &PlatformSpec, name: &str) -> Result<ImageRecord> {
+fn store_image(
+    store: &Store,
+    release: &Release,
+    ingest: Ingest,
+    platform: &PlatformSpec,
+    name: &str,
+) -> Result<ImageRecord> {
     let blob_path = ingest.temp_path().to_path_buf();
     let open = || std::fs::File::open(&blob_path).context(|| format!("open {}", blob_path.display()));
     // The diff_id is not published, so hash the uncompressed stream first.
@@ -203,7 +214,8 @@ fn store_image(store: &Store, release: &Release, ingest: Ingest, platform: &Plat
     std::io::copy(&mut hashing, &mut std::io::sink()).context(|| format!("decompress {}", release.file))?;
     let (diff_id, _) = hashing.finish();
     let layer = store.layers().unpack(&diff_id, flate2::read::MultiGzDecoder::new(std::io::BufReader::new(open()?)))?;
-    let blob_digest: Digest = format!("sha256:{}", release.sha256).parse().map_err(|e| Error::new("read release").because(e))?;
+    let blob_digest: Digest =
+        format!("sha256:{}", release.sha256).parse().map_err(|e| Error::new("read release").because(e))?;
     let blob_size = ingest.written();
     ingest.commit()?;
     layer.commit()?;
@@ -231,13 +243,18 @@ fn store_image(store: &Store, release: &Release, ingest: Ingest, platform: &Plat
     let manifest_bytes = serde_json::to_vec(&manifest).context(|| "encode image manifest")?;
     let manifest_digest = store.content().put(&manifest_bytes)?;
     let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_PULLED.to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    annotations
+        .insert(ANNOTATION_PULLED.to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let record = ImageRecord {
         name: name.to_string(),
         digest: manifest_digest,
         media_type: OCI_MANIFEST.to_string(),
         size: manifest_bytes.len() as u64,
-        platform: Some(Platform { os: platform.os.clone(), architecture: platform.architecture.clone(), variant: platform.variant.clone() }),
+        platform: Some(Platform {
+            os: platform.os.clone(),
+            architecture: platform.architecture.clone(),
+            variant: platform.variant.clone(),
+        }),
         annotations,
     };
     store.images().put(record.clone())?;

@@ -18,8 +18,8 @@ use mini_store::layers::PendingLayer;
 use mini_store::Store;
 use oci_spec::image::{Descriptor, ImageManifest};
 
-use super::progress::{LayerProgress, Progress};
 use super::descriptor_digest;
+use super::progress::{LayerProgress, Progress};
 use crate::error::{Context, Error, Result};
 use crate::image::manifest::Compression;
 use crate::registry::client::{BlobSink, Downloaded, RegistryClient};
@@ -64,7 +64,8 @@ pub async fn fetch_all(
             result
         }
     });
-    let results: Vec<Result<Option<Fetched>>> = futures_util::stream::iter(jobs).buffered(PARALLEL_LAYERS).collect().await;
+    let results: Vec<Result<Option<Fetched>>> =
+        futures_util::stream::iter(jobs).buffered(PARALLEL_LAYERS).collect().await;
     // A cancelled layer (None) implies a failed one; report that failure.
     results.into_iter().filter_map(Result::transpose).collect()
 }
@@ -159,7 +160,11 @@ impl BlobSink for LayerSink<'_> {
 }
 
 /// Unpack a compressed layer from any reader on a blocking thread.
-async fn unpack_blocking(store: &Arc<Store>, diff_id: &Digest, input: impl Read + Send + 'static) -> Result<PendingLayer> {
+async fn unpack_blocking(
+    store: &Arc<Store>,
+    diff_id: &Digest,
+    input: impl Read + Send + 'static,
+) -> Result<PendingLayer> {
     let (store, diff_id2) = (Arc::clone(store), diff_id.clone());
     tokio::task::spawn_blocking(move || unpack_stream(&store, &diff_id2, input))
         .await
@@ -230,5 +235,4 @@ mod tests {
         writer.join().unwrap();
         assert_eq!(out, "hello world");
     }
-
 }

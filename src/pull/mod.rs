@@ -49,10 +49,8 @@ pub fn pull(config: &Config, text: &str, opts: &PullOptions) -> Result<LocalImag
     // Holds off `prune` until the record that keeps our blobs alive is written.
     let _gc = store.lock_gc_shared()?;
     let progress = Progress::new(opts.quiet);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context(|| "start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context(|| "start the async runtime")?;
     let pulled = runtime.block_on(Puller { store: &store, config, opts, progress: &progress }.pull(&reference));
     drop(runtime); // joins its blocking threads: none may outlive the pull
     let record = pulled.map_err(|e| e.within(format!("pull {reference}")))?;
@@ -113,24 +111,23 @@ impl Puller<'_> {
     async fn resolve(&self, registry: &mut RegistryClient, reference: &Reference) -> Result<Resolved> {
         let Document { bytes, digest } = registry.manifest(reference.digest.as_deref()).await?;
         match Manifest::parse(&bytes, None)? {
-            Manifest::Image(manifest) => {
-                Ok(Resolved {
-                    media_type: media_type_of(&manifest),
-                    size: bytes.len() as u64,
-                    documents: vec![(bytes, digest.clone())],
-                    manifest: *manifest,
-                    digest,
-                    index: None,
-                    platform: None,
-                })
-            }
+            Manifest::Image(manifest) => Ok(Resolved {
+                media_type: media_type_of(&manifest),
+                size: bytes.len() as u64,
+                documents: vec![(bytes, digest.clone())],
+                manifest: *manifest,
+                digest,
+                index: None,
+                platform: None,
+            }),
             Manifest::Index(index) => {
                 let want = self.opts.platform.clone().unwrap_or_else(PlatformSpec::host);
                 let entry = choose_platform(&index, &want)?;
                 let Document { bytes: inner, digest: inner_digest } =
                     registry.manifest_by_digest(&descriptor_digest(entry)?).await?;
                 let Manifest::Image(manifest) = Manifest::parse(&inner, None)? else {
-                    return Err(Error::new(format!("read manifest {inner_digest}")).because("an index inside an index is not supported"));
+                    return Err(Error::new(format!("read manifest {inner_digest}"))
+                        .because("an index inside an index is not supported"));
                 };
                 let platform = entry.platform().as_ref().map(|p| PlatformSpec {
                     os: p.os().to_string(),
@@ -170,7 +167,6 @@ impl Puller<'_> {
         }
         Ok((bytes, digest))
     }
-
 }
 
 pub(crate) fn descriptor_digest(desc: &Descriptor) -> Result<Digest> {
@@ -202,13 +198,18 @@ fn record_for(reference: &Reference, r: &Resolved) -> ImageRecord {
     if let Some(index) = &r.index {
         annotations.insert(ANNOTATION_INDEX_DIGEST.to_string(), index.to_string());
     }
-    annotations.insert(ANNOTATION_PULLED.to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    annotations
+        .insert(ANNOTATION_PULLED.to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     ImageRecord {
         name: reference.to_string(),
         digest: r.digest.clone(),
         media_type: r.media_type.clone(),
         size: r.size,
-        platform: r.platform.as_ref().map(|p| Platform { os: p.os.clone(), architecture: p.architecture.clone(), variant: p.variant.clone() }),
+        platform: r.platform.as_ref().map(|p| Platform {
+            os: p.os.clone(),
+            architecture: p.architecture.clone(),
+            variant: p.variant.clone(),
+        }),
         annotations,
     }
 }

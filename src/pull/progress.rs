@@ -73,7 +73,6 @@ impl LayerProgress {
         }
     }
 
-
     /// A state change: "Pulling fs layer", "Download complete", "Retrying".
     pub fn event(&self, what: &str) {
         match self {

@@ -50,16 +50,17 @@ impl CredentialStore {
         };
         let path = dir.join("config.json");
         match std::fs::read(&path) {
-            Ok(bytes) => CredentialStore::parse(&bytes)
-                .map_err(|e| e.within(format!("read credentials {}", path.display()))),
+            Ok(bytes) => {
+                CredentialStore::parse(&bytes).map_err(|e| e.within(format!("read credentials {}", path.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CredentialStore::default()),
             Err(e) => Err(Error::new(format!("read credentials {}", path.display())).because(e)),
         }
     }
 
     pub fn parse(bytes: &[u8]) -> Result<CredentialStore> {
-        let file: DockerConfigFile = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new("parse docker config").because(e))?;
+        let file: DockerConfigFile =
+            serde_json::from_slice(bytes).map_err(|e| Error::new("parse docker config").because(e))?;
         let mut auths = BTreeMap::new();
         for (key, entry) in file.auths {
             let creds = match (entry.auth, entry.username, entry.password) {

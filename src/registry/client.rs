@@ -113,7 +113,11 @@ impl RegistryClient {
             }
             let mut image = oci_reference(reference);
             image.set_mirror_registry(host.clone());
-            endpoints.push(Endpoint { image, url: url.trim_end_matches('/').to_string(), auth: auth_for(creds, &host) });
+            endpoints.push(Endpoint {
+                image,
+                url: url.trim_end_matches('/').to_string(),
+                auth: auth_for(creds, &host),
+            });
         }
         let image = oci_reference(reference);
         let host = image.resolve_registry().to_string();
@@ -123,7 +127,11 @@ impl RegistryClient {
         } else {
             "https"
         };
-        endpoints.push(Endpoint { url: format!("{scheme}://{host}"), auth: auth_for(creds, &reference.registry), image });
+        endpoints.push(Endpoint {
+            url: format!("{scheme}://{host}"),
+            auth: auth_for(creds, &reference.registry),
+            image,
+        });
         let client = Client::new(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(plain_http),
             connect_timeout: Some(Duration::from_secs(10)),
@@ -278,9 +286,7 @@ impl RegistryClient {
         let target = format!("{} {} from {}", what, ep.image.repository(), ep.url);
         let err = Error::new(target);
         match classify(&e) {
-            Failure::NotFound => err
-                .because("not found (manifest unknown)")
-                .hint("check the repository name and tag"),
+            Failure::NotFound => err.because("not found (manifest unknown)").hint("check the repository name and tag"),
             Failure::Denied => err
                 .because(format!("access denied: {}", short_reason(&e)))
                 .hint("check the credentials in ~/.docker/config.json (or $DOCKER_CONFIG)"),
@@ -305,7 +311,13 @@ fn classify(e: &OciDistributionError) -> Failure {
             } else if codes.iter().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
                 Failure::Transient
             } else if codes.iter().any(|c| {
-                matches!(c, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound | OciErrorCode::BlobUnknown)
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound
+                        | OciErrorCode::BlobUnknown
+                )
             }) {
                 Failure::NotFound
             } else {
@@ -424,11 +436,17 @@ mod tests {
         let d = Digest::of_bytes(b"{}");
         let ok = verify_manifest(Bytes::from_static(b"{}"), Some(&d.to_string()), "http://r").unwrap();
         assert_eq!(ok.digest, d);
-        assert_eq!(verify_manifest(Bytes::from_static(b"{ }"), None, "http://r").unwrap().digest, Digest::of_bytes(b"{ }"));
+        assert_eq!(
+            verify_manifest(Bytes::from_static(b"{ }"), None, "http://r").unwrap().digest,
+            Digest::of_bytes(b"{ }")
+        );
         let e = verify_manifest(Bytes::from_static(b"{ }"), Some(&d.to_string()), "http://r").unwrap_err().to_string();
         assert!(e.contains("digest mismatch") && e.contains(&d.to_string()) && e.contains("http://r"), "{e}");
         let big = Bytes::from(vec![b' '; MAX_MANIFEST + 1]);
-        assert!(verify_manifest(big, None, "http://r").unwrap_err().to_string().contains("more than a manifest may hold"));
+        assert!(verify_manifest(big, None, "http://r")
+            .unwrap_err()
+            .to_string()
+            .contains("more than a manifest may hold"));
     }
 
     #[test]

@@ -128,7 +128,10 @@ mod tests {
 
     #[test]
     fn reports_round_trip() {
-        assert_eq!(Report::decode(std::str::from_utf8(&Report::Running(42).encode()).unwrap()), Some(Report::Running(42)));
+        assert_eq!(
+            Report::decode(std::str::from_utf8(&Report::Running(42).encode()).unwrap()),
+            Some(Report::Running(42))
+        );
         let f = Report::Failed(Failed { kind: Kind::CannotExecute, text: "exec /x: denied".into() });
         assert_eq!(Report::decode(std::str::from_utf8(&f.encode()).unwrap()), Some(f));
         assert_eq!(Report::decode(""), None);

@@ -67,11 +67,7 @@ mod tests {
         assert_eq!(
             p,
             MountPlan {
-                lowers: vec![
-                    "/s/layers/cc/diff".into(),
-                    "/s/layers/bb/diff".into(),
-                    "/s/layers/aa/diff".into()
-                ],
+                lowers: vec!["/s/layers/cc/diff".into(), "/s/layers/bb/diff".into(), "/s/layers/aa/diff".into()],
                 upper: Some("/s/containers/42/upper".into()),
                 work: Some("/s/containers/42/work".into()),
                 target: "/s/containers/42/rootfs".into(),

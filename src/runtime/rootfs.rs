@@ -14,8 +14,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::spec::{Tmpfs, Volume};
-use crate::runtime::overlay::MountPlan;
 use crate::error::Result;
+use crate::runtime::overlay::MountPlan;
 use crate::sys::{flags::*, Kind, Sys};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,17 +25,41 @@ pub enum Op {
     Overlay(MountPlan),
     /// In a user namespace: attach the overlay mini's parent side built
     /// (over idmapped layers) at `target`; later ops resolve in it.
-    AttachRoot { target: PathBuf },
+    AttachRoot {
+        target: PathBuf,
+    },
     /// In a user namespace: attach detached mount `index` (a host volume
     /// cloned by mini's parent side; 0 is the root) at `target`.
-    AttachVolume { index: usize, target: PathBuf, kind: Kind },
+    AttachVolume {
+        index: usize,
+        target: PathBuf,
+        kind: Kind,
+    },
     /// A fresh filesystem at `target` (a path inside the container).
-    Mount { fstype: &'static str, target: PathBuf, flags: u64, data: Option<String>, no_symlinks: bool },
+    Mount {
+        fstype: &'static str,
+        target: PathBuf,
+        flags: u64,
+        data: Option<String>,
+        no_symlinks: bool,
+    },
     /// A host path bound at `target`; remounted with `ro_flags` when set.
-    Bind { source: PathBuf, target: PathBuf, kind: Kind, ro_flags: Option<u64> },
-    Symlink { target: PathBuf, link: PathBuf },
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        kind: Kind,
+        ro_flags: Option<u64>,
+    },
+    Symlink {
+        target: PathBuf,
+        link: PathBuf,
+    },
     /// A character device node (in the container's /dev tmpfs).
-    Device { path: PathBuf, major: u32, minor: u32 },
+    Device {
+        path: PathBuf,
+        major: u32,
+        minor: u32,
+    },
     /// /dev/null over a file (skipped if absent).
     MaskFile(PathBuf),
     /// An empty read-only tmpfs over a directory (skipped if absent).
@@ -106,7 +130,8 @@ pub fn plan(input: &Input) -> Plan {
             Op::Device { path, major, minor }
         });
     }
-    let pts = if input.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
+    let pts =
+        if input.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
     ops.push(m("devpts", "/dev/pts", NOSUID | NOEXEC, Some(pts), false));
     for (target, link) in [
         ("pts/ptmx", "/dev/ptmx"),
@@ -122,7 +147,12 @@ pub fn plan(input: &Input) -> Plan {
     for source in input.etc_files {
         let target = p("/etc").join(source.file_name().unwrap_or_default());
         // --read-only covers them too, as Docker's.
-        ops.push(Op::Bind { source: source.clone(), target, kind: Kind::File, ro_flags: input.read_only.then_some(RDONLY) });
+        ops.push(Op::Bind {
+            source: source.clone(),
+            target,
+            kind: Kind::File,
+            ro_flags: input.read_only.then_some(RDONLY),
+        });
     }
     for v in input.volumes {
         // The kind (file or dir) is the source's; the executor checks it.
@@ -241,7 +271,13 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
             None => Ok(()),
         },
         Op::MaskDir(path) => match sys.resolve(root, path, Kind::Dir, false, false)? {
-            Some(t) => sys.mount(Some(Path::new("tmpfs")), &t.path, Some("tmpfs"), RDONLY | NOSUID | NODEV | NOEXEC, Some("size=0")),
+            Some(t) => sys.mount(
+                Some(Path::new("tmpfs")),
+                &t.path,
+                Some("tmpfs"),
+                RDONLY | NOSUID | NODEV | NOEXEC,
+                Some("size=0"),
+            ),
             None => Ok(()),
         },
         Op::ReadOnly(path) => {
@@ -280,7 +316,8 @@ mod tests {
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: true }];
         let tmpfs = [Tmpfs { target: p("/run"), options: None }];
         let ov = overlay();
-        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &tmpfs, read_only: true, userns: false };
+        let input =
+            Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &tmpfs, read_only: true, userns: false };
         let plan = plan(&input);
         assert_eq!(plan.root, p("/c/rootfs"));
         assert_eq!(plan.ops[0], Op::MakePrivate);
@@ -294,7 +331,8 @@ mod tests {
         assert_eq!(plan.ops.last(), Some(&Op::RootReadOnly));
         assert_eq!(pivot, plan.ops.len() - 2);
         // --read-only: the /etc files are read-only too.
-        let hosts = Op::Bind { source: p("/c/hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: Some(RDONLY) };
+        let hosts =
+            Op::Bind { source: p("/c/hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: Some(RDONLY) };
         assert!(pos(&hosts) < vol);
         assert!(pos(&Op::Device { path: p("/dev/null"), major: 1, minor: 3 }) > 2);
     }
@@ -363,7 +401,8 @@ mod tests {
     fn user_namespace_plans_reach_the_container_dir_relatively() {
         let ov = overlay();
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: false }];
-        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &[], read_only: false, userns: true };
+        let input =
+            Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &[], read_only: false, userns: true };
         let (plan, detach) = for_user_namespace(&plan(&input), Path::new("/c"), &|p| p == Path::new("/data"));
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("rootfs") });
         let hosts = Op::Bind { source: p("hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
@@ -378,7 +417,8 @@ mod tests {
     #[test]
     fn executor_stops_at_the_first_failure() {
         let ov = overlay();
-        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &[], tmpfs: &[], read_only: false, userns: false };
+        let input =
+            Input { overlay: &ov, etc_files: &etc(), volumes: &[], tmpfs: &[], read_only: false, userns: false };
         let sys = FakeSys::failing_on("mount sysfs");
         let err = execute(&plan(&input), &sys, &[]).unwrap_err().to_string();
         assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");

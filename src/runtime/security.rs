@@ -101,7 +101,9 @@ pub fn seccomp_policy() -> Result<Policy> {
     #[cfg(target_arch = "aarch64")]
     let (arch, x32_bit) = (0xc000_00b7, None); // AUDIT_ARCH_AARCH64
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    return Err(Error::new("build the seccomp filter").because(format!("unsupported architecture {}", std::env::consts::ARCH)));
+    return Err(
+        Error::new("build the seccomp filter").because(format!("unsupported architecture {}", std::env::consts::ARCH))
+    );
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     Ok(Policy {
         arch,
@@ -117,8 +119,10 @@ pub fn seccomp_policy() -> Result<Policy> {
 /// loaded last ([`apply_seccomp`]).
 pub fn seccomp_program() -> Result<Vec<Insn>> {
     let policy = seccomp_policy()?;
-    seccomp::program(&policy)
-        .ok_or_else(|| Error::new("build the seccomp filter").because(format!("{} denied syscalls: too many for one BPF program", policy.denied.len())))
+    seccomp::program(&policy).ok_or_else(|| {
+        Error::new("build the seccomp filter")
+            .because(format!("{} denied syscalls: too many for one BPF program", policy.denied.len()))
+    })
 }
 
 /// Drop every capability outside Docker's set from the bounding set and
@@ -156,8 +160,23 @@ mod tests {
         let program = seccomp_program().unwrap();
         let names: Vec<&str> = denied_syscalls().iter().map(|(n, _)| *n).collect();
         assert!(program.len() > names.len() && program.len() < names.len() + 16, "{}", program.len());
-        for must in ["keyctl", "mount", "umount2", "pivot_root", "reboot", "kexec_load", "init_module", "bpf",
-                     "perf_event_open", "userfaultfd", "unshare", "setns", "open_by_handle_at", "swapon", "acct"] {
+        for must in [
+            "keyctl",
+            "mount",
+            "umount2",
+            "pivot_root",
+            "reboot",
+            "kexec_load",
+            "init_module",
+            "bpf",
+            "perf_event_open",
+            "userfaultfd",
+            "unshare",
+            "setns",
+            "open_by_handle_at",
+            "swapon",
+            "acct",
+        ] {
             assert!(names.contains(&must), "{must}");
         }
         assert!(!names.contains(&"ptrace"), "Docker allows ptrace on 4.8+ kernels");

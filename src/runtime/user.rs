@@ -192,7 +192,10 @@ mod tests {
         assert_eq!(r("").unwrap(), User { uid: 0, gid: 0, groups: vec![10], home: "/root".into() });
         assert_eq!(r("app").unwrap(), User { uid: 1000, gid: 1000, groups: vec![10, 29], home: "/home/app".into() });
         assert_eq!(r("1000:50").unwrap().gid, 50);
-        assert_eq!(r("app:staff").unwrap(), User { uid: 1000, gid: 50, groups: vec![10, 29], home: "/home/app".into() });
+        assert_eq!(
+            r("app:staff").unwrap(),
+            User { uid: 1000, gid: 50, groups: vec![10, 29], home: "/home/app".into() }
+        );
         assert_eq!(r("4242").unwrap(), User { uid: 4242, gid: 0, groups: vec![], home: "/".into() });
         assert_eq!(r("nohome").unwrap().home, "/");
     }

@@ -4,8 +4,8 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::runtime::overlay::{ContainerDirs, MountPlan};
 use crate::error::{Error, Result};
+use crate::runtime::overlay::{ContainerDirs, MountPlan};
 use crate::sys::{mount, process as p};
 
 pub const RANGE: u32 = 65536;

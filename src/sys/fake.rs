@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use super::{flags, Kind, Resolved, Sys};
 use super::overlay::MountPlan;
+use super::{flags, Kind, Resolved, Sys};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Default)]
@@ -51,7 +51,14 @@ fn d(p: &Path) -> String {
 }
 
 impl Sys for FakeSys {
-    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, fl: u64, data: Option<&str>) -> Result<()> {
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        fl: u64,
+        data: Option<&str>,
+    ) -> Result<()> {
         self.record(format!(
             "mount {} {} {} {}{}",
             source.map_or("-".into(), d),
@@ -66,7 +73,14 @@ impl Sys for FakeSys {
         self.record(format!("overlay {} {}", d(&plan.target), plan.classic_options(None)))
     }
 
-    fn resolve(&self, root: &Path, path: &Path, kind: Kind, create: bool, no_symlinks: bool) -> Result<Option<Resolved>> {
+    fn resolve(
+        &self,
+        root: &Path,
+        path: &Path,
+        kind: Kind,
+        create: bool,
+        no_symlinks: bool,
+    ) -> Result<Option<Resolved>> {
         let mut line = format!("resolve {} {} {kind:?}", d(root), d(path)).to_lowercase();
         if create {
             line.push_str(" create");

@@ -7,20 +7,25 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags, CWD};
-use rustix::mount::{
-    move_mount, MoveMountFlags,
-};
+use rustix::mount::{move_mount, MoveMountFlags};
 
-use super::{Kind, Resolved, Sys};
-use super::overlay::MountPlan;
-use crate::error::{Error, Result};
 use super::mount::{self, cstr, errno, overlay_classic, overlay_new_api};
+use super::overlay::MountPlan;
+use super::{Kind, Resolved, Sys};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealSys;
 
 impl Sys for RealSys {
-    fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, fl: u64, data: Option<&str>) -> Result<()> {
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        fl: u64,
+        data: Option<&str>,
+    ) -> Result<()> {
         forget_root_fd_of(target);
         mount::mount(source, target, fstype, fl, data)
     }
@@ -33,12 +38,15 @@ impl Sys for RealSys {
             // No new mount API, or an overlay without `lowerdir+` (< 6.7).
             // If the classic mount fails too, the kernel's log from the
             // first attempt is the better explanation.
-            Err((e, log)) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::INVAL => {
-                overlay_classic(plan).map_err(|e| {
+            Err((e, log)) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::INVAL => overlay_classic(plan)
+                .map_err(|e| {
                     let e = e.within(what());
-                    if log.is_empty() { e } else { e.hint(log) }
-                })
-            }
+                    if log.is_empty() {
+                        e
+                    } else {
+                        e.hint(log)
+                    }
+                }),
             Err((e, log)) => {
                 let mut err = Error::new(what()).because(io::Error::from(e));
                 if !log.is_empty() {
@@ -49,7 +57,14 @@ impl Sys for RealSys {
         }
     }
 
-    fn resolve(&self, root: &Path, path: &Path, kind: Kind, create: bool, no_symlinks: bool) -> Result<Option<Resolved>> {
+    fn resolve(
+        &self,
+        root: &Path,
+        path: &Path,
+        kind: Kind,
+        create: bool,
+        no_symlinks: bool,
+    ) -> Result<Option<Resolved>> {
         let rel = relative(path);
         let fd = match with_root_fd(root, |rootfd| resolve_at(rootfd, &rel, kind, create, no_symlinks, 0))? {
             Err(rustix::io::Errno::NOENT) if !create => return Ok(None),
@@ -84,8 +99,9 @@ impl Sys for RealSys {
         forget_root_fd_of(target);
         // T_SYMLINKS: targets are /proc/self/fd links mini resolved itself.
         let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS;
-        move_mount(mount.as_fd(), "", CWD, target, flags)
-            .map_err(|e| Error::new(format!("attach the container's root on {}", target.display())).because(io::Error::from(e)))
+        move_mount(mount.as_fd(), "", CWD, target, flags).map_err(|e| {
+            Error::new(format!("attach the container's root on {}", target.display())).because(io::Error::from(e))
+        })
     }
 
     fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()> {
@@ -139,8 +155,9 @@ fn with_root_fd<T>(root: &Path, f: impl FnOnce(&OwnedFd) -> T) -> Result<T> {
         let mut cached = cell.borrow_mut();
         let fd = match cached.take() {
             Some((p, fd)) if p == root => fd,
-            _ => rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::new(format!("open container root {}", root.display())).because(io::Error::from(e)))?,
+            _ => rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(
+                |e| Error::new(format!("open container root {}", root.display())).because(io::Error::from(e)),
+            )?,
         };
         let out = f(&fd);
         *cached = Some((root.to_path_buf(), fd));

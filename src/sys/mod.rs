@@ -22,8 +22,8 @@ pub mod tty;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use overlay::MountPlan;
 use crate::error::Result;
+use overlay::MountPlan;
 
 #[cfg(test)]
 pub use fake::FakeSys;
@@ -99,8 +99,14 @@ pub trait Sys {
     /// never leaving it; create the missing parts as directories and the
     /// last one as `kind` when `create`; refuse symlinks when `no_symlinks`.
     /// `None` when it does not exist and `create` is false.
-    fn resolve(&self, root: &Path, path: &Path, kind: Kind, create: bool, no_symlinks: bool)
-        -> Result<Option<Resolved>>;
+    fn resolve(
+        &self,
+        root: &Path,
+        path: &Path,
+        kind: Kind,
+        create: bool,
+        no_symlinks: bool,
+    ) -> Result<Option<Resolved>>;
     /// Make `root` the root: pivot_root(".", ".") and detach the old root.
     fn pivot_root(&self, root: &Path) -> Result<()>;
     /// Attach a detached mount (made by mini's parent side) at `target`.

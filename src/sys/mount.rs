@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::CWD;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree, FsMountFlags,
+    FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
 };
 
 use super::flags;
@@ -28,13 +28,7 @@ pub(crate) fn errno() -> io::Error {
 }
 
 /// mount(2) with an error naming what was mounted where.
-pub fn mount(
-    source: Option<&Path>,
-    target: &Path,
-    fstype: Option<&str>,
-    fl: u64,
-    data: Option<&str>,
-) -> Result<()> {
+pub fn mount(source: Option<&Path>, target: &Path, fstype: Option<&str>, fl: u64, data: Option<&str>) -> Result<()> {
     let src = source.map(cstr).transpose()?;
     let tgt = cstr(target)?;
     let fst = fstype.map(|f| CString::new(f).unwrap_or_default());
@@ -86,8 +80,7 @@ pub fn is_mountpoint(path: &Path) -> bool {
 /// Make every mount in this (new) mount namespace private, so nothing we
 /// mount propagates back to the host.
 pub fn make_rprivate() -> Result<()> {
-    mount(None, Path::new("/"), None, flags::REC | flags::PRIVATE, None)
-        .map_err(|e| e.within("make mounts private"))
+    mount(None, Path::new("/"), None, flags::REC | flags::PRIVATE, None).map_err(|e| e.within("make mounts private"))
 }
 
 /// fsopen("overlay") + one `lowerdir+` per layer: no one-page limit.
@@ -136,7 +129,11 @@ fn overlay_fd(plan: &MountPlan) -> std::result::Result<OwnedFd, (rustix::io::Err
 pub fn detached_overlay(plan: &MountPlan) -> Result<OwnedFd> {
     overlay_fd(plan).map_err(|(e, log)| {
         let err = Error::new("mount the container's overlay").because(io::Error::from(e));
-        if log.is_empty() { err } else { err.hint(log) }
+        if log.is_empty() {
+            err
+        } else {
+            err.hint(log)
+        }
     })
 }
 
@@ -191,7 +188,8 @@ pub fn idmapped_clone(path: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
     let what = || format!("make an idmapped mount of {}", path.display());
     let fd = open_tree(CWD, path, OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC)
         .map_err(|e| Error::new(what()).because(io::Error::from(e)))?;
-    set_mount_attr(&fd, MOUNT_ATTR_IDMAP, userns.as_raw_fd() as u64, false).map_err(|e| Error::new(what()).because(e))?;
+    set_mount_attr(&fd, MOUNT_ATTR_IDMAP, userns.as_raw_fd() as u64, false)
+        .map_err(|e| Error::new(what()).because(e))?;
     Ok(fd)
 }
 

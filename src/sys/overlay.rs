@@ -53,4 +53,3 @@ impl MountPlan {
 fn escape(p: &str) -> String {
     p.replace('\\', "\\\\").replace(':', "\\:").replace(',', "\\,")
 }
-

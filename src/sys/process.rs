@@ -180,7 +180,8 @@ pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
     // SAFETY: reading one siginfo into a correctly sized buffer.
     unsafe {
         let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-        let n = libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), std::mem::size_of_val(&info));
+        let n =
+            libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), std::mem::size_of_val(&info));
         (n == std::mem::size_of_val(&info) as isize).then_some(info.ssi_signo as i32)
     }
 }
@@ -402,7 +403,8 @@ pub fn load_seccomp(program: &[Insn]) -> io::Result<()> {
     };
     // SAFETY: `prog` points at `program`, alive for the call; the kernel
     // copies the instructions.
-    let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
+    let r =
+        unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -32,7 +32,6 @@ pub fn open_pty(ptmx: &str) -> Result<(OwnedFd, OwnedFd)> {
     }
 }
 
-
 pub fn isatty(fd: RawFd) -> bool {
     // SAFETY: isatty only inspects the fd.
     unsafe { libc::isatty(fd) == 1 }
@@ -81,7 +80,8 @@ pub fn copy_winsize(from: RawFd, to: RawFd) {
 
 /// poll(2) for readability; returns which fds are readable or hung up.
 pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> Vec<bool> {
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut p: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     // SAFETY: p is a valid array of pollfd.
     let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
     if n <= 0 {
@@ -123,4 +123,3 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
-

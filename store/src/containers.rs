@@ -179,7 +179,8 @@ impl Containers {
                 continue;
             };
             // SAFETY: signal 0 only checks whether the process exists.
-            let alive = unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            let alive =
+                unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
             if !alive {
                 let _ = fs::remove_dir_all(e.path());
             }
@@ -231,11 +232,8 @@ impl Containers {
                 }
             }
         }
-        let matches: Vec<String> = if key.is_empty() {
-            vec![]
-        } else {
-            self.ids()?.into_iter().filter(|id| id.starts_with(key)).collect()
-        };
+        let matches: Vec<String> =
+            if key.is_empty() { vec![] } else { self.ids()?.into_iter().filter(|id| id.starts_with(key)).collect() };
         match matches.as_slice() {
             [one] => Ok(self.get(one)),
             [] => Err(StoreError::NoSuchContainer(key.to_string())),
@@ -377,7 +375,9 @@ impl Container {
         let mark = self.dir.join(files::RESTARTING);
         let r = if on { fs::write(&mark, b"") } else { fs::remove_file(&mark) };
         match r {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(if on { "create" } else { "remove" }, &mark)(e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err(if on { "create" } else { "remove" }, &mark)(e))
+            }
             _ => Ok(()),
         }
     }
@@ -407,8 +407,8 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 
 fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let bytes = serde_json::to_vec_pretty(value)
-        .map_err(|source| StoreError::Json { path: path.to_path_buf(), source })?;
+    let bytes =
+        serde_json::to_vec_pretty(value).map_err(|source| StoreError::Json { path: path.to_path_buf(), source })?;
     let write = || -> io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&bytes)?;

@@ -28,10 +28,7 @@ pub struct ContentStore {
 impl ContentStore {
     /// `root` is the store root; its layout must already exist (see `Store::open`).
     pub fn new(root: &Path) -> ContentStore {
-        ContentStore {
-            blobs: root.join("blobs").join("sha256"),
-            ingest: root.join("ingest"),
-        }
+        ContentStore { blobs: root.join("blobs").join("sha256"), ingest: root.join("ingest") }
     }
 
     /// Where the blob lives (whether or not it exists).

@@ -274,11 +274,7 @@ impl BackgroundHasher {
     }
 
     fn send(&mut self) {
-        let next = self
-            .recycled
-            .as_ref()
-            .and_then(|r| r.try_recv().ok())
-            .unwrap_or_else(|| Vec::with_capacity(BATCH));
+        let next = self.recycled.as_ref().and_then(|r| r.try_recv().ok()).unwrap_or_else(|| Vec::with_capacity(BATCH));
         let full = std::mem::replace(&mut self.batch, next);
         if let Some(tx) = &self.tx {
             // The worker only stops when we drop tx, so send cannot fail

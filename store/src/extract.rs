@@ -31,9 +31,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use rustix::fs::Timespec;
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, ResolveFlags, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
-use rustix::fs::Timespec;
 use tar::EntryType;
 
 use crate::error::{IoContext, Result, StoreError};
@@ -126,7 +126,10 @@ impl Extractor {
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
         let kind = e.header().entry_type();
-        if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink) {
+        if matches!(
+            kind,
+            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+        ) {
             return Ok(()); // metadata records, not files (global PAX headers reach us)
         }
         let raw = e.path_bytes().into_owned();
@@ -363,9 +366,8 @@ impl Extractor {
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let n = OsStr::from_bytes(name);
         let create_mode = Mode::from_raw_mode(meta.mode & 0o777);
-        let fd = self.create_replacing(pfd, name, rel, "create file", || {
-            rustix::fs::openat(pfd, n, flags, create_mode)
-        })?;
+        let fd =
+            self.create_replacing(pfd, name, rel, "create file", || rustix::fs::openat(pfd, n, flags, create_mode))?;
         let mut file = File::from(fd);
         loop {
             let got = match data.read(&mut self.buf) {
@@ -529,7 +531,6 @@ impl Extractor {
 fn proc_path(dir: &Dir, name: &[u8]) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", dir.fd.as_raw_fd())).join(OsStr::from_bytes(name))
 }
-
 
 /// The umask from /proc/self/status (reading it with umask(2) would change it,
 /// racing other threads). Unknown means "assume every bit is masked".

@@ -111,11 +111,7 @@ fn add_diff_ids(store: &Store, cfg: &Digest, roots: &mut Roots) -> Result<()> {
 }
 
 fn descriptors(v: Option<&Value>) -> Vec<Digest> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d.get("digest")?.as_str()?.parse().ok())
-        .collect()
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(|d| d.get("digest")?.as_str()?.parse().ok()).collect()
 }
 
 /// Removes every blob and layer not in `roots`.

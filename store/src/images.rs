@@ -122,10 +122,7 @@ impl ImageIndex {
     /// (GC roots: the layout must stay valid for other tools too).
     pub fn all_digests(&self) -> Result<Vec<Digest>> {
         let doc = self.load()?;
-        Ok(manifests(&doc)
-            .iter()
-            .filter_map(|v| v.get("digest")?.as_str()?.parse().ok())
-            .collect())
+        Ok(manifests(&doc).iter().filter_map(|v| v.get("digest")?.as_str()?.parse().ok()).collect())
     }
 
     /// The record with this exact name.
@@ -221,7 +218,10 @@ mod tests {
         let idx = s.images();
         assert!(idx.list().unwrap().is_empty());
         let a = record("docker.io/library/alpine:latest", b"a");
-        let b = record("127.0.0.1:5000/test/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111", b"b");
+        let b = record(
+            "127.0.0.1:5000/test/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            b"b",
+        );
         idx.put(a.clone()).unwrap();
         idx.put(b.clone()).unwrap();
         assert_eq!(idx.list().unwrap(), vec![a.clone(), b.clone()]);
@@ -236,7 +236,10 @@ mod tests {
         // the file on disk is a valid OCI index
         let doc: Value = serde_json::from_slice(&fs::read(idx.path()).unwrap()).unwrap();
         assert_eq!(doc["schemaVersion"], 2);
-        assert_eq!(doc["manifests"][0]["annotations"][REF_NAME], "127.0.0.1:5000/test/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111");
+        assert_eq!(
+            doc["manifests"][0]["annotations"][REF_NAME],
+            "127.0.0.1:5000/test/busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+        );
         assert_eq!(doc["manifests"][0]["platform"]["variant"], "v7");
     }
 

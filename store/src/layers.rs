@@ -89,11 +89,7 @@ impl LayerStore {
         let stream = format!("layer {diff_id}");
         let (actual, size) = reader.drain().op("read tar stream of", stream)?;
         if &actual != diff_id {
-            return Err(StoreError::DigestMismatch {
-                what: "layer diff_id".into(),
-                expected: diff_id.clone(),
-                actual,
-            });
+            return Err(StoreError::DigestMismatch { what: "layer diff_id".into(), expected: diff_id.clone(), actual });
         }
         pending.size = size;
         Ok(pending)

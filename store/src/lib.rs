@@ -26,9 +26,9 @@ pub mod gc;
 pub mod images;
 pub mod layers;
 pub mod lock;
-mod util;
 #[cfg(test)]
 mod testutil;
+mod util;
 
 use std::fs;
 use std::path::{Path, PathBuf};

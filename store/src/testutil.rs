@@ -28,7 +28,17 @@ pub(crate) struct E<'a> {
 
 impl Default for E<'_> {
     fn default() -> Self {
-        E { name: b"", kind: EntryType::Regular, link: b"", data: b"", mode: 0o644, uid: 0, gid: 0, mtime: 1_600_000_000, dev: (0, 0) }
+        E {
+            name: b"",
+            kind: EntryType::Regular,
+            link: b"",
+            data: b"",
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 1_600_000_000,
+            dev: (0, 0),
+        }
     }
 }
 
@@ -93,7 +103,13 @@ impl Tar {
     }
 
     pub fn symlink(&mut self, name: &str, target: &str) -> &mut Tar {
-        self.entry(E { name: name.as_bytes(), kind: EntryType::Symlink, link: target.as_bytes(), mode: 0o777, ..E::default() })
+        self.entry(E {
+            name: name.as_bytes(),
+            kind: EntryType::Symlink,
+            link: target.as_bytes(),
+            mode: 0o777,
+            ..E::default()
+        })
     }
 
     pub fn hardlink(&mut self, name: &str, target: &str) -> &mut Tar {

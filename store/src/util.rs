@@ -76,12 +76,7 @@ fn temp_sibling(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn create_new(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(path)
-        .op("create file", path)
+    OpenOptions::new().write(true).create_new(true).mode(0o644).open(path).op("create file", path)
 }
 
 /// Moves `path` into `trash_dir` under a fresh name (a cheap rename) and then
@@ -116,10 +111,8 @@ pub(crate) fn remove_any(path: &Path) -> Result<()> {
 /// few seconds (covers the instant between an owner's create and its flock).
 pub(crate) fn is_abandoned(path: &Path) -> bool {
     // Non-blocking and no-follow: a stray fifo or symlink must not hang or mislead us.
-    let opened = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path);
+    let opened =
+        OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path);
     let Ok(f) = opened else { return false };
     if rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).is_err() {
         return false;

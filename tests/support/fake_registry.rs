@@ -205,7 +205,13 @@ fn serve(conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                     _ => respond(&mut out, "200 OK", &ct, &headers, &bytes),
                 }
             }
-            None => respond(&mut out, "404 Not Found", "application/json", &[], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#),
+            None => respond(
+                &mut out,
+                "404 Not Found",
+                "application/json",
+                &[],
+                br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#,
+            ),
         };
     }
     if let Some((_, digest)) = rest.split_once("/blobs/") {
@@ -218,7 +224,13 @@ fn serve_blob(out: &mut TcpStream, state: &Mutex<State>, digest: &str, range: Op
     let (data, fault, served) = {
         let mut s = state.lock().unwrap();
         let Some(blob) = s.blobs.get_mut(digest) else {
-            return respond(out, "404 Not Found", "application/json", &[], br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#);
+            return respond(
+                out,
+                "404 Not Found",
+                "application/json",
+                &[],
+                br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#,
+            );
         };
         blob.served += 1;
         (blob.data.clone(), blob.fault, blob.served)
@@ -267,8 +279,17 @@ fn serve_blob(out: &mut TcpStream, state: &Mutex<State>, digest: &str, range: Op
     Ok(())
 }
 
-fn respond(out: &mut TcpStream, status: &str, content_type: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+fn respond(
+    out: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -287,7 +308,10 @@ fn respond_cut(
     body: &[u8],
     n: usize,
 ) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -90,10 +90,7 @@ impl Mini {
     pub fn containers(&self) -> Vec<String> {
         let dir = self.root.join("containers");
         let Ok(rd) = std::fs::read_dir(dir) else { return vec![] };
-        rd.flatten()
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| n.len() == 64)
-            .collect()
+        rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.len() == 64).collect()
     }
 }
 

@@ -193,7 +193,10 @@ pub fn fixture_digest(port: &str, image: &str) -> String {
     let state = std::env::var("MINI_FIXTURES").unwrap_or_else(|_| "/var/tmp/mini-fixtures".into());
     let text = std::fs::read_to_string(Path::new(&state).join("fixtures.json")).expect("read fixtures.json");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["registries"][port]["images"][image]["digest"].as_str().unwrap_or_else(|| panic!("{image} not in fixtures.json")).to_string()
+    v["registries"][port]["images"][image]["digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{image} not in fixtures.json"))
+        .to_string()
 }
 
 pub struct Outcome {

@@ -56,20 +56,56 @@ fn regular_tree_and_metadata() {
     let (_t, s) = store();
     let mut t = Tar::new();
     t.entry(E { name: b"./", kind: EntryType::Directory, mode: 0o751, mtime: 1_500_000_001, ..E::default() });
-    t.entry(E { name: b"./etc/", kind: EntryType::Directory, mode: 0o750, uid: 1000, gid: 1001, mtime: 1_500_000_000, ..E::default() });
-    t.entry(E { name: b"./etc/passwd", data: b"root:x:0:0\n", mode: 0o640, uid: 1000, gid: 1001, mtime: 1_400_000_000, ..E::default() });
+    t.entry(E {
+        name: b"./etc/",
+        kind: EntryType::Directory,
+        mode: 0o750,
+        uid: 1000,
+        gid: 1001,
+        mtime: 1_500_000_000,
+        ..E::default()
+    });
+    t.entry(E {
+        name: b"./etc/passwd",
+        data: b"root:x:0:0\n",
+        mode: 0o640,
+        uid: 1000,
+        gid: 1001,
+        mtime: 1_400_000_000,
+        ..E::default()
+    });
     t.entry(E { name: b"bin/su", data: b"\x7fELF", mode: 0o4755, uid: 0, gid: 0, ..E::default() });
     t.entry(E { name: b"bin/sg", data: b"x", mode: 0o2711, uid: 5, gid: 6, ..E::default() });
     t.entry(E { name: b"tmp", kind: EntryType::Directory, mode: 0o1777, ..E::default() });
-    t.entry(E { name: b"bin/sh", kind: EntryType::Symlink, link: b"/bin/busybox", uid: 7, gid: 8, mtime: 1_300_000_000, ..E::default() });
+    t.entry(E {
+        name: b"bin/sh",
+        kind: EntryType::Symlink,
+        link: b"/bin/busybox",
+        uid: 7,
+        gid: 8,
+        mtime: 1_300_000_000,
+        ..E::default()
+    });
     t.entry(E { name: b"etc/passwd-", kind: EntryType::Link, link: b"etc/passwd", ..E::default() });
     t.entry(E { name: b"dev/fifo", kind: EntryType::Fifo, mode: 0o620, ..E::default() });
     t.entry(E { name: b"dev/null", kind: EntryType::Char, mode: 0o666, dev: (1, 3), ..E::default() });
     t.entry(E { name: b"dev/loop0", kind: EntryType::Block, mode: 0o660, dev: (7, 0), gid: 6, ..E::default() });
-    t.pax(&[("SCHILY.xattr.security.capability", b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), ("SCHILY.xattr.user.note", b"hi"), ("mtime", b"1234567890.5")]);
+    t.pax(&[
+        (
+            "SCHILY.xattr.security.capability",
+            b"\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        ),
+        ("SCHILY.xattr.user.note", b"hi"),
+        ("mtime", b"1234567890.5"),
+    ]);
     t.entry(E { name: b"bin/ping", data: b"ping", mode: 0o755, uid: 0, ..E::default() });
     let long = format!("deep/{}/{}", "d".repeat(120), "f".repeat(100));
-    t.entry(E { name: b"pax_global_header", kind: EntryType::XGlobalHeader, data: b"19 comment=ignored\n", ..E::default() });
+    t.entry(E {
+        name: b"pax_global_header",
+        kind: EntryType::XGlobalHeader,
+        data: b"19 comment=ignored\n",
+        ..E::default()
+    });
     t.pax(&[("path", long.as_bytes()), ("uid", b"3000000000")]);
     t.entry(E { name: b"ignored-name", data: b"long", ..E::default() });
     t.entry(E { name: b"rw-all", data: b"w", mode: 0o666, ..E::default() });
@@ -201,10 +237,13 @@ fn many_directories_exercise_the_fd_cache() {
 }
 
 fn walk_count(p: &Path) -> usize {
-    fs::read_dir(p).unwrap().map(|e| {
-        let e = e.unwrap();
-        1 + if e.file_type().unwrap().is_dir() { walk_count(&e.path()) } else { 0 }
-    }).sum()
+    fs::read_dir(p)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            1 + if e.file_type().unwrap().is_dir() { walk_count(&e.path()) } else { 0 }
+        })
+        .sum()
 }
 
 #[test]
@@ -288,22 +327,63 @@ fn breakouts_leave_the_outside_untouched() {
         ("nested symlink parent", Tar::new().dir("a").symlink("a/b", &rel_out).file("a/b/passwd", b"pwned").finish()),
         ("symlink chain", Tar::new().symlink("l1", "l2").symlink("l2", &out).file("l1/passwd", b"pwned").finish()),
         ("symlink then write over it", Tar::new().symlink("s", &format!("{out}/passwd")).file("s", b"pwned").finish()),
-        ("symlink then dir over it", Tar::new().symlink("s", &out).entry(E { name: b"s", kind: EntryType::Directory, mode: 0o777, uid: 4242, ..E::default() }).finish()),
-        ("symlink then chmod via dir entry", Tar::new().symlink("s", &out).entry(E { name: b"s/", kind: EntryType::Directory, mode: 0o777, uid: 4242, ..E::default() }).finish()),
+        (
+            "symlink then dir over it",
+            Tar::new()
+                .symlink("s", &out)
+                .entry(E { name: b"s", kind: EntryType::Directory, mode: 0o777, uid: 4242, ..E::default() })
+                .finish(),
+        ),
+        (
+            "symlink then chmod via dir entry",
+            Tar::new()
+                .symlink("s", &out)
+                .entry(E { name: b"s/", kind: EntryType::Directory, mode: 0o777, uid: 4242, ..E::default() })
+                .finish(),
+        ),
         ("hardlink dotdot", Tar::new().hardlink("h", &format!("{up}{out}/passwd")).finish()),
         ("hardlink absolute", Tar::new().hardlink("h", &format!("{out}/passwd")).file("h", b"pwned").finish()),
         ("hardlink via symlink parent", Tar::new().symlink("evil", &out).hardlink("h", "evil/passwd").finish()),
-        ("hardlink to symlink out", Tar::new().symlink("s", &format!("{out}/passwd")).hardlink("h", "s").file("h", b"pwned").finish()),
-        ("hardlink to symlink then write", Tar::new().symlink("s", &format!("{out}/passwd")).hardlink("h", "s").entry(E { name: b"h", kind: EntryType::Fifo, ..E::default() }).finish()),
+        (
+            "hardlink to symlink out",
+            Tar::new().symlink("s", &format!("{out}/passwd")).hardlink("h", "s").file("h", b"pwned").finish(),
+        ),
+        (
+            "hardlink to symlink then write",
+            Tar::new()
+                .symlink("s", &format!("{out}/passwd"))
+                .hardlink("h", "s")
+                .entry(E { name: b"h", kind: EntryType::Fifo, ..E::default() })
+                .finish(),
+        ),
         ("whiteout via symlink parent", Tar::new().symlink("evil", &out).file("evil/.wh.passwd", b"").finish()),
         ("whiteout dotdot", Tar::new().file(&format!("{up}{out}/.wh.passwd"), b"").finish()),
         ("opaque via symlink parent", Tar::new().symlink("evil", &out).file("evil/.wh..wh..opq", b"").finish()),
-        ("device via symlink parent", Tar::new().symlink("evil", &out).entry(E { name: b"evil/passwd", kind: EntryType::Char, dev: (1, 3), ..E::default() }).finish()),
+        (
+            "device via symlink parent",
+            Tar::new()
+                .symlink("evil", &out)
+                .entry(E { name: b"evil/passwd", kind: EntryType::Char, dev: (1, 3), ..E::default() })
+                .finish(),
+        ),
         ("symlink via symlink parent", Tar::new().symlink("evil", &out).symlink("evil/passwd", "/x").finish()),
-        ("xattr via symlink", Tar::new().symlink("s", &out).pax(&[("SCHILY.xattr.trusted.pwned", b"1")]).symlink("s", &out).finish()),
-        ("xattr on file via symlink", Tar::new().symlink("s", &format!("{out}/passwd")).pax(&[("SCHILY.xattr.trusted.pwned", b"1")]).file("s", b"x").finish()),
+        (
+            "xattr via symlink",
+            Tar::new().symlink("s", &out).pax(&[("SCHILY.xattr.trusted.pwned", b"1")]).symlink("s", &out).finish(),
+        ),
+        (
+            "xattr on file via symlink",
+            Tar::new()
+                .symlink("s", &format!("{out}/passwd"))
+                .pax(&[("SCHILY.xattr.trusted.pwned", b"1")])
+                .file("s", b"x")
+                .finish(),
+        ),
         ("symlink loop", Tar::new().symlink("loop", "loop").file("loop/x", b"pwned").finish()),
-        ("proc magic link", Tar::new().symlink("p", "/proc/self/root").file(&format!("p{out}/passwd"), b"pwned").finish()),
+        (
+            "proc magic link",
+            Tar::new().symlink("p", "/proc/self/root").file(&format!("p{out}/passwd"), b"pwned").finish(),
+        ),
         ("dotdot dir then file", Tar::new().dir("..").file("../passwd", b"pwned").finish()),
         ("dotdot hardlink target", Tar::new().file("a", b"x").hardlink("b", "../a").finish()),
     ];
@@ -315,7 +395,13 @@ fn breakouts_leave_the_outside_untouched() {
         let s = Store::open(&store_dir).unwrap();
         let result = unpack(&s, &tar);
         let after = snapshot(&outside);
-        eprintln!("breakout case `{what}`: {}", match &result { Ok(_) => "contained".to_string(), Err(e) => format!("refused: {e}") });
+        eprintln!(
+            "breakout case `{what}`: {}",
+            match &result {
+                Ok(_) => "contained".to_string(),
+                Err(e) => format!("refused: {e}"),
+            }
+        );
         assert_eq!(before, after, "case `{what}` changed the outside ({result:?})");
         if let Err(e) = &result {
             assert!(!matches!(e, StoreError::DigestMismatch { .. }), "case `{what}`: {e}");
