@@ -13,6 +13,9 @@
 //! insecure-registries = ["registry.lan:5000"]      # plain http allowed (localhost always is)
 //! alpine-mirror = "http://127.0.0.1:8080"          # default https://dl-cdn.alpinelinux.org/alpine
 //! cgroup-parent = "mini"                           # relative to mini's own cgroup, or absolute
+//! default-network = "bridge"                       # what `run` uses without --network (as Podman's containers.conf)
+//! bridge-name = "mini0"                            # the default network's bridge ...
+//! bridge-subnet = "10.88.0.0/16"                   # ... and its subnet (the gateway is its first address)
 //!
 //! [registry."quay.io"]                             # per-registry mirrors
 //! mirrors = ["http://127.0.0.1:5000"]
@@ -40,7 +43,13 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     pub alpine_mirror: String,
     pub cgroup_parent: Option<String>,
+    pub default_network: String,
+    pub bridge_name: String,
+    pub bridge_subnet: ipnet::Ipv4Net,
 }
+
+pub const DEFAULT_BRIDGE_NAME: &str = "mini0";
+pub const DEFAULT_BRIDGE_SUBNET: &str = "10.88.0.0/16";
 
 impl Default for Config {
     fn default() -> Config {
@@ -50,6 +59,9 @@ impl Default for Config {
             insecure_registries: Vec::new(),
             alpine_mirror: DEFAULT_ALPINE_MIRROR.to_string(),
             cgroup_parent: None,
+            default_network: crate::network::records::DEFAULT.to_string(),
+            bridge_name: DEFAULT_BRIDGE_NAME.to_string(),
+            bridge_subnet: DEFAULT_BRIDGE_SUBNET.parse().expect("the default subnet parses"),
         }
     }
 }
@@ -65,6 +77,9 @@ struct ConfigFile {
     insecure_registries: Vec<String>,
     alpine_mirror: Option<String>,
     cgroup_parent: Option<String>,
+    default_network: Option<String>,
+    bridge_name: Option<String>,
+    bridge_subnet: Option<String>,
     #[serde(default)]
     registry: BTreeMap<String, RegistrySection>,
 }
@@ -120,6 +135,17 @@ impl Config {
             config.alpine_mirror = m;
         }
         config.cgroup_parent = file.cgroup_parent;
+        if let Some(n) = file.default_network {
+            crate::network::Mode::parse(&n).map_err(|e| e.within("default-network"))?;
+            config.default_network = n;
+        }
+        if let Some(b) = file.bridge_name {
+            check_interface_name(&b)?;
+            config.bridge_name = b;
+        }
+        if let Some(s) = file.bridge_subnet {
+            config.bridge_subnet = crate::network::ipam::parse_subnet(&s).map_err(|e| e.within("bridge-subnet"))?;
+        }
         for urls in config.mirrors.values() {
             for url in urls {
                 check_url(url)?;
@@ -233,5 +259,15 @@ mod tests {
         assert!(c.is_insecure("[::1]:5000"));
         assert!(!c.is_insecure("registry-1.docker.io"));
         assert!(!c.is_insecure("example.com:5000"));
+    }
+}
+
+/// A Linux interface name: 1 to 15 bytes, no '/', no whitespace.
+fn check_interface_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty() && name.len() <= 15 && !name.contains(['/', ':']) && !name.contains(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(format!("invalid bridge-name \"{name}\"")).because("an interface name is 1-15 bytes without / : or spaces"))
     }
 }

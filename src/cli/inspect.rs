@@ -39,7 +39,7 @@ fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32>
         if containers_first {
             match cs.find(text) {
                 Ok(c) => {
-                    out.push(describe_container(&c)?);
+                    out.push(describe_container(&store, &c)?);
                     continue;
                 }
                 Err(e @ StoreError::AmbiguousContainer(..)) => {
@@ -87,7 +87,7 @@ fn describe(store: &Store, image: &LocalImage) -> Result<Value> {
 }
 
 /// Docker's container inspect fields that mini has.
-fn describe_container(c: &mini_store::containers::Container) -> Result<Value> {
+fn describe_container(store: &Store, c: &mini_store::containers::Container) -> Result<Value> {
     use crate::container::{record::Record, state::is_running};
     let what = || format!("inspect container {}", c.short_id());
     let cfg = c.config().context(what)?;
@@ -151,6 +151,10 @@ fn describe_container(c: &mini_store::containers::Container) -> Result<Value> {
             "NetworkMode": o.network,
         },
         "Mounts": mounts,
+        "NetworkSettings": crate::network::manage::container_settings(
+            &crate::network::records::read(store.root()).unwrap_or_default(),
+            &cfg.id,
+        ),
         "Config": {
             "Hostname": r.hostname(), "User": user_text(&r.user), "Env": r.env, "Cmd": argv, "Image": o.image_ref,
             "WorkingDir": r.workdir, "Tty": r.tty, "OpenStdin": r.interactive, "StopSignal": o.stop_signal,

@@ -16,6 +16,8 @@ mod images;
 mod inspect;
 mod kill;
 mod logs;
+mod network;
+mod port;
 mod prune;
 mod ps;
 mod pull;
@@ -109,6 +111,11 @@ enum Command {
     Attach(attach::Args),
     /// Show the processes of a running container
     Top(top::Args),
+    /// List a container's published ports
+    Port(port::Args),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::Command),
     /// Manage containers
     #[command(subcommand)]
     Container(container::Command),
@@ -190,6 +197,8 @@ pub fn main() -> Result<i32> {
         Command::Exec(a) => exec::run(a, &config),
         Command::Attach(a) => attach::run(a, &config),
         Command::Top(a) => top::run(a, &config),
+        Command::Port(a) => port::run(a, &config),
+        Command::Network(c) => network::run(c, &config),
         Command::Container(c) => container::run(c, &config),
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),

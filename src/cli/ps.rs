@@ -41,6 +41,7 @@ struct Row {
     running_for: String,
     state: &'static str,
     status: String,
+    ports: String,
     name: String,
 }
 
@@ -49,6 +50,8 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     let cs = container::containers(&store)?;
     cs.sweep_tmp();
+    crate::network::attach::sweep(&store);
+    let networks = crate::network::records::read(&config.root).unwrap_or_default();
     let now = Utc::now();
     let mut rows = Vec::new();
     for id in cs.ids().unwrap_or_default() {
@@ -84,6 +87,10 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
             running_for: ago(unix(Some(cfg.created_unix)), now),
             state: state_name,
             status: status(&state, now),
+            ports: {
+                let maps: Vec<_> = networks.endpoints_of(&id).flat_map(|e| e.ports.iter().cloned()).collect();
+                crate::network::ports::format_ps(&maps)
+            },
             name: cfg.name.clone(),
         });
     }
@@ -104,11 +111,12 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
                         r.command.clone(),
                         r.running_for.clone(),
                         r.status.clone(),
+                        r.ports.clone(),
                         r.name.clone(),
                     ]
                 })
                 .collect();
-            out = table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"], &cells);
+            out = table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &cells);
         }
     }
     print!("{out}");
@@ -128,7 +136,7 @@ fn parse_filter(text: &str) -> Result<(String, String)> {
 
 fn as_json(r: &Row) -> serde_json::Value {
     json!({
-        "Command": r.command, "CreatedAt": r.created_at, "ID": r.id, "Image": r.image, "Names": r.name,
+        "Command": r.command, "CreatedAt": r.created_at, "ID": r.id, "Image": r.image, "Names": r.name, "Ports": r.ports,
         "RunningFor": r.running_for, "State": r.state, "Status": r.status,
     })
 }
@@ -143,6 +151,7 @@ fn template(t: &str, r: &Row) -> String {
         ("RunningFor", &r.running_for),
         ("Status", &r.status),
         ("Names", &r.name),
+        ("Ports", &r.ports),
     ];
     let mut out = t.strip_prefix("table ").unwrap_or(t).replace("{{.State}}", r.state).replace("\\t", "\t");
     for (k, v) in fields {

@@ -12,26 +12,77 @@ use mini_store::Store;
 use super::record::Record;
 use crate::error::{Error, Result};
 use crate::runtime::overlay::{self, ContainerDirs, MountPlan};
+use crate::network::attach::{self, Attached, Who};
+use crate::network::Mode;
+use crate::runtime::net::NetNs;
 use crate::runtime::process::{self, CgroupEntry, Launch, Started};
 use crate::runtime::{cgroups, rootfs, userns};
 
-/// Start container `c` as its record says; returns once its command runs.
-/// On failure the runtime has reaped the child and removed nothing: the
-/// caller removes the record's cgroups.
-pub fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<Started> {
+/// Start container `c` as its record says; returns once its command runs,
+/// with its network, which the caller holds until it ends and then hands
+/// to [`stop_network`]. On failure the runtime has reaped the child and
+/// the network is released; the caller removes the record's cgroups.
+pub fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<(Started, Attached)> {
     let layers = layer_dirs(store, cfg)?;
     let spec = &record.process;
     let (overlay, mut root, detach) = prepare_root(c, &layers, record)?;
     let cgroups = &record.container.cgroups;
     let opened = prepare_cgroups(cgroups, &mut root, spec.id_map.is_some())?;
-    process::start(&Launch {
+    let network = start_network(store, c, cfg, record)?;
+    let started = process::start(&Launch {
         spec,
         overlay: &overlay,
         rootfs: &root,
         dir: &c.dir,
         cgroups: CgroupEntry::of(opened.as_deref(), cgroups),
         detach: &detach,
-    })
+        net: &network.ns,
+    });
+    match started {
+        Ok(s) => Ok((s, network)),
+        Err(e) => {
+            stop_network(store, c, network);
+            Err(e)
+        }
+    }
+}
+
+/// The container's network namespace as its record says: for a network,
+/// an endpoint on it; for `container:X`, X's namespace (X must run).
+fn start_network(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<Attached> {
+    match Mode::parse(&record.container.network)? {
+        Mode::None => Ok(Attached::bare(NetNs::New(None))),
+        Mode::Host => Ok(Attached::bare(NetNs::Host)),
+        Mode::Container(key) => Ok(Attached::bare(NetNs::Join(namespace_of(store, &key)?))),
+        Mode::Network(name) => {
+            let who = Who { id: &c.id, name: &cfg.name, hostname: record.process.hostname(), opts: &record.container.net };
+            attach::attach(store, &who, &name)
+        }
+    }
+}
+
+/// Release what [`start`] attached (the ports' sockets close with it).
+pub fn stop_network(store: &Store, c: &Container, network: Attached) {
+    if network.ns.plug().is_some() {
+        if let Err(e) = attach::detach(store, &c.id) {
+            eprintln!("mini: warning: {e}");
+        }
+    }
+    drop(network);
+}
+
+/// The network namespace of running container `key`.
+fn namespace_of(store: &Store, key: &str) -> Result<std::os::fd::OwnedFd> {
+    let what = || format!("join the network of container {key}");
+    let other = super::find(store, "join the network of container", key)?;
+    let state = other.state().map_err(|e| Error::new(what()).because(e))?;
+    let pid = state
+        .pid
+        .filter(|_| super::state::is_running(&state))
+        .ok_or_else(|| Error::new(what()).because("it is not running").hint(format!("start it: mini start {key}")))?;
+    std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|e| Error::new(what()).because(e))
 }
 
 /// The overlay's directories of `c`, as the store names them.

@@ -13,6 +13,7 @@ pub mod launch;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
+pub mod network;
 pub mod record;
 pub mod run;
 pub mod spec;
@@ -33,14 +34,14 @@ pub fn containers(store: &Store) -> Result<Containers> {
 
 /// Make `containers/<id>/` for `image` with its record, claiming the
 /// name (generated from the id when `name` is None), with its first
-/// `state` and its /etc files (for the record's host name).
+/// `state` and its /etc files (`etc`: file name and content).
 pub fn create(
     store: &Store,
     image: &LocalImage,
     record: &Record,
     name: Option<&str>,
-    id: &str,
-    state: &State,
+    (id, state): (&str, &State),
+    etc: &[(&str, String)],
 ) -> Result<(Container, ContainerConfig)> {
     let name = name.map_or_else(|| generated_name(id), str::to_string);
     let config = ContainerConfig {
@@ -55,7 +56,6 @@ pub fn create(
         spec: record.to_value()?,
     };
     let cs = containers(store)?;
-    let etc = crate::network::etc_files(record.process.hostname(), &crate::network::host_resolv_conf());
     let files: Vec<(&str, &[u8])> = etc.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
     let c = cs.create(&config, state, &files).map_err(|e| match e {
         StoreError::NameInUse(..) => Error::new(format!("invalid --name \"{name}\""))
@@ -64,6 +64,23 @@ pub fn create(
         e => Error::new(format!("create container {}", &id[..12])).because(e),
     })?;
     Ok((c, config))
+}
+
+/// The /etc/hosts and /etc/resolv.conf of container `key`, for one that
+/// joins its network namespace (`--network container:KEY`).
+pub fn joined_etc(store: &Store, key: &str) -> Result<(String, String)> {
+    let c = find(store, "join the network of container", key)?;
+    let read = |f: &str| std::fs::read_to_string(c.etc_file(f)).unwrap_or_default();
+    Ok((read(mini_store::containers::files::HOSTS), read(mini_store::containers::files::RESOLV_CONF)))
+}
+
+/// The published ports of running container `key`, host ports resolved
+/// (a stopped container publishes none, as in Docker).
+pub fn published_ports(store: &Store, key: &str) -> Result<Vec<crate::network::ports::PortMapping>> {
+    sweep_stale(store);
+    let c = find(store, "port", key)?;
+    let data = crate::network::records::read(store.root())?;
+    Ok(data.endpoints_of(&c.id).flat_map(|e| e.ports.iter().cloned()).collect())
 }
 
 /// Find a container by name, full id or unique id prefix, for operation
@@ -90,6 +107,7 @@ fn generated_name(id: &str) -> String {
 /// rootfs left mounted, and remove those that asked for --rm or were still
 /// being set up.
 pub fn sweep_stale(store: &Store) {
+    crate::network::attach::sweep(store);
     let Ok(cs) = containers(store) else { return };
     cs.sweep_tmp();
     for id in cs.ids().unwrap_or_default() {
@@ -138,6 +156,10 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
     }
     if mount::is_mountpoint(&c.rootfs()) {
         let _ = mount::umount(&c.rootfs(), true);
+    }
+    // Its holder released its endpoints, unless it was killed too.
+    if let Err(e) = crate::network::attach::detach(store, &c.id) {
+        eprintln!("mini: warning: {e}");
     }
     // A record that cannot be read names no cgroups: the container still goes.
     if let Ok(record) = Record::read(&c) {

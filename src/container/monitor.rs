@@ -28,6 +28,7 @@ use mini_store::{Store, StoreLock};
 
 use super::logs::{self, Stream};
 use super::record::Record;
+use crate::network::attach::Attached;
 use super::{launch, state};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -67,7 +68,7 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
         },
         Err(e) => return failed(&e),
     };
-    let (started, io) = match start(&store, &c, &cfg, &record) {
+    let (started, network, io) = match start(&store, &c, &cfg, &record) {
         Ok(x) => x,
         Err(e) => {
             // Recorded as exited with the failure's code (or removed, --rm).
@@ -90,6 +91,7 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
         }
     };
     let exit = supervise(&c, started, io, record.process.interactive, running);
+    launch::stop_network(&store, &c, network);
     finish(&store, &c, &record, exit_code(exit))
 }
 
@@ -127,7 +129,12 @@ struct Io {
 
 /// Stdio pipes, then the one launch path from the record (the same as a
 /// foreground run's).
-fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<(Started, Option<Io>)> {
+fn start(
+    store: &Store,
+    c: &Container,
+    cfg: &ContainerConfig,
+    record: &Record,
+) -> Result<(Started, Attached, Option<Io>)> {
     // The container inherits fds 0-2 (-t replaces them with its pty): make
     // them pipes whose other ends stay here.
     let pipes = if record.process.tty { None } else { Some(stdio_pipes(record.process.interactive)?) };
@@ -139,7 +146,8 @@ fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -
             let _ = p::dup2(null.as_raw_fd(), fd);
         }
     }
-    Ok((launched?, pipes))
+    let (started, network) = launched?;
+    Ok((started, network, pipes))
 }
 
 /// Pipes for the container's stdout, stderr and (with -i) stdin, their

@@ -26,8 +26,11 @@ pub struct ContainerOptions {
     pub image_ref: String,
     /// `--rm`: removed when it exits (kept across a `restart`).
     pub rm: bool,
-    /// `--network`.
+    /// `--network` as given (or the configured default).
     pub network: String,
+    /// Ports, fixed address, MAC, aliases, extra hosts.
+    #[serde(default)]
+    pub net: crate::network::NetOptions,
     /// The image's StopSignal (`stop` sends it, else SIGTERM).
     pub stop_signal: Option<String>,
     /// The resource flags as given (`inspect` shows them).

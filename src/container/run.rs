@@ -29,24 +29,32 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     // so the image's layers cannot vanish before the record names them).
     let gc_lock = store.lock_gc_shared()?;
     let what = decide(config, &store, flags)?;
-    let (c, cfg) =
-        super::create(&store, &what.image, &what.record, what.name.as_deref(), &what.id, &state::created_by_me())?;
+    let (c, cfg) = super::create(
+        &store,
+        &what.image,
+        &what.record,
+        what.name.as_deref(),
+        (&what.id, &state::created_by_me()),
+        &what.etc,
+    )?;
     drop(gc_lock);
     let cgroups = &what.record.container.cgroups;
     let mut cleanup = Cleanup { store: &store, container: &c, cgroups, keep: false };
 
-    // Prepare the root, make the cgroups, start the isolated process: it
-    // joins its cgroups, mounts its root, brings up its loopback (network
-    // `none`), sets its hostname, drops privileges and execs.
-    let started = launch::start(&store, &c, &cfg, &what.record)?;
+    // Prepare the root, set up the network, make the cgroups, start the
+    // isolated process: it joins its cgroups, mounts its root, brings up
+    // its interfaces, sets its hostname, drops privileges and execs.
+    let (started, network) = launch::start(&store, &c, &cfg, &what.record)?;
     if let Err(e) = state::running(&c, started.pid) {
         let _ = p::kill(started.pid, libc::SIGKILL);
         let _ = started.wait();
         return Err(e);
     }
 
-    // Wait, then clean up: record how it ended, or remove it (--rm).
+    // Wait, then clean up: the network, then record how it ended, or
+    // remove it (--rm).
     let code = exit_code(started.wait()?);
+    launch::stop_network(&store, &c, network);
     let remove = what.record.container.rm && !c.is_restarting(); // read before the exit is recorded
     let oom_killed = code == 137 && cgroups.oom_killed();
     cgroups.remove();
@@ -74,7 +82,7 @@ pub fn create(config: &Config, flags: &RunFlags) -> Result<String> {
     super::sweep_stale(&store);
     let _gc_lock = store.lock_gc_shared()?;
     let what = decide(config, &store, flags)?;
-    super::create(&store, &what.image, &what.record, what.name.as_deref(), &what.id, &State::created())?;
+    super::create(&store, &what.image, &what.record, what.name.as_deref(), (&what.id, &State::created()), &what.etc)?;
     Ok(what.id)
 }
 
@@ -84,6 +92,8 @@ struct Decided {
     id: String,
     name: Option<String>,
     record: Record,
+    /// The /etc files (hostname, hosts, resolv.conf) to write.
+    etc: Vec<(&'static str, String)>,
 }
 
 /// The image (pulled if the policy says so) and the whole record, in one
@@ -92,7 +102,6 @@ struct Decided {
 fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     let env_files = read_env_files(&flags.env_file)?;
     let image = image_for(config, store, flags)?;
-    spec::check_network(flags.network.as_deref())?;
     let host_env = |k: &str| std::env::var(k).ok();
     let mut process = spec::process(&ImageDefaults::from_oci(&image.config), flags, &host_env, &env_files)?;
     check_volume_sources(&process.volumes)?;
@@ -100,17 +109,26 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     process.id_map = id_map(process.userns)?;
     let id = mini_store::containers::new_id();
     process.set_hostname_default(&id[..12]);
-    let cgroups = Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
     let image_config = image.config.config().as_ref();
+    let exposed: Vec<String> =
+        image_config.and_then(|c| c.exposed_ports().clone()).unwrap_or_default().into_iter().collect();
+    let joined = |key: &str| super::joined_etc(store, key);
+    let net = super::network::decide(config, store, flags, &exposed, process.hostname(), joined)?;
+    if flags.network.as_deref().is_some_and(|n| n.starts_with("container:")) {
+        process.hostname = None; // the joined container's, as its /etc files
+    }
+    let cgroups = Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
+    let etc = crate::network::etc::files(process.hostname(), net.hosts, net.resolv).to_vec();
     let container = ContainerOptions {
         image_ref: flags.image.clone(),
         rm: flags.rm,
-        network: flags.network.clone().unwrap_or_else(|| "none".to_string()),
+        network: net.mode,
+        net: net.options,
         stop_signal: image_config.and_then(|c| c.stop_signal().clone()),
         resources: flags.resources.clone(),
         cgroups,
     };
-    Ok(Decided { image, id, name, record: Record { process, container } })
+    Ok(Decided { image, id, name, record: Record { process, container }, etc })
 }
 
 /// The image, found or pulled as `--pull` says.

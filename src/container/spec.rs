@@ -70,9 +70,36 @@ pub struct RunFlags {
     /// Security options: no-new-privileges[=true|false]
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
-    /// Network: none (loopback only)
-    #[arg(long, alias = "net", value_name = "none")]
+    /// Network: bridge (default), none, host, container:NAME|ID, or a network's name
+    #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Publish a container's port: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a random host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// A fixed IPv4 address on a user network
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// The container's MAC address
+    #[arg(long = "mac-address", value_name = "MAC")]
+    pub mac_address: Option<String>,
+    /// Another name for the container on its user network
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// Add a line to /etc/hosts: HOST:IP (IP may be host-gateway)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// A nameserver for /etc/resolv.conf
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<String>,
+    /// A search domain for /etc/resolv.conf
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// An option line entry for /etc/resolv.conf
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "OPT")]
+    pub dns_option: Vec<String>,
     #[command(flatten)]
     pub resources: cgroups::Flags,
     /// Image to run
@@ -149,13 +176,6 @@ pub fn process(
     })
 }
 
-/// Validate `--network`: only `none` exists yet (bridge comes later).
-pub fn check_network(value: Option<&str>) -> Result<()> {
-    match value {
-        None | Some("none") => Ok(()),
-        Some(v) => Err(Error::new(format!("invalid --network \"{v}\"")).because("only \"none\" is supported so far")),
-    }
-}
 
 fn argv(image: &ImageDefaults, flags: &RunFlags) -> Result<Vec<OsString>> {
     // As Docker: --entrypoint replaces the image's entrypoint and drops its
@@ -540,7 +560,5 @@ mod tests {
         assert!(build(RunFlags { userns: Some("keep-id".into()), ..flags() }).is_err());
         assert_eq!(parse_pull(Some("never")).unwrap(), PullPolicy::Never);
         assert!(parse_pull(Some("sometimes")).is_err());
-        assert!(check_network(Some("none")).is_ok());
-        assert!(check_network(Some("bridge")).is_err());
     }
 }

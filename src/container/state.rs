@@ -20,22 +20,7 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The start time of `pid` (clock ticks since boot), to tell a live
-/// process from a reused pid; None when it is gone or a zombie (an
-/// orphaned monitor may wait a while for its reaper).
-pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_start_time(&stat)
-}
-
-/// Field 22 of /proc/PID/stat, None for a zombie.
-fn parse_start_time(stat: &str) -> Option<u64> {
-    let mut after = stat[stat.rfind(')')? + 2..].split_whitespace();
-    if after.next()? == "Z" {
-        return None;
-    }
-    after.nth(18)?.parse().ok()
-}
+pub use crate::sys::process::start_time;
 
 /// Whether the `mini` that owns this state is still alive.
 pub fn owner_alive(state: &State) -> bool {
@@ -182,12 +167,5 @@ mod tests {
         assert!(cs.ids().unwrap().is_empty());
         let (_tmp, cs, c) = store_with(&created_by_me());
         assert!(matches!(settle(&cs, &c, created_by_me()).unwrap(), Settled::Kept(_)));
-    }
-
-    #[test]
-    fn start_times_skip_the_command_name_and_zombies() {
-        let stat = "77 (a) b) S 1 77 77 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 1000 10";
-        assert_eq!(parse_start_time(stat), Some(12345));
-        assert_eq!(parse_start_time(&stat.replace(") S ", ") Z ")), None);
     }
 }

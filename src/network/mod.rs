@@ -1,45 +1,88 @@
-//! Container networking. Only `none` so far: a fresh network namespace with
-//! a loopback interface that is up (done inside the child, see
-//! `runtime::process`), and the per-container `/etc/hostname`, `/etc/hosts`
-//! and `/etc/resolv.conf`, written into the container dir and bind-mounted
-//! over the image's files so the image itself never changes.
+//! Container networking, Docker's modes: `bridge` (the default network, a
+//! `mini0` bridge), user networks (a bridge each, names resolved through
+//! `/etc/hosts` entries kept current), `none` (loopback only), `host` and
+//! `container:X`. Here: the mode as parsed and the container's network
+//! options as recorded. [`records`] owns networks.json (networks, the
+//! endpoints of running containers), [`ipam`] the address arithmetic,
+//! [`ports`] `-p`/`-P`, [`nft`] the ruleset of table `inet mini`, [`etc`]
+//! the container's hosts and resolv.conf, [`host`] the executor on the
+//! host's side (bridges, sysctls, nft), [`attach`] a container's
+//! endpoints from start to stop, [`manage`] `mini network …`.
 
-use mini_store::containers::files;
+pub mod attach;
+pub mod etc;
+pub mod host;
+pub mod ipam;
+pub mod manage;
+pub mod nft;
+pub mod ports;
+pub mod records;
 
-/// The content of `/etc/hosts` for a container named `hostname`.
-pub fn hosts(hostname: &str) -> String {
-    format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n\
-         127.0.1.1\t{hostname}\n"
-    )
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use ports::PortMapping;
+
+/// `--network`, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Loopback only.
+    None,
+    /// The host's network namespace.
+    Host,
+    /// Another container's network namespace (name or id).
+    Container(String),
+    /// A network by name: `bridge` (the default) or a user network.
+    Network(String),
 }
 
-/// The host's resolver config minus loopback nameservers, which would point
-/// at the container's own (empty) loopback.
-pub fn resolv_conf(host: &str) -> String {
-    host.lines()
-        .filter(|l| {
-            let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver") && w.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
+impl Mode {
+    pub fn parse(text: &str) -> Result<Mode> {
+        match text {
+            "none" => Ok(Mode::None),
+            "host" => Ok(Mode::Host),
+            "bridge" | "default" => Ok(Mode::Network(records::DEFAULT.to_string())),
+            "" => Err(Error::new("invalid --network \"\"").because("no network named").hint(HINT)),
+            t => match t.strip_prefix("container:") {
+                Some("") => Err(Error::new(format!("invalid --network \"{t}\"")).because("no container named").hint(HINT)),
+                Some(c) => Ok(Mode::Container(c.to_string())),
+                None => Ok(Mode::Network(t.to_string())),
+            },
+        }
+    }
+
+    /// Whether the container gets an endpoint on a bridge (addresses,
+    /// ports, aliases apply).
+    pub fn network(&self) -> Option<&str> {
+        match self {
+            Mode::Network(n) => Some(n),
+            _ => None,
+        }
+    }
 }
 
-/// The container dir's `hostname`, `hosts` and `resolv.conf`, as
-/// (file name, content); `host_resolv` is the host's /etc/resolv.conf.
-pub fn etc_files(hostname: &str, host_resolv: &str) -> [(&'static str, String); 3] {
-    [
-        (files::HOSTNAME, format!("{hostname}\n")),
-        (files::HOSTS, hosts(hostname)),
-        (files::RESOLV_CONF, resolv_conf(host_resolv)),
-    ]
-}
+const HINT: &str = "use bridge, none, host, container:NAME or a network from `mini network ls`";
 
-/// The host's resolver config (empty when it has none).
-pub fn host_resolv_conf() -> String {
-    std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+/// The network options of a container, decided at create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetOptions {
+    /// `-p`/`-P`, host port 0 meaning "chosen at each start".
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// `--ip`.
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+    /// `--mac-address`, normalised.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// `--network-alias`.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--add-host`, as (name, address) with host-gateway resolved.
+    #[serde(default)]
+    pub add_hosts: Vec<(String, String)>,
 }
 
 #[cfg(test)]
@@ -47,15 +90,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_names_localhost_and_the_container() {
-        let h = hosts("abc123");
-        assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
-        assert!(h.ends_with("127.0.1.1\tabc123\n"));
-    }
-
-    #[test]
-    fn loopback_resolvers_are_dropped() {
-        let r = resolv_conf("search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\n");
-        assert_eq!(r, "search lan\nnameserver 10.0.0.1\n");
+    fn modes_parse_as_docker_names_them() {
+        assert_eq!(Mode::parse("none").unwrap(), Mode::None);
+        assert_eq!(Mode::parse("host").unwrap(), Mode::Host);
+        assert_eq!(Mode::parse("bridge").unwrap(), Mode::Network("bridge".into()));
+        assert_eq!(Mode::parse("default").unwrap(), Mode::Network("bridge".into()));
+        assert_eq!(Mode::parse("container:web").unwrap(), Mode::Container("web".into()));
+        assert_eq!(Mode::parse("mynet").unwrap(), Mode::Network("mynet".into()));
+        assert!(Mode::parse("").is_err());
+        assert!(Mode::parse("container:").is_err());
     }
 }

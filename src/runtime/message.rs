@@ -5,12 +5,18 @@
 //!   is done (cgroups made; under a user namespace the id maps written and
 //!   the root sent): go on with the cgroups or without them (best effort,
 //!   they could not be made). EOF instead means "abort".
+//! - [`READY`], child → parent, one byte when mini is to plug in the
+//!   child's network: the namespace exists.
 //! - [`Failed`], child → parent, one line when setup or exec failed;
 //!   nothing at all when exec succeeded (the pipe closes on exec).
 //! - [`Report`], monitor → the `mini` that spawned it, one line: the
 //!   container runs with this pid, or why it could not start.
 
 use crate::error::{Error, Kind};
+
+/// Child → parent, one byte before [`Go`] when mini must plug a veth into
+/// the child's network namespace: it exists now.
+pub const READY: u8 = b'r';
 
 /// Parent → child: go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ pub mod cgroups;
 pub mod child;
 pub mod init;
 pub mod message;
+pub mod net;
 pub mod overlay;
 pub mod process;
 pub mod rootfs;

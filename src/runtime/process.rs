@@ -21,7 +21,8 @@ use std::path::Path;
 
 use super::cgroups::{self, Cgroups};
 use super::child::{self, Never};
-use super::message::{Failed, Go};
+use super::message::{Failed, Go, READY};
+use super::net::{self, NetNs};
 use super::overlay::MountPlan;
 use super::rootfs;
 use super::spec::RunSpec;
@@ -52,6 +53,7 @@ pub struct Launch<'a> {
     pub cgroups: CgroupEntry<'a>,
     /// Volumes mini clones for the child to attach (`--userns=auto`).
     pub detach: &'a [rootfs::Detach],
+    pub net: &'a NetNs,
 }
 
 /// How the container process gets into its cgroups (see `cgroups::join`).
@@ -103,7 +105,7 @@ pub fn start(l: &Launch) -> Result<Started> {
     // The cgroup namespace is unshared by the child once it has joined its
     // cgroups, so that it sees them as its root.
     let flags = match l.spec.id_map {
-        Some(_) => ns::USER | ns::PID | SHARED_LATER,
+        Some(_) => ns::USER | ns::PID | shared_later(l.net),
         None => ns::PID,
     };
     let pid = match clone_from_dir(l, flags)? {
@@ -156,8 +158,23 @@ fn clone_from_dir(l: &Launch, flags: i32) -> Result<Option<i32>> {
 }
 
 /// The namespaces the child unshares itself, unless a user namespace must
-/// own them (then the clone makes them all).
-const SHARED_LATER: i32 = ns::UTS | ns::MOUNT | ns::NET | ns::IPC;
+/// own them (then the clone makes them all): all but the network's when
+/// the container joins one that exists.
+fn shared_later(net: &NetNs) -> i32 {
+    let all = ns::UTS | ns::MOUNT | ns::IPC;
+    if net.is_new() {
+        all | ns::NET
+    } else {
+        all
+    }
+}
+
+/// Whether the child tells mini (one [`READY`] byte) that its network
+/// namespace exists: only mini can plug a veth into it, and only once it
+/// exists. Under a user namespace the clone made it already.
+fn reports_ready(l: &Launch) -> bool {
+    l.net.plug().is_some() && l.spec.id_map.is_none()
+}
 
 /// The parent's side of the handshake: the cgroups, the id maps and the
 /// mounts it prepares (user namespace only), then "go".
@@ -166,6 +183,12 @@ fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> 
         CgroupEntry::Opened(_) => true,
         CgroupEntry::Deferred(cgroups) => cgroups.make()?,
     };
+    if let Some(plug) = l.net.plug() {
+        if reports_ready(l) && p::recv_byte(&go) != Some(READY) {
+            return Err(Error::new("plug in the container's network").because("it ended before making its namespace"));
+        }
+        net::plug_host_side(pid, plug)?;
+    }
     if let (Some(map), Some(sock)) = (&l.spec.id_map, root_sock) {
         p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
         let root = super::userns::overlay_for(pid, l.overlay)?;
@@ -231,13 +254,15 @@ fn setup_and_exec(
     root_sock: Option<OwnedFd>,
 ) -> Result<Never> {
     if l.spec.id_map.is_none() {
-        p::unshare(SHARED_LATER)?;
+        p::unshare(shared_later(l.net))?;
     }
-    let mut byte = [0u8; 1];
-    let go = match std::fs::File::from(go).read(&mut byte) {
-        Ok(1) => Go::decode(byte[0]),
-        _ => None,
-    };
+    if let NetNs::Join(fd) = l.net {
+        p::setns(fd, ns::NET, "network")?;
+    }
+    if reports_ready(l) {
+        p::send_byte(&go, READY).map_err(|e| Error::new("tell mini the network namespace exists").because(e))?;
+    }
+    let go = p::recv_byte(&go).and_then(Go::decode);
     let Some(go) = go else {
         p::exit_now(125); // mini gave up on us (and reports why)
     };
@@ -291,7 +316,13 @@ fn enter_root(l: &Launch, plan: &rootfs::Plan, root_sock: Option<OwnedFd>) -> Re
     let sys = sys::RealSys;
     rootfs::execute(plan, &sys, &detached)?;
     sys.sethostname(l.spec.hostname())?;
-    sys.loopback_up()
+    if l.net.is_new() {
+        sys.loopback_up()?;
+    }
+    match l.net.plug() {
+        Some(plug) => net::plug_container_side(plug),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod fs;
 pub mod linux;
 pub mod mount;
 pub mod net;
+pub mod netlink;
 pub mod overlay;
 pub mod process;
 pub mod tty;

@@ -110,6 +110,37 @@ pub fn send_byte(fd: &OwnedFd, byte: u8) -> io::Result<()> {
     }
 }
 
+/// The start time of `pid` (clock ticks since boot), to tell a live
+/// process from a reused pid; None when it is gone or a zombie (an
+/// orphaned monitor may wait a while for its reaper).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+/// Field 22 of /proc/PID/stat, None for a zombie.
+fn parse_start_time(stat: &str) -> Option<u64> {
+    let mut after = stat[stat.rfind(')')? + 2..].split_whitespace();
+    if after.next()? == "Z" {
+        return None;
+    }
+    after.nth(18)?.parse().ok()
+}
+
+/// Read one byte from a socket; None at EOF or on an error.
+pub fn recv_byte(fd: &OwnedFd) -> Option<u8> {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: one byte into a live local on an fd we own.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, 0) };
+        match n {
+            1 => return Some(byte),
+            -1 if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => continue,
+            _ => return None,
+        }
+    }
+}
+
 /// The signals a foreground `mini run` forwards to its container.
 pub const FORWARDED: [i32; 7] =
     [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
@@ -461,4 +492,16 @@ pub fn set_nonblocking(fd: RawFd) -> Result<()> {
 pub fn close_from(first: u32) {
     // SAFETY: close_range on fds this process owns and no longer uses.
     unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_skip_the_command_name_and_zombies() {
+        let stat = "77 (a) b) S 1 77 77 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 1000 10";
+        assert_eq!(parse_start_time(stat), Some(12345));
+        assert_eq!(parse_start_time(&stat.replace(") S ", ") Z ")), None);
+    }
 }
