@@ -269,7 +269,7 @@ fn bad_resource_flags_fail_with_one_line_and_leave_no_cgroup() {
     assert_eq!(err.lines().count(), 1);
     // The config file's cgroup-parent is held to the same standard.
     let config = m.root.parent().unwrap().join("config.toml");
-    std::fs::write(&config, "cgroup-parent = \"cgroup.procs\"\n").unwrap();
+    std::fs::write(&config, format!("{}cgroup-parent = \"cgroup.procs\"\n", support::mini::CONFIG)).unwrap();
     let out = m.run(&["--config", config.to_str().unwrap(), "run", "--rm", IMAGE, "true"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{err}");
@@ -340,8 +340,8 @@ fn a_read_only_cgroupfs_means_no_cgroups_without_limits_and_an_error_with_them()
     let mini = env!("CARGO_BIN_EXE_mini");
     let script = format!(
         "for h in /sys/fs/cgroup/*/; do mount -o remount,ro,bind $h || exit 99; done; \
-         {mini} run --rm {IMAGE} sh -c 'echo ran; ls /sys/fs/cgroup | wc -l'; echo rc=$?; \
-         {mini} run --rm --memory 64m {IMAGE} true; echo rc=$?"
+         {mini} run --rm --network none {IMAGE} sh -c 'echo ran; ls /sys/fs/cgroup | wc -l'; echo rc=$?; \
+         {mini} run --rm --network none --memory 64m {IMAGE} true; echo rc=$?"
     );
     let out = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])

@@ -46,7 +46,7 @@ fn start_uses_the_cgroups_planned_at_create_not_todays_config() {
     let config = m.root.parent().unwrap().join("config.toml");
     let tag = format!("rec{}", std::process::id());
     let (first, second) = (format!("{tag}-a"), format!("{tag}-b"));
-    std::fs::write(&config, format!("cgroup-parent = \"{first}\"\n")).unwrap();
+    std::fs::write(&config, format!("{}cgroup-parent = \"{first}\"\n", support::mini::CONFIG)).unwrap();
     let mini = |args: &[&str]| m.cmd(args).env("MINI_CONFIG", &config).output().unwrap();
     let out = mini(&["create", "--name", "planned", IMAGE, "sleep", "1000"]);
     assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
@@ -54,7 +54,7 @@ fn start_uses_the_cgroups_planned_at_create_not_todays_config() {
     let _guard = Removed(&m, "planned", Vec::new());
 
     // The configuration changes between create and start.
-    std::fs::write(&config, format!("cgroup-parent = \"{second}\"\n")).unwrap();
+    std::fs::write(&config, format!("{}cgroup-parent = \"{second}\"\n", support::mini::CONFIG)).unwrap();
     let out = mini(&["start", "planned"]);
     assert!(out.status.success(), "start: {}", String::from_utf8_lossy(&out.stderr));
     let path = memory_cgroup(pid_of(&m, &id));

@@ -233,9 +233,11 @@ mod tests {
             running_for: String::new(),
             state: "running",
             status: "Up 1 second".into(),
+            ports: "0.0.0.0:8080->80/tcp".into(),
             name: "web".into(),
         };
         assert_eq!(template("{{.ID}}\\t{{.Names}} {{.State}}", &r), "abc\tweb running");
+        assert_eq!(template("{{.Ports}}", &r), "0.0.0.0:8080->80/tcp");
         assert_eq!(as_json(&r)["Names"], "web");
     }
 }

@@ -29,11 +29,6 @@ pub fn resolve(config: &Config, store: &Store, name: &str, ip: Option<Ipv4Addr>)
     }
     let net = recs.data.get(name).cloned().ok_or_else(|| attach::not_found(name))?;
     if let Some(ip) = ip {
-        if !net.resolves_names() {
-            return Err(Error::new(format!("invalid --ip {ip}"))
-                .because("a fixed address needs a user network, as in Docker")
-                .hint("create one with `mini network create --subnet CIDR NAME` and run with --network NAME"));
-        }
         ipam::pick(net.subnet, net.gateway, &[], Some(ip)).map_err(|e| e.within(format!("invalid --ip {ip}")))?;
     }
     Ok(net)

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use super::netns::TestNetns;
 use super::{isolate, requires_root};
 
 /// The fixture image (see fixtures/): busybox /bin/sh, /etc/passwd with
@@ -13,8 +14,15 @@ use super::{isolate, requires_root};
 /// directory (/opt/replaced) in its second layer.
 pub const IMAGE: &str = "127.0.0.1:5000/test/busybox:oci";
 
+/// The tests' config file: the default network is `none`, so no test
+/// touches the host's network namespace unless it runs in a
+/// [`TestNetns`] (then `networked` drops this line).
+pub const CONFIG: &str = "default-network = \"none\"\n";
+
 pub struct Mini {
     pub root: PathBuf,
+    /// Set for networking tests: every command runs in it.
+    pub netns: Option<TestNetns>,
     _tmp: tempfile::TempDir,
 }
 
@@ -25,8 +33,8 @@ impl Mini {
             return None;
         }
         let tmp = tempfile::Builder::new().prefix("mini-test-").tempdir().expect("temp dir");
-        std::fs::write(tmp.path().join("config.toml"), "").expect("write the test's config file");
-        let m = Mini { root: tmp.path().join("store"), _tmp: tmp };
+        std::fs::write(tmp.path().join("config.toml"), CONFIG).expect("write the test's config file");
+        let m = Mini { root: tmp.path().join("store"), netns: None, _tmp: tmp };
         let out = m.cmd(&["pull", "-q", IMAGE]).output().expect("run mini pull");
         assert!(
             out.status.success(),
@@ -36,12 +44,29 @@ impl Mini {
         Some(m)
     }
 
+    /// A store with the fixture image whose commands all run in a network
+    /// namespace of the test's own, with mini's default network (`bridge`)
+    /// and `extra` config lines; None without root.
+    pub fn networked(extra: &str) -> Option<Mini> {
+        let mut m = Mini::new()?;
+        std::fs::write(m.dir().join("config.toml"), extra).expect("write the test's config file");
+        m.netns = Some(TestNetns::new());
+        Some(m)
+    }
+
+    pub fn ns(&self) -> &TestNetns {
+        self.netns.as_ref().expect("a networked Mini")
+    }
+
     /// A `mini` command on this store, with nothing of the host's mini
-    /// configuration (see [`isolate`]).
+    /// configuration (see [`isolate`]), in the test's netns if it has one.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_mini"));
         c.args(args);
         isolate(&mut c, self.dir(), &self.root);
+        if let Some(ns) = &self.netns {
+            ns.enter(&mut c);
+        }
         c
     }
 

@@ -20,6 +20,7 @@ pub mod fake_registry;
 pub mod image;
 pub mod life;
 pub mod mini;
+pub mod netns;
 pub mod pty;
 
 pub use mini::{Mini, IMAGE};
@@ -103,8 +104,10 @@ impl Env {
     pub fn new() -> Env {
         require_fixtures();
         let dir = tempfile::Builder::new().prefix("mini-test-").tempdir_in(scratch()).expect("create temp dir");
-        // An empty config file of the test's own: the host's /etc/mini is not read.
-        std::fs::write(dir.path().join("config.toml"), "").unwrap();
+        // A config file of the test's own: the host's /etc/mini is not
+        // read, and containers get no network unless a test asks for one
+        // inside a namespace of its own (see `netns`).
+        std::fs::write(dir.path().join("config.toml"), mini::CONFIG).unwrap();
         Env { dir }
     }
 
