@@ -268,6 +268,7 @@ fn check_interface_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::new(format!("invalid bridge-name \"{name}\"")).because("an interface name is 1-15 bytes without / : or spaces"))
+        Err(Error::new(format!("invalid bridge-name \"{name}\""))
+            .because("an interface name is 1-15 bytes without / : or spaces"))
     }
 }

@@ -343,13 +343,13 @@ fn a_read_only_cgroupfs_means_no_cgroups_without_limits_and_an_error_with_them()
          {mini} run --rm --network none {IMAGE} sh -c 'echo ran; ls /sys/fs/cgroup | wc -l'; echo rc=$?; \
          {mini} run --rm --network none --memory 64m {IMAGE} true; echo rc=$?"
     );
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .env("MINI_ROOT", &m.root)
         .env_remove("MINI_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    m.ns().enter(&mut cmd);
+    let out = cmd.output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout, "ran\n0\nrc=0\nrc=125\n", "{stderr}");
     assert!(stderr.starts_with("mini: create cgroup ") && stderr.contains("Read-only file system"), "{stderr}");

@@ -153,7 +153,8 @@ fn host_none_and_container_modes_share_or_hide_interfaces() {
     assert_eq!((code, out.as_str()), (0, "lo\n"), "{err}");
     let id = web(&m, &["--name", "box"], "shared");
     let ip = ip_of(&m, &id);
-    let (code, out, err) = sh(&m, &["--network", "container:box"], "ip -4 -o addr show eth0; wget -q -O- http://127.0.0.1/");
+    let (code, out, err) =
+        sh(&m, &["--network", "container:box"], "ip -4 -o addr show eth0; wget -q -O- http://127.0.0.1/");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("inet {ip}/16")) && out.ends_with("shared\n"), "{out}");
     // Nothing of box's network is given up when the joiner leaves.
@@ -171,9 +172,11 @@ fn containers_on_a_user_network_resolve_each_other_and_other_networks_are_walled
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = mini(&m, &["network", "create", "back"]);
     assert_eq!(code, 0, "{err}");
-    let db = web(&m, &["--name", "db", "--network", "front", "--network-alias", "database", "--ip", "10.91.0.50"], "db");
+    let db =
+        web(&m, &["--name", "db", "--network", "front", "--network-alias", "database", "--ip", "10.91.0.50"], "db");
     assert_eq!(ip_of(&m, &db), "10.91.0.50");
-    let (code, out, err) = sh(&m, &["--network", "front", "--name", "client"], "wget -q -O- http://db/; wget -q -O- http://database/");
+    let (code, out, err) =
+        sh(&m, &["--network", "front", "--name", "client"], "wget -q -O- http://db/; wget -q -O- http://database/");
     assert_eq!((code, out.as_str()), (0, "db\ndb\n"), "{err}");
     // A container that comes later is in the earlier one's hosts file.
     let late = web(&m, &["--name", "late", "--network", "front"], "late");
@@ -205,9 +208,7 @@ fn containers_on_a_user_network_resolve_each_other_and_other_networks_are_walled
 fn fifty_concurrent_runs_get_fifty_addresses_and_leave_nothing() {
     let Some(m) = Mini::networked("") else { return };
     let children: Vec<_> = (0..50)
-        .map(|_| {
-            m.cmd(&["run", "-d", IMAGE, "sleep", "1000"]).stdout(std::process::Stdio::piped()).spawn().unwrap()
-        })
+        .map(|_| m.cmd(&["run", "-d", IMAGE, "sleep", "1000"]).stdout(std::process::Stdio::piped()).spawn().unwrap())
         .collect();
     let ids: Vec<String> = children
         .into_iter()
@@ -238,7 +239,8 @@ fn a_killed_foreground_mini_and_a_killed_monitor_are_swept_by_the_next_mini() {
     let _ = fg.wait();
     let id = web(&m, &["-p", "18182:80"], "x");
     let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(m.root.join("containers").join(&id).join("state.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(m.root.join("containers").join(&id).join("state.json")).unwrap())
+            .unwrap();
     let monitor = state["monitor_pid"].as_i64().unwrap() as i32;
     // SAFETY: kill by pid of the monitor this test started.
     unsafe { libc::kill(monitor, libc::SIGKILL) };
@@ -303,4 +305,33 @@ fn hosts_and_resolv_conf_take_the_dns_and_add_host_flags() {
     assert!(out.contains("10.1.2.3\tdb.local\n") && out.contains("10.88.0.1\tgw\n"), "{out}");
     assert!(out.contains("\tweb1\n") && out.contains("10.88.0."), "{out}");
     assert!(out.contains("nameserver 10.0.0.53\nsearch corp.example\noptions ndots:2\n"), "{out}");
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some(m) = Mini::networked("") else { return };
+    assert_eq!(mini(&m, &["network", "create", "--subnet", "10.95.0.0/24", "extra"]).0, 0);
+    let id = web(&m, &["--name", "box"], "boxed");
+    let (code, _, err) = mini(&m, &["network", "connect", "--alias", "boxy", "--ip", "10.95.0.9", "extra", "box"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = mini(&m, &["exec", &id, "ip", "-4", "-o", "addr", "show", "eth1"]);
+    assert!(out.contains("inet 10.95.0.9/24"), "{out}");
+    let (code, out, err) = sh(&m, &["--network", "extra"], "wget -q -O- http://boxy/; wget -q -O- http://box/");
+    assert_eq!((code, out.as_str()), (0, "boxed\nboxed\n"), "{err}");
+    let (code, _, err) = mini(&m, &["network", "connect", "extra", "box"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("already connected"), "{err}");
+    assert_eq!(mini(&m, &["network", "disconnect", "extra", "box"]).0, 0);
+    let (_, out, _) = mini(&m, &["exec", &id, "ls", "/sys/class/net"]);
+    assert_eq!(out, "eth0\nlo\n");
+    let (code, _, err) = mini(&m, &["network", "disconnect", "extra", "box"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("not connected"), "{err}");
+    // A stopped container is not connected (its networks are its create's).
+    let stopped = mini(&m, &["create", "--name", "idle", IMAGE, "true"]).1;
+    let (code, _, err) = mini(&m, &["network", "connect", "extra", stopped.trim()]);
+    assert_eq!(code, 125);
+    assert!(err.contains("not running"), "{err}");
+    assert_eq!(mini(&m, &["rm", "-f", &id]).0, 0);
+    assert_nothing_left(&m);
 }

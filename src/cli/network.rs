@@ -21,6 +21,31 @@ pub enum Command {
     Rm(NamesArgs),
     /// Remove every network no container is on
     Prune(PruneArgs),
+    /// Connect a running container to a network (until it stops)
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ConnectArgs {
+    /// A fixed IPv4 address on the network
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Another name for the container on the network
+    #[arg(long, value_name = "NAME")]
+    pub alias: Vec<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct DisconnectArgs {
+    /// Accepted for Docker compatibility
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -101,6 +126,11 @@ pub fn run(cmd: Command, config: &Config) -> Result<i32> {
             super::outcome(failed, 1)
         }
         Command::Rm(a) => super::each(&a.networks, |key| manage::remove(&store, key).map(drop)),
+        Command::Connect(a) => {
+            let flags = (a.ip.as_deref(), a.alias.as_slice());
+            crate::container::network::connect(config, &store, &a.network, &a.container, flags).map(|()| 0)
+        }
+        Command::Disconnect(a) => crate::container::network::disconnect(&store, &a.network, &a.container).map(|()| 0),
         Command::Prune(_) => {
             let gone = manage::prune(&store, false)?;
             if !gone.is_empty() {

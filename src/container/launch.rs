@@ -11,10 +11,10 @@ use mini_store::Store;
 
 use super::record::Record;
 use crate::error::{Error, Result};
-use crate::runtime::overlay::{self, ContainerDirs, MountPlan};
 use crate::network::attach::{self, Attached, Who};
 use crate::network::Mode;
 use crate::runtime::net::NetNs;
+use crate::runtime::overlay::{self, ContainerDirs, MountPlan};
 use crate::runtime::process::{self, CgroupEntry, Launch, Started};
 use crate::runtime::{cgroups, rootfs, userns};
 
@@ -55,7 +55,8 @@ fn start_network(store: &Store, c: &Container, cfg: &ContainerConfig, record: &R
         Mode::Host => Ok(Attached::bare(NetNs::Host)),
         Mode::Container(key) => Ok(Attached::bare(NetNs::Join(namespace_of(store, &key)?))),
         Mode::Network(name) => {
-            let who = Who { id: &c.id, name: &cfg.name, hostname: record.process.hostname(), opts: &record.container.net };
+            let who =
+                Who { id: &c.id, name: &cfg.name, hostname: record.process.hostname(), opts: &record.container.net };
             attach::attach(store, &who, &name)
         }
     }

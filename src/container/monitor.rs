@@ -28,10 +28,10 @@ use mini_store::{Store, StoreLock};
 
 use super::logs::{self, Stream};
 use super::record::Record;
-use crate::network::attach::Attached;
 use super::{launch, state};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::network::attach::Attached;
 use crate::runtime::message::{Failed, Report};
 use crate::runtime::process::{exit_code, Started};
 use crate::sys::process::{self as p, Exit};

@@ -53,7 +53,7 @@ pub fn decide(
             (hosts, with_flags(&etc::read_host("/etc/resolv.conf"), &dns))
         }
         _ => {
-            let hosts = etc::hosts(hostname, None, &options.add_hosts, &[]);
+            let hosts = etc::hosts(hostname, &[], &options.add_hosts, &[]);
             (hosts, etc::resolv_conf(&etc::read_host("/etc/resolv.conf"), &dns))
         }
     };
@@ -98,8 +98,9 @@ fn check_conflicts(mode: &Mode, flags: &RunFlags, network: Option<&Network>) -> 
             ("--dns", !flags.dns.is_empty() || !flags.dns_search.is_empty() || !flags.dns_option.is_empty()),
         ];
         if let Some((flag, _)) = conflicts.iter().find(|(_, set)| *set) {
-            return Err(Error::new(format!("invalid {flag}"))
-                .because("conflicting options: it cannot be set with --network container:…, which shares that container's"));
+            return Err(Error::new(format!("invalid {flag}")).because(
+                "conflicting options: it cannot be set with --network container:…, which shares that container's",
+            ));
         }
     }
     Ok(())
@@ -158,6 +159,49 @@ fn add_host(text: &str, network: Option<&Network>) -> Result<(String, String)> {
         ip => ip.parse::<std::net::IpAddr>().map_err(|_| bad("not an IP address"))?.to_string(),
     };
     Ok((name.to_string(), ip))
+}
+
+/// `mini network connect [--ip IP] [--alias A] NETWORK CONTAINER`: a
+/// running container gets an endpoint on one more network until it
+/// stops (mini does not connect stopped containers: their networks are
+/// the ones they were created with).
+pub fn connect(
+    config: &Config,
+    store: &Store,
+    network: &str,
+    key: &str,
+    (ip, aliases): (Option<&str>, &[String]),
+) -> Result<()> {
+    let what = || format!("connect container {key} to network {network}");
+    let c = super::find(store, "connect", key)?;
+    let state = c.state().map_err(|e| Error::new(what()).because(e))?;
+    let (Some(pid), Some(holder_pid), true) = (state.pid, state.monitor_pid, super::state::is_running(&state)) else {
+        return Err(Error::new(what())
+            .because("it is not running")
+            .hint("start it first, or create it with --network"));
+    };
+    let start_time = state.monitor_start.or_else(|| crate::sys::process::start_time(holder_pid)).unwrap_or(0);
+    let record = super::record::Record::read(&c)?;
+    let name = c.config().map(|cfg| cfg.name).unwrap_or_default();
+    let opts = NetOptions {
+        ip: parse_ip(ip)?,
+        aliases: aliases.to_vec(),
+        add_hosts: record.container.net.add_hosts.clone(),
+        ..NetOptions::default()
+    };
+    let net = manage::resolve(config, store, network, opts.ip)?;
+    if (!aliases.is_empty() || ip.is_some()) && !net.resolves_names() {
+        return Err(Error::new(what()).because("aliases and fixed addresses are supported only on user networks"));
+    }
+    let who = crate::network::attach::Who { id: &c.id, name: &name, hostname: record.process.hostname(), opts: &opts };
+    let holder = crate::network::records::Holder { pid: holder_pid, start_time };
+    crate::network::attach::connect(store, &who, &net.name, pid, holder)
+}
+
+/// `mini network disconnect NETWORK CONTAINER`.
+pub fn disconnect(store: &Store, network: &str, key: &str) -> Result<()> {
+    let c = super::find(store, "disconnect", key)?;
+    crate::network::attach::disconnect(store, &c.id, network)
 }
 
 #[cfg(test)]

@@ -176,7 +176,6 @@ pub fn process(
     })
 }
 
-
 fn argv(image: &ImageDefaults, flags: &RunFlags) -> Result<Vec<OsString>> {
     // As Docker: --entrypoint replaces the image's entrypoint and drops its
     // Cmd; trailing arguments replace Cmd.

@@ -15,10 +15,10 @@ use sha2::Digest as _;
 
 use super::etc::{self, HostEntry};
 use super::ports::{PortMapping, Proto};
-use super::records::{Endpoint, Holder, Locked, Network, Networks};
+use super::records::{Endpoint, Holder, Locked, Networks};
 use super::{host, ipam, NetOptions};
 use crate::error::{Error, Result};
-use crate::runtime::net::{NetNs, Plug};
+use crate::runtime::net::{NetNs, Plug, CONTAINER_IF};
 use crate::sys::process as p;
 
 /// The container being attached.
@@ -48,39 +48,12 @@ pub fn attach(store: &Store, who: &Who, name: &str) -> Result<Attached> {
     let what = || format!("connect container {} to network {name}", &who.id[..12]);
     let mut recs = Locked::open(store.root())?;
     let swept = sweep_dead(&mut recs.data);
-    let net = recs.data.get(name).cloned().ok_or_else(|| not_found(name))?;
-    let made_bridge = host::ensure_bridge(&net)?;
     recs.data.endpoints.retain(|e| e.container != who.id);
-    let used: Vec<Ipv4Addr> = recs.data.endpoints_on(&net.name).map(|e| e.ip).collect();
-    let ip = ipam::pick(net.subnet, net.gateway, &used, who.opts.ip).map_err(|e| e.within(what()))?;
     let (reserved, ports) = reserve(&who.opts.ports)?;
-    let mac = match &who.opts.mac {
-        Some(m) => ipam::parse_mac(m)?,
-        None => ipam::mac_for(ip),
-    };
-    let holder = holder()?;
-    let endpoint = Endpoint {
-        container: who.id.to_string(),
-        name: who.name.to_string(),
-        network: net.name.clone(),
-        ip,
-        mac: ipam::format_mac(&mac),
-        aliases: who.opts.aliases.clone(),
-        host_if: host_if_name(who.id, &net.name),
-        ports,
-        holder,
-    };
-    let plug = Plug {
-        host_if: endpoint.host_if.clone(),
-        bridge: net.bridge.clone(),
-        mac,
-        ip,
-        prefix: net.subnet.prefix_len(),
-        gateway: net.gateway,
-    };
-    let publishes = !endpoint.ports.is_empty();
-    recs.data.endpoints.push(endpoint);
+    let (plug, made_bridge) =
+        add_endpoint(&mut recs.data, who, name, ports, holder()?, CONTAINER_IF).map_err(|e| e.within(what()))?;
     recs.save()?;
+    let publishes = !who.opts.ports.is_empty();
     if made_bridge || publishes || !swept.is_empty() {
         if let Err(e) = host::apply_firewall(&recs.data) {
             recs.data.endpoints.retain(|e| e.container != who.id);
@@ -89,11 +62,92 @@ pub fn attach(store: &Store, who: &Who, name: &str) -> Result<Attached> {
         }
     }
     host::remove_links(&swept.iter().map(|e| e.host_if.clone()).collect::<Vec<_>>());
-    write_hosts(store, &recs.data, &net, who.id, &who.opts.add_hosts, who.hostname)?;
-    if net.resolves_names() {
-        refresh_peers(store, &recs.data, &net, who.id);
-    }
+    let mut touched = neighbours(&recs.data, who.id);
+    touched.extend(swept.iter().flat_map(|e| neighbours_on(&recs.data, &e.network)));
+    rewrite_hosts(store, &recs.data, &touched);
     Ok(Attached { ns: NetNs::New(Some(plug)), _reserved: reserved })
+}
+
+/// `mini network connect`: running container `who` (process `pid`, held
+/// by `holder`) gets an endpoint on one more network, until it stops.
+pub fn connect(store: &Store, who: &Who, name: &str, pid: i32, holder: Holder) -> Result<()> {
+    let what = || format!("connect container {} to network {name}", who.name);
+    let mut recs = Locked::open(store.root())?;
+    let net = recs.data.get(name).cloned().ok_or_else(|| not_found(name))?;
+    if recs.data.endpoints_of(who.id).any(|e| e.network == net.name) {
+        return Err(Error::new(what()).because(format!("it is already connected to {}", net.name)));
+    }
+    let peer_if = crate::runtime::net::free_peer_name(pid)?;
+    let (plug, made_bridge) =
+        add_endpoint(&mut recs.data, who, &net.name, Vec::new(), holder, &peer_if).map_err(|e| e.within(what()))?;
+    let plugged = crate::runtime::net::plug_running(pid, &plug);
+    let firewall = if made_bridge { host::apply_firewall(&recs.data) } else { Ok(()) };
+    if let Err(e) = plugged.and(firewall) {
+        host::remove_links(&[plug.host_if]);
+        return Err(e.within(what()));
+    }
+    recs.save()?;
+    rewrite_hosts(store, &recs.data, &neighbours(&recs.data, who.id));
+    Ok(())
+}
+
+/// `mini network disconnect`: the container leaves network `name`.
+pub fn disconnect(store: &Store, id: &str, name: &str) -> Result<()> {
+    let mut recs = Locked::open(store.root())?;
+    let net = recs.data.get(name).cloned().ok_or_else(|| not_found(name))?;
+    let (gone, kept) = recs.data.endpoints.drain(..).partition(|e| e.container == id && e.network == net.name);
+    recs.data.endpoints = kept;
+    if gone.is_empty() {
+        return Err(Error::new(format!("disconnect container {} from network {name}", &id[..12]))
+            .because("it is not connected to that network"));
+    }
+    release(store, &mut recs, gone)?;
+    rewrite_hosts(store, &recs.data, &[id.to_string()]);
+    Ok(())
+}
+
+/// A new endpoint of `who` on network `name` in `data`: the bridge made if
+/// it was not, an address, the MAC; the plug the runtime carries out, and
+/// whether the bridge was made now.
+fn add_endpoint(
+    data: &mut Networks,
+    who: &Who,
+    name: &str,
+    ports: Vec<PortMapping>,
+    holder: Holder,
+    peer_if: &str,
+) -> Result<(Plug, bool)> {
+    let net = data.get(name).cloned().ok_or_else(|| not_found(name))?;
+    let made_bridge = host::ensure_bridge(&net)?;
+    let used: Vec<Ipv4Addr> = data.endpoints_on(&net.name).map(|e| e.ip).collect();
+    let ip = ipam::pick(net.subnet, net.gateway, &used, who.opts.ip)?;
+    let mac = match who.opts.mac.as_deref() {
+        Some(m) => ipam::parse_mac(m)?,
+        None => ipam::mac_for(ip),
+    };
+    let plug = Plug {
+        host_if: host_if_name(who.id, &net.name),
+        peer_if: peer_if.to_string(),
+        bridge: net.bridge.clone(),
+        mac,
+        ip,
+        prefix: net.subnet.prefix_len(),
+        gateway: net.gateway,
+    };
+    data.endpoints.push(Endpoint {
+        container: who.id.to_string(),
+        name: who.name.to_string(),
+        hostname: who.hostname.to_string(),
+        add_hosts: who.opts.add_hosts.clone(),
+        network: net.name.clone(),
+        ip,
+        mac: ipam::format_mac(&mac),
+        aliases: who.opts.aliases.clone(),
+        host_if: plug.host_if.clone(),
+        ports,
+        holder,
+    });
+    Ok((plug, made_bridge))
 }
 
 /// Release container `id`'s endpoints (it stopped): addresses free, its
@@ -132,11 +186,8 @@ fn release(store: &Store, recs: &mut Locked, gone: Vec<Endpoint>) -> Result<()> 
         host::apply_firewall(&recs.data)?;
     }
     host::remove_links(&gone.iter().map(|e| e.host_if.clone()).collect::<Vec<_>>());
-    for e in &gone {
-        if let Some(net) = recs.data.get(&e.network).filter(|n| n.resolves_names()) {
-            refresh_peers(store, &recs.data, net, &e.container);
-        }
-    }
+    let touched: Vec<String> = gone.iter().flat_map(|e| neighbours_on(&recs.data, &e.network)).collect();
+    rewrite_hosts(store, &recs.data, &touched);
     Ok(())
 }
 
@@ -155,7 +206,8 @@ fn holder() -> Result<Holder> {
 }
 
 pub fn not_found(name: &str) -> Error {
-    Error::new(format!("network {name} not found")).hint("see `mini network ls`, or create it with `mini network create`")
+    Error::new(format!("network {name} not found"))
+        .hint("see `mini network ls`, or create it with `mini network create`")
 }
 
 /// Hold every published port, resolving ephemeral ones: a busy port fails
@@ -192,61 +244,58 @@ fn hosts_path(store: &Store, id: &str) -> PathBuf {
     store.containers_dir().join(id).join(files::HOSTS)
 }
 
-/// Container `id`'s /etc/hosts: its own address and, on a user network,
-/// the names of its peers there.
-fn write_hosts(
-    store: &Store,
-    data: &Networks,
-    net: &Network,
-    id: &str,
-    add_hosts: &[(String, String)],
-    hostname: &str,
-) -> Result<()> {
-    let own = data.endpoints_on(&net.name).find(|e| e.container == id).map(|e| e.ip);
-    let peers = if net.resolves_names() { peers_of(data, net, id) } else { Vec::new() };
-    let text = etc::hosts(hostname, own, add_hosts, &peers);
-    rewrite_in_place(&hosts_path(store, id), &text)
+/// Container `id` and everyone on a user network with it: whose hosts
+/// files change when `id` comes or goes.
+fn neighbours(data: &Networks, id: &str) -> Vec<String> {
+    let mut out = vec![id.to_string()];
+    for e in data.endpoints_of(id) {
+        out.extend(neighbours_on(data, &e.network));
+    }
+    out
 }
 
-fn peers_of(data: &Networks, net: &Network, id: &str) -> Vec<HostEntry> {
-    data.endpoints_on(&net.name)
-        .filter(|e| e.container != id)
-        .map(|e| {
+/// The containers on network `name` if it resolves names (else none).
+fn neighbours_on(data: &Networks, name: &str) -> Vec<String> {
+    match data.get(name) {
+        Some(net) if net.resolves_names() => data.endpoints_on(name).map(|e| e.container.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Rewrite the hosts files of containers `ids` (each once) from the
+/// records: the file of a running container is all in them. One that
+/// cannot be written is that container's loss, not the caller's.
+fn rewrite_hosts(store: &Store, data: &Networks, ids: &[String]) {
+    let mut done = std::collections::BTreeSet::new();
+    for id in ids {
+        if done.insert(id.as_str()) {
+            if let Some(text) = hosts_of(data, id) {
+                let _ = rewrite_in_place(&hosts_path(store, id), &text);
+            }
+        }
+    }
+}
+
+/// Container `id`'s /etc/hosts: its addresses, and on user networks the
+/// names of its peers there (name, aliases, short id, as Docker's DNS
+/// answers them). None when it has no endpoint.
+fn hosts_of(data: &Networks, id: &str) -> Option<String> {
+    let own: Vec<&Endpoint> = data.endpoints_of(id).collect();
+    let first = own.first()?;
+    let mut peers: Vec<HostEntry> = Vec::new();
+    for mine in &own {
+        if !data.get(&mine.network).is_some_and(|n| n.resolves_names()) {
+            continue;
+        }
+        for e in data.endpoints_on(&mine.network).filter(|e| e.container != id) {
             let mut names = vec![e.name.clone()];
             names.extend(e.aliases.iter().cloned());
             names.push(e.container[..12].to_string());
-            HostEntry { ip: e.ip.to_string(), names }
-        })
-        .collect()
-}
-
-/// Rewrite the peers' hosts files on `net` (a container came or went);
-/// a peer's file that cannot be written is its loss, not ours.
-fn refresh_peers(store: &Store, data: &Networks, net: &Network, changed: &str) {
-    for e in data.endpoints_on(&net.name).filter(|e| e.container != changed) {
-        let path = hosts_path(store, &e.container);
-        let Ok(current) = std::fs::read_to_string(&path) else { continue };
-        let text = with_peers(&current, &e.ip, &peers_of(data, net, &e.container));
-        let _ = rewrite_in_place(&path, &text);
-    }
-}
-
-/// `current` up to and including the container's own line (its address),
-/// then `peers`.
-fn with_peers(current: &str, own: &Ipv4Addr, peers: &[HostEntry]) -> String {
-    let own = format!("{own}\t");
-    let mut out = String::new();
-    for line in current.lines() {
-        out.push_str(line);
-        out.push('\n');
-        if line.starts_with(&own) {
-            break;
+            peers.push(HostEntry { ip: e.ip.to_string(), names });
         }
     }
-    for p in peers {
-        out.push_str(&format!("{}\t{}\n", p.ip, p.names.join(" ")));
-    }
-    out
+    let ips: Vec<Ipv4Addr> = own.iter().map(|e| e.ip).collect();
+    Some(etc::hosts(&first.hostname, &ips, &first.add_hosts, &peers))
 }
 
 /// Truncate and write, keeping the inode a running container has
@@ -268,12 +317,41 @@ mod tests {
     }
 
     #[test]
-    fn peers_replace_what_follows_the_own_line() {
-        let cur = "127.0.0.1\tlocalhost\n10.89.0.2\tweb\n10.89.0.9\told\n";
-        let peers = [HostEntry { ip: "10.89.0.3".into(), names: vec!["db".into()] }];
-        assert_eq!(
-            with_peers(cur, &"10.89.0.2".parse().unwrap(), &peers),
-            "127.0.0.1\tlocalhost\n10.89.0.2\tweb\n10.89.0.3\tdb\n"
-        );
+    fn hosts_files_are_made_from_the_records_alone() {
+        let net = |name: &str| super::super::records::Network {
+            name: name.into(),
+            id: name.into(),
+            bridge: "b".into(),
+            subnet: "10.89.0.0/24".parse().unwrap(),
+            gateway: "10.89.0.1".parse().unwrap(),
+            created: String::new(),
+        };
+        let ep = |id: &str, name: &str, network: &str, ip: &str| Endpoint {
+            container: id.repeat(64),
+            name: name.into(),
+            hostname: format!("{name}-host"),
+            add_hosts: vec![("gw".into(), "10.89.0.1".into())],
+            network: network.into(),
+            ip: ip.parse().unwrap(),
+            mac: String::new(),
+            aliases: vec![format!("{name}-alias")],
+            host_if: String::new(),
+            ports: vec![],
+            holder: Holder { pid: 1, start_time: 1 },
+        };
+        let data = Networks {
+            networks: vec![net("front"), net("bridge")],
+            endpoints: vec![
+                ep("a", "web", "front", "10.89.0.2"),
+                ep("b", "db", "front", "10.89.0.3"),
+                ep("c", "lone", "bridge", "10.88.0.2"),
+            ],
+        };
+        let web = hosts_of(&data, &"a".repeat(64)).unwrap();
+        assert!(web.contains("10.89.0.1\tgw\n10.89.0.2\tweb-host\n10.89.0.3\tdb db-alias bbbbbbbbbbbb\n"), "{web}");
+        let lone = hosts_of(&data, &"c".repeat(64)).unwrap();
+        assert!(lone.ends_with("10.88.0.2\tlone-host\n"), "the default bridge resolves no names: {lone}");
+        assert!(hosts_of(&data, "nobody").is_none());
+        assert_eq!(neighbours_on(&data, "bridge"), Vec::<String>::new());
     }
 }

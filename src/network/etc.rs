@@ -23,7 +23,7 @@ pub struct HostEntry {
 /// The content of `/etc/hosts`: localhost, the `--add-host` entries, the
 /// container itself (its address, or 127.0.1.1 without one) and, on a
 /// user network, its peers.
-pub fn hosts(hostname: &str, own: Option<Ipv4Addr>, extra: &[(String, String)], peers: &[HostEntry]) -> String {
+pub fn hosts(hostname: &str, own: &[Ipv4Addr], extra: &[(String, String)], peers: &[HostEntry]) -> String {
     let mut out = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -31,9 +31,11 @@ pub fn hosts(hostname: &str, own: Option<Ipv4Addr>, extra: &[(String, String)], 
     for (name, ip) in extra {
         out.push_str(&format!("{ip}\t{name}\n"));
     }
-    match own {
-        Some(ip) => out.push_str(&format!("{ip}\t{hostname}\n")),
-        None => out.push_str(&format!("127.0.1.1\t{hostname}\n")),
+    if own.is_empty() {
+        out.push_str(&format!("127.0.1.1\t{hostname}\n"));
+    }
+    for ip in own {
+        out.push_str(&format!("{ip}\t{hostname}\n"));
     }
     for p in peers {
         out.push_str(&format!("{}\t{}\n", p.ip, p.names.join(" ")));
@@ -110,18 +112,19 @@ mod tests {
 
     #[test]
     fn hosts_names_localhost_the_extras_the_container_and_its_peers() {
-        let h = hosts("abc123", None, &[], &[]);
+        let h = hosts("abc123", &[], &[], &[]);
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("127.0.1.1\tabc123\n"));
         let peers = [HostEntry { ip: "10.89.0.3".into(), names: vec!["db".into(), "database".into()] }];
         let extra = [("gw".to_string(), "10.88.0.1".to_string())];
-        let h = hosts("web", Some("10.89.0.2".parse().unwrap()), &extra, &peers);
+        let h = hosts("web", &["10.89.0.2".parse().unwrap()], &extra, &peers);
         assert!(h.ends_with("10.88.0.1\tgw\n10.89.0.2\tweb\n10.89.0.3\tdb database\n"), "{h}");
     }
 
     #[test]
     fn loopback_resolvers_are_dropped_and_fall_back_to_docker_public_ones() {
-        let r = resolv_conf("search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\n", &Dns::default());
+        let r =
+            resolv_conf("search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\n", &Dns::default());
         assert_eq!(r, "nameserver 10.0.0.1\nsearch lan\n");
         let r = resolv_conf("nameserver 127.0.0.53\noptions edns0\n", &Dns::default());
         assert_eq!(r, "nameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0\n");

@@ -3,7 +3,6 @@
 //! goes with it. Nothing here touches the system; the engine keeps the list of
 //! addresses in use and passes it in.
 
-
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 

@@ -46,7 +46,13 @@ fn default_network(config: &Config) -> Network {
 }
 
 /// `mini network create`; returns the new network's id.
-pub fn create(config: &Config, store: &Store, name: &str, subnet: Option<&str>, gateway: Option<&str>) -> Result<String> {
+pub fn create(
+    config: &Config,
+    store: &Store,
+    name: &str,
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+) -> Result<String> {
     let what = || format!("create network {name}");
     check_name(name).map_err(|e| e.within(what()))?;
     let mut recs = Locked::open(store.root())?;
@@ -94,7 +100,8 @@ fn check_name(name: &str) -> Result<()> {
     if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
         Ok(())
     } else {
-        Err(Error::new(format!("invalid network name \"{name}\"")).because("only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"))
+        Err(Error::new(format!("invalid network name \"{name}\""))
+            .because("only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"))
     }
 }
 

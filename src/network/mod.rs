@@ -46,7 +46,9 @@ impl Mode {
             "bridge" | "default" => Ok(Mode::Network(records::DEFAULT.to_string())),
             "" => Err(Error::new("invalid --network \"\"").because("no network named").hint(HINT)),
             t => match t.strip_prefix("container:") {
-                Some("") => Err(Error::new(format!("invalid --network \"{t}\"")).because("no container named").hint(HINT)),
+                Some("") => {
+                    Err(Error::new(format!("invalid --network \"{t}\"")).because("no container named").hint(HINT))
+                }
                 Some(c) => Ok(Mode::Container(c.to_string())),
                 None => Ok(Mode::Network(t.to_string())),
             },

@@ -8,7 +8,6 @@
 //! every base chain's policy is accept, so the host's own firewall decides
 //! everything else.
 
-
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 

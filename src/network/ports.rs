@@ -3,7 +3,6 @@
 //! `docker port` renderings. Pure: the engine resolves ephemeral host ports
 //! (host port 0) and installs the forwarding.
 
-
 use std::cmp::Ordering;
 use std::fmt;
 use std::net::Ipv4Addr;

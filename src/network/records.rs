@@ -53,6 +53,12 @@ pub struct Endpoint {
     /// networks).
     pub container: String,
     pub name: String,
+    /// Its host name and `--add-host` entries: with the endpoints, all
+    /// its /etc/hosts is made of.
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub add_hosts: Vec<(String, String)>,
     pub network: String,
     pub ip: Ipv4Addr,
     pub mac: String,
@@ -127,8 +133,8 @@ pub struct Locked {
 
 impl Locked {
     pub fn open(root: &Path) -> Result<Locked> {
-        let lock = StoreLock::exclusive(&root.join(LOCK))
-            .map_err(|e| Error::new("lock the network records").because(e))?;
+        let lock =
+            StoreLock::exclusive(&root.join(LOCK)).map_err(|e| Error::new("lock the network records").because(e))?;
         let data = read(root)?;
         Ok(Locked { _lock: lock, root: root.to_path_buf(), before: data.clone(), data })
     }
@@ -140,7 +146,8 @@ impl Locked {
         }
         let p = path(&self.root);
         let tmp = self.root.join(format!(".{FILE}.tmp"));
-        let bytes = serde_json::to_vec_pretty(&self.data).map_err(|e| Error::new("encode the network records").because(e))?;
+        let bytes =
+            serde_json::to_vec_pretty(&self.data).map_err(|e| Error::new("encode the network records").because(e))?;
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, &p))
             .map_err(|e| Error::new(format!("write {}", p.display())).because(e))?;

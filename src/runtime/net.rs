@@ -37,11 +37,14 @@ impl NetNs {
     }
 }
 
-/// A veth pair from bridge `bridge` to the container's `eth0`.
+/// A veth pair from bridge `bridge` to the container's `peer_if`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plug {
     /// The host end's name (from the container id, at most 15 bytes).
     pub host_if: String,
+    /// The container's end: `eth0`, then `eth1`… for networks connected
+    /// later.
+    pub peer_if: String,
     pub bridge: String,
     pub mac: [u8; 6],
     pub ip: Ipv4Addr,
@@ -55,21 +58,66 @@ pub struct Plug {
 /// replaced.
 pub fn plug_host_side(pid: i32, plug: &Plug) -> Result<()> {
     let mut nl = Netlink::open()?;
-    let bridge = nl
-        .link_index(&plug.bridge)?
-        .ok_or_else(|| crate::error::Error::new(format!("plug into bridge {}", plug.bridge)).because("it does not exist"))?;
+    let bridge = nl.link_index(&plug.bridge)?.ok_or_else(|| {
+        crate::error::Error::new(format!("plug into bridge {}", plug.bridge)).because("it does not exist")
+    })?;
     nl.delete_link(&plug.host_if)?;
-    nl.add_veth(&plug.host_if, bridge, CONTAINER_IF, plug.mac, pid)
+    nl.add_veth(&plug.host_if, bridge, &plug.peer_if, plug.mac, pid)
 }
 
-/// The container's half, run by the child inside its namespace: `eth0`
+/// The container's half, run by the child inside its namespace: its end
 /// up with its address, the default route via the bridge.
 pub fn plug_container_side(plug: &Plug) -> Result<()> {
-    let mut nl = Netlink::open()?;
-    let eth0 = nl
-        .link_index(CONTAINER_IF)?
-        .ok_or_else(|| crate::error::Error::new("configure eth0").because("mini did not plug it in"))?;
-    nl.add_address(eth0, plug.ip, plug.prefix)?;
-    nl.set_up(eth0)?;
-    nl.add_default_route(plug.gateway)
+    configure(&mut Netlink::open()?, plug, true)
+}
+
+/// Plug a running container (process `pid`) into one more network
+/// (`mini network connect`): its new end is configured from a netlink
+/// socket opened inside its namespace; its default route stays the first
+/// network's, as Docker keeps it.
+pub fn plug_running(pid: i32, plug: &Plug) -> Result<()> {
+    let mut inside = open_in(pid)?;
+    plug_host_side(pid, plug)?;
+    configure(&mut inside, plug, false)
+}
+
+/// The interface names free for a new end in process `pid`'s namespace:
+/// the first of eth1, eth2… that does not exist.
+pub fn free_peer_name(pid: i32) -> Result<String> {
+    let mut inside = open_in(pid)?;
+    for n in 1.. {
+        let name = format!("eth{n}");
+        if inside.link_index(&name)?.is_none() {
+            return Ok(name);
+        }
+    }
+    unreachable!("some ethN is free")
+}
+
+fn configure(nl: &mut Netlink, plug: &Plug, default_route: bool) -> Result<()> {
+    let index = nl.link_index(&plug.peer_if)?.ok_or_else(|| {
+        crate::error::Error::new(format!("configure {}", plug.peer_if)).because("mini did not plug it in")
+    })?;
+    nl.add_address(index, plug.ip, plug.prefix)?;
+    nl.set_up(index)?;
+    if default_route {
+        nl.add_default_route(plug.gateway)?;
+    }
+    Ok(())
+}
+
+/// A netlink socket of process `pid`'s network namespace: made there
+/// (sockets belong to the namespace they are made in), then this thread
+/// goes back to its own.
+fn open_in(pid: i32) -> Result<Netlink> {
+    use crate::sys::process::{ns, setns};
+    let open = |p: &str| {
+        std::fs::File::open(p).map(OwnedFd::from).map_err(|e| crate::error::Error::new(format!("open {p}")).because(e))
+    };
+    let own = open("/proc/thread-self/ns/net")?;
+    let theirs = open(&format!("/proc/{pid}/ns/net"))?;
+    setns(&theirs, ns::NET, "network")?;
+    let nl = Netlink::open();
+    setns(&own, ns::NET, "own network")?;
+    nl
 }

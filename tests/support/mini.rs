@@ -14,14 +14,15 @@ use super::{isolate, requires_root};
 /// directory (/opt/replaced) in its second layer.
 pub const IMAGE: &str = "127.0.0.1:5000/test/busybox:oci";
 
-/// The tests' config file: the default network is `none`, so no test
-/// touches the host's network namespace unless it runs in a
-/// [`TestNetns`] (then `networked` drops this line).
+/// The tests' config file: the default network is `none` (fast, and
+/// what most tests are about); `networked` drops this line.
 pub const CONFIG: &str = "default-network = \"none\"\n";
 
 pub struct Mini {
     pub root: PathBuf,
-    /// Set for networking tests: every command runs in it.
+    /// Every command after the image pull runs in this namespace of the
+    /// test's own: whatever a test asks for, mini's bridges, veths and
+    /// nftables never reach the host's network namespace.
     pub netns: Option<TestNetns>,
     _tmp: tempfile::TempDir,
 }
@@ -41,6 +42,9 @@ impl Mini {
             "pull {IMAGE} failed (is fixtures/up.sh running?): {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // The registries listen on the host's 127.0.0.1: pulled before.
+        let mut m = m;
+        m.netns = Some(TestNetns::new());
         Some(m)
     }
 
@@ -48,14 +52,13 @@ impl Mini {
     /// namespace of the test's own, with mini's default network (`bridge`)
     /// and `extra` config lines; None without root.
     pub fn networked(extra: &str) -> Option<Mini> {
-        let mut m = Mini::new()?;
+        let m = Mini::new()?;
         std::fs::write(m.dir().join("config.toml"), extra).expect("write the test's config file");
-        m.netns = Some(TestNetns::new());
         Some(m)
     }
 
     pub fn ns(&self) -> &TestNetns {
-        self.netns.as_ref().expect("a networked Mini")
+        self.netns.as_ref().expect("set once the image is pulled")
     }
 
     /// A `mini` command on this store, with nothing of the host's mini

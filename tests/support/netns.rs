@@ -66,10 +66,7 @@ impl TestNetns {
     /// The interface names in this namespace.
     pub fn links(&self) -> Vec<String> {
         let (_, out, _) = self.run("ip", &["-o", "link", "show"]);
-        out.lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .collect()
+        out.lines().filter_map(|l| l.split(": ").nth(1)).map(|n| n.split('@').next().unwrap_or(n).to_string()).collect()
     }
 
     /// `nft list table inet mini` here ("" when there is none).
@@ -87,7 +84,8 @@ impl TestNetns {
     /// (address `.2`) on `192.0.2.0/24` (TEST-NET-1, never routed).
     pub fn uplink(&self) -> TestNetns {
         let far = TestNetns::new();
-        let (a, b) = (format!("up{}", NEXT.fetch_add(1, Ordering::SeqCst)), format!("dn{}", std::process::id() % 10000));
+        let (a, b) =
+            (format!("up{}", NEXT.fetch_add(1, Ordering::SeqCst)), format!("dn{}", std::process::id() % 10000));
         ip(&["-n", &self.name, "link", "add", &a, "type", "veth", "peer", "name", &b, "netns", &far.name]);
         ip(&["-n", &self.name, "addr", "add", "192.0.2.1/24", "dev", &a]);
         ip(&["-n", &self.name, "link", "set", &a, "up"]);
