@@ -4,7 +4,9 @@
 #     --pids-limit 100
 #   runc run / crun run of a ready bundle of the same rootfs (crun also with
 #     the same limits)
-#   podman run --rm --network none IMAGE true (if podman is installed)
+#   mini run --rm --network bridge IMAGE true, and the same with -p 18080:80
+#   podman run --rm --network none IMAGE true and podman run --rm IMAGE true
+#     (its default bridge network, netavark) (if podman is installed)
 # Needs root, hyperfine, runc, crun, jq and the fixture registry on
 # 127.0.0.1:5000 (fixtures/up.sh).
 #
@@ -29,7 +31,11 @@
 # Host quirks handled here (see HOST-NOTES): cgroups are a v1/v2 hybrid, so
 # crun (and podman, which uses it) only run inside a private mount namespace
 # where /sys/fs/cgroup/unified is unmounted; the whole comparison runs there
-# so every contender sees the same mounts. runc gets a relative cgroupsPath
+# so every contender sees the same mounts. Every contender also runs in a
+# network namespace the script makes (nsenter --net, which keeps the mount
+# namespace and its cgroupfs as they are; `ip netns exec` would remount
+# /sys): mini0, podman0, their veths and NAT rules stay there, and go with
+# it. podman gets a namespace of its own, its default subnet being mini's. runc gets a relative cgroupsPath
 # (its cgroups then go beneath ours). podman gets a config within this
 # host's rlimits and a short runroot.
 #
@@ -50,6 +56,9 @@ IMAGE=${IMAGE:-127.0.0.1:5000/test/busybox:oci}
 # the most files per run; BENCH_DIR=/var/tmp shows it.
 source bench/common.sh
 bench_setup run "${BENCH_DIR:-/dev/shm}"
+NETNS=(mini-bench-$$ mini-bench-pod-$$)
+for ns in "${NETNS[@]}"; do ip netns add "$ns" && ip -n "$ns" link set lo up; done
+trap 'rm -rf "$WORK"; for ns in "${NETNS[@]}"; do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done' EXIT
 
 # A bundle of exactly the image's rootfs (exported by mini).
 $MINI create --name bench-src "$IMAGE" true >/dev/null
@@ -94,11 +103,13 @@ later=()
 contenders=(
   "$MINI run --rm --network none $IMAGE true"
   "$MINI run --rm --network none --memory 64m --cpus 1 --pids-limit 100 $IMAGE true"
+  "$MINI run --rm --network bridge $IMAGE true"
+  "$MINI run --rm --network bridge -p 18080:80 $IMAGE true"
   "runc --root $WORK/runc run --bundle $WORK/bundle bench-runc"
   "crun --root $WORK/crun run --bundle $WORK/bundle bench-crun"
   "crun --root $WORK/crun run --bundle $WORK/bundle-limits bench-crun-limits"
 )
-names=(mini mini-limits runc crun crun-limits)
+names=(mini mini-limits mini-bridge mini-bridge-p runc crun crun-limits)
 
 if command -v podman >/dev/null; then
   mkdir -p "$WORK/podman"
@@ -120,15 +131,17 @@ CONF
   P="podman --root $WORK/podman/root --runroot /run/mb-pod --storage-driver overlay"
   # podman needs the same private-namespace trick as crun, even to pull.
   unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P pull -q $IMAGE" >/dev/null
-  later=(-n podman "$P run --rm --network none $IMAGE true")
+  later=(-n podman "$P run --rm --network none $IMAGE true" -n podman-bridge "$P run --rm $IMAGE true")
 fi
 
 args=()
 for i in "${!contenders[@]}"; do
   args+=(-n "${names[$i]}" "${contenders[$i]}")
 done
-measure() { # NAME-OF-ROUNDS CONTENDER-ARGS...
-  unshare --mount --propagation private bash -c '
+measure() { # NETNS NAME-OF-ROUNDS CONTENDER-ARGS...
+  local ns=$1
+  shift
+  nsenter --net=/run/netns/"$ns" unshare --mount --propagation private bash -c '
     umount /sys/fs/cgroup/unified 2>/dev/null || true
     runs=$(($0 / $1)) rounds=$1 work=$2 tag=$3
     shift 3
@@ -138,12 +151,12 @@ measure() { # NAME-OF-ROUNDS CONTENDER-ARGS...
     done
   ' "$RUNS" "$ROUNDS" "$WORK" "$@"
 }
-measure engines "${args[@]}"
-[[ ${#later[@]} -eq 0 ]] || measure podman "${later[@]}"
+measure "${NETNS[0]}" engines "${args[@]}"
+[[ ${#later[@]} -eq 0 ]] || measure "${NETNS[1]}" podman "${later[@]}"
 
 # Leave nothing behind: podman's storage, runc's cgroup, the work dir.
 if command -v podman >/dev/null; then
-  unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P system reset -f" >/dev/null 2>&1 || true
+  nsenter --net=/run/netns/"${NETNS[1]}" unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P system reset -f" >/dev/null 2>&1 || true
   rm -rf /run/mb-pod
 fi
 for h in /sys/fs/cgroup/*/; do
@@ -162,8 +175,12 @@ jq -rs '
   | map(.mean = (.t | add / length) | .sd = ((.t | map(. * .) | add / length) - .mean * .mean | sqrt)
         | .median = (.t | median) | .min = (.t | min) | .n = (.t | length))
   | (map(select(.name == "crun")) | .[0].mean) as $crun
+  | (map({key: .name, value: .}) | from_entries) as $by
   | "| contender | runs | mean | median | min | mean / crun |", "|---|---|---|---|---|---|",
-    (sort_by(.mean)[] | "| `\(.name)` | \(.n) | \(.mean | r1) ms (σ \(.sd | r1)) | \(.median | r1) ms | \(.min | r1) ms | \(.mean / $crun * 100 | round / 100)× |")
+    (sort_by(.mean)[] | "| `\(.name)` | \(.n) | \(.mean | r1) ms (σ \(.sd | r1)) | \(.median | r1) ms | \(.min | r1) ms | \(.mean / $crun * 100 | round / 100)× |"),
+    "",
+    "bridge over none, median: \(($by["mini-bridge"].median - $by["mini"].median) | r1) ms (target ≤ 2 ms); with -p: \(($by["mini-bridge-p"].median - $by["mini"].median) | r1) ms",
+    (if $by["podman-bridge"] then "mini bridge / podman bridge, mean: \($by["mini-bridge"].mean / $by["podman-bridge"].mean * 1000 | round / 1000)× (target ≤ 0.1×)" else empty end)
 ' "$WORK"/round-*.json
 [[ -z ${RESULTS:-} ]] || { mkdir -p "$RESULTS" && cp "$WORK"/round-*.json "$RESULTS"/; }
 rm -rf "$WORK"

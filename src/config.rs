@@ -201,9 +201,32 @@ fn check_url(url: &str) -> Result<()> {
     }
 }
 
+/// A Linux interface name: 1 to 15 bytes, no '/', no whitespace.
+fn check_interface_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty() && name.len() <= 15 && !name.contains(['/', ':']) && !name.contains(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(format!("invalid bridge-name \"{name}\""))
+            .because("an interface name is 1-15 bytes without / : or spaces"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_keys_are_checked() {
+        let c = Config::parse("default-network = \"none\"\nbridge-name = \"br9\"\nbridge-subnet = \"10.70.0.0/24\"\n")
+            .unwrap();
+        assert_eq!((c.default_network.as_str(), c.bridge_name.as_str()), ("none", "br9"));
+        assert_eq!(c.bridge_subnet.to_string(), "10.70.0.0/24");
+        assert_eq!(Config::default().bridge_subnet.to_string(), "10.88.0.0/16");
+        assert!(Config::parse("bridge-subnet = \"10.70.0.1/24\"\n").is_err());
+        assert!(Config::parse("bridge-name = \"a-name-far-too-long\"\n").is_err());
+        assert!(Config::parse("default-network = \"\"\n").is_err());
+    }
 
     #[test]
     fn parses_all_keys() {
@@ -259,16 +282,5 @@ mod tests {
         assert!(c.is_insecure("[::1]:5000"));
         assert!(!c.is_insecure("registry-1.docker.io"));
         assert!(!c.is_insecure("example.com:5000"));
-    }
-}
-
-/// A Linux interface name: 1 to 15 bytes, no '/', no whitespace.
-fn check_interface_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty() && name.len() <= 15 && !name.contains(['/', ':']) && !name.contains(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::new(format!("invalid bridge-name \"{name}\""))
-            .because("an interface name is 1-15 bytes without / : or spaces"))
     }
 }
