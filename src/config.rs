@@ -203,12 +203,15 @@ fn check_url(url: &str) -> Result<()> {
 
 /// A Linux interface name: 1 to 15 bytes, no '/', no whitespace.
 fn check_interface_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty() && name.len() <= 15 && !name.contains(['/', ':']) && !name.contains(char::is_whitespace);
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && !name.contains(['/', ':', '"', '\\'])
+        && !name.contains(char::is_whitespace);
     if ok {
         Ok(())
     } else {
         Err(Error::new(format!("invalid bridge-name \"{name}\""))
-            .because("an interface name is 1-15 bytes without / : or spaces"))
+            .because("an interface name is 1-15 bytes without / : \" \\ or spaces"))
     }
 }
 

@@ -49,10 +49,13 @@ fn ip_of(m: &Mini, id: &str) -> String {
     v[0]["NetworkSettings"]["IPAddress"].as_str().unwrap_or_default().to_string()
 }
 
-/// What a container leaves when it is gone: no veth, no endpoint, no DNAT.
+/// What a container leaves when it is gone: no veth (the kernel deletes
+/// them with the container's namespace, a moment later), no endpoint, no
+/// DNAT rule.
 fn assert_nothing_left(m: &Mini) {
-    let links: Vec<String> = m.ns().links().into_iter().filter(|l| l.starts_with("mv")).collect();
-    assert!(links.is_empty(), "veths left: {links:?}");
+    let veths = || m.ns().links().into_iter().filter(|l| l.starts_with("mv")).collect::<Vec<_>>();
+    let _ = poll_until(Duration::from_secs(5), || veths().is_empty().then_some(()));
+    assert!(veths().is_empty(), "veths left: {:?}", veths());
     let recs: serde_json::Value =
         serde_json::from_slice(&std::fs::read(m.root.join("networks.json")).unwrap_or_else(|_| b"{}".to_vec()))
             .unwrap();
@@ -299,12 +302,17 @@ fn hosts_and_resolv_conf_take_the_dns_and_add_host_flags() {
         "ndots:2",
         "--hostname",
         "web1",
+        "--mac-address",
+        "02:11:22:33:44:55",
     ];
-    let (code, out, err) = sh(&m, &flags, "cat /etc/hosts /etc/resolv.conf");
+    let (code, out, err) = sh(&m, &flags, "cat /etc/hosts /etc/resolv.conf /sys/class/net/eth0/address");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("10.1.2.3\tdb.local\n") && out.contains("10.88.0.1\tgw\n"), "{out}");
     assert!(out.contains("\tweb1\n") && out.contains("10.88.0."), "{out}");
     assert!(out.contains("nameserver 10.0.0.53\nsearch corp.example\noptions ndots:2\n"), "{out}");
+    assert!(out.ends_with("02:11:22:33:44:55\n"), "{out}");
+    let (code, _, err) = sh(&m, &["--mac-address", "01:00:5e:00:00:01"], "true");
+    assert_eq!(code, 125, "a multicast MAC is refused: {err}");
 }
 
 #[test]

@@ -48,6 +48,7 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     if let Err(e) = state::running(&c, started.pid) {
         let _ = p::kill(started.pid, libc::SIGKILL);
         let _ = started.wait();
+        launch::stop_network(&store, &c, network);
         return Err(e);
     }
 

@@ -12,12 +12,12 @@ use super::records::{Network, Networks};
 use crate::error::{Error, Result};
 use crate::sys::netlink::Netlink;
 
-/// Make `net`'s bridge unless it exists; true when it was made now (the
-/// firewall must then learn about it).
-pub fn ensure_bridge(net: &Network) -> Result<bool> {
+/// Make `net`'s bridge unless it exists: its index, and true when it was
+/// made now (the firewall must then learn about it).
+pub fn ensure_bridge(net: &Network) -> Result<(u32, bool)> {
     let mut nl = Netlink::open()?;
-    if nl.link_index(&net.bridge)?.is_some() {
-        return Ok(false);
+    if let Some(index) = nl.link_index(&net.bridge)? {
+        return Ok((index, false));
     }
     let what = || format!("set up network {} (bridge {})", net.name, net.bridge);
     let index = nl.ensure_bridge(&net.bridge).map_err(|e| e.within(what()))?;
@@ -27,7 +27,7 @@ pub fn ensure_bridge(net: &Network) -> Result<bool> {
     // DNATed out to the bridge (route_localnet, as netavark does).
     sysctl("net/ipv4/ip_forward", "1")?;
     sysctl(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1")?;
-    Ok(true)
+    Ok((index, true))
 }
 
 /// Delete bridge `name` (gone already is fine).
@@ -96,4 +96,43 @@ pub fn apply_firewall(data: &Networks) -> Result<()> {
         return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ports::{PortMapping, Proto};
+    use super::super::records::{Endpoint, Holder};
+    use super::*;
+
+    #[test]
+    fn the_firewall_follows_the_records() {
+        let net = Network {
+            name: "bridge".into(),
+            id: "x".into(),
+            bridge: "mini0".into(),
+            subnet: "10.88.0.0/16".parse().unwrap(),
+            gateway: "10.88.0.1".parse().unwrap(),
+            created: String::new(),
+        };
+        let port = PortMapping { host_ip: None, host_port: 8080, container_port: 80, proto: Proto::Tcp };
+        let ep = Endpoint {
+            container: "c".repeat(64),
+            name: "web".into(),
+            hostname: "web".into(),
+            add_hosts: vec![],
+            network: "bridge".into(),
+            ip: "10.88.0.2".parse().unwrap(),
+            mac: String::new(),
+            aliases: vec![],
+            host_if: "mvx".into(),
+            ports: vec![port],
+            holder: Holder { pid: 1, start_time: 1 },
+        };
+        let mut data = Networks { networks: vec![net], endpoints: vec![ep] };
+        let text = firewall_of(&data);
+        assert!(text.contains("tcp dport 8080 dnat ip to 10.88.0.2:80"), "{text}");
+        assert!(text.contains("ip saddr 10.88.0.0/16 ip daddr != 10.88.0.0/16 masquerade"), "{text}");
+        data.endpoints.clear();
+        assert!(!firewall_of(&data).contains("dnat"), "a stopped container publishes nothing");
+    }
 }

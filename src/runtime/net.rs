@@ -46,6 +46,8 @@ pub struct Plug {
     /// later.
     pub peer_if: String,
     pub bridge: String,
+    /// Its index, as the engine found it when it made sure it exists.
+    pub bridge_index: u32,
     pub mac: [u8; 6],
     pub ip: Ipv4Addr,
     pub prefix: u8,
@@ -53,16 +55,22 @@ pub struct Plug {
 }
 
 /// The host's half, run by mini once the child made its namespace: the
-/// pair, host end up on the bridge, `eth0` moved into process `pid`'s
-/// namespace. A host end left by a killed mini under the same name is
-/// replaced.
+/// pair, `peer_if` made inside process `pid`'s namespace, the host end on
+/// the bridge and up. A host end left by a killed mini under the same
+/// name is replaced.
 pub fn plug_host_side(pid: i32, plug: &Plug) -> Result<()> {
     let mut nl = Netlink::open()?;
-    let bridge = nl.link_index(&plug.bridge)?.ok_or_else(|| {
-        crate::error::Error::new(format!("plug into bridge {}", plug.bridge)).because("it does not exist")
+    let add = |nl: &mut Netlink| nl.add_veth(&plug.host_if, plug.bridge_index, &plug.peer_if, plug.mac, pid);
+    if let Err(e) = add(&mut nl) {
+        if !nl.delete_link(&plug.host_if)? {
+            return Err(e);
+        }
+        add(&mut nl)?;
+    }
+    let host_end = nl.link_index(&plug.host_if)?.ok_or_else(|| {
+        crate::error::Error::new(format!("plug into bridge {}", plug.bridge)).because("the veth pair vanished")
     })?;
-    nl.delete_link(&plug.host_if)?;
-    nl.add_veth(&plug.host_if, bridge, &plug.peer_if, plug.mac, pid)
+    nl.set_up(host_end)
 }
 
 /// The container's half, run by the child inside its namespace: its end

@@ -11,7 +11,10 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage,
+};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol};
 use netlink_packet_route::route::{RouteScope, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -63,17 +66,15 @@ impl Netlink {
         self.link_index(name)?.ok_or_else(|| Error::new(format!("create bridge {name}")).because("it vanished"))
     }
 
-    /// A veth pair: `host` up on bridge `master` here, its peer `peer`
-    /// (down, with MAC `peer_mac`) in the network namespace of process
-    /// `peer_pid`. One request: the pair never exists half-made.
+    /// A veth pair: `host` on bridge `master` here, its peer `peer` (with
+    /// MAC `peer_mac`) in the network namespace of process `peer_pid`,
+    /// both down. One request: the pair never exists half-made.
     pub fn add_veth(&mut self, host: &str, master: u32, peer: &str, peer_mac: [u8; 6], peer_pid: i32) -> Result<()> {
         let mut peer_msg = LinkMessage::default();
         peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
         peer_msg.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
         peer_msg.attributes.push(LinkAttribute::NetNsPid(peer_pid as u32));
         let mut msg = LinkMessage::default();
-        msg.header.flags = LinkFlags::Up;
-        msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
         msg.attributes.push(LinkAttribute::Controller(master));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
@@ -85,12 +86,17 @@ impl Netlink {
             .map_err(|e| Error::new(format!("create veth pair {host}/{peer}")).because(e))
     }
 
-    /// Set interface `index` up.
+    /// Set interface `index` up, without an IPv6 link-local address
+    /// (mini's networks are IPv4): none to make, announce and tear down
+    /// again, which is time on every start and stop.
     pub fn set_up(&mut self, index: u32) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+            In6AddrGenMode::None,
+        )])]));
         self.request(RouteNetlinkMessage::SetLink(msg), 0)
             .map(drop)
             .map_err(|e| Error::new(format!("bring up interface {index}")).because(e))
