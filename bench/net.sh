@@ -22,7 +22,7 @@ inns() { nsenter --net=/run/netns/"$NS" "$@"; }
 
 # The server sends SIZE zero bytes to each client, then closes.
 id=$(inns "$MINI" run -d -p 18090:9000 "$IMAGE" \
-  nc -lk -p 9000 -e sh -c "head -c $SIZE /dev/zero")
+  nc -ll -p 9000 -e sh -c "head -c $SIZE /dev/zero")
 ip=$(inns "$MINI" inspect "$id" | jq -r '.[0].NetworkSettings.IPAddress')
 sleep 0.5
 
