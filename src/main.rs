@@ -9,6 +9,7 @@ mod error;
 mod image;
 mod network;
 mod pull;
+mod push;
 mod registry;
 mod runtime;
 mod sys;

@@ -15,12 +15,14 @@ pub mod format;
 mod images;
 mod inspect;
 mod kill;
+mod login;
 mod logs;
 mod network;
 mod port;
 mod prune;
 mod ps;
 mod pull;
+mod push;
 mod restart;
 mod rm;
 mod rmi;
@@ -28,6 +30,7 @@ mod run;
 mod start;
 mod stats;
 mod stop;
+mod tag;
 mod top;
 mod wait;
 
@@ -72,6 +75,14 @@ pub struct Cli {
 enum Command {
     /// Pull an image from a registry, or the Alpine minirootfs
     Pull(pull::Args),
+    /// Push an image to a registry
+    Push(push::Args),
+    /// Give an image another name
+    Tag(tag::Args),
+    /// Log in to a registry (credentials kept in ~/.docker/config.json)
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(login::LogoutArgs),
     /// List images
     Images(images::Args),
     /// Show a container's or an image's details as JSON
@@ -131,6 +142,10 @@ enum Command {
 enum ImageCommand {
     /// Pull an image (same as `mini pull`)
     Pull(pull::Args),
+    /// Push an image (same as `mini push`)
+    Push(push::Args),
+    /// Give an image another name (same as `mini tag`)
+    Tag(tag::Args),
     /// List images (same as `mini images`)
     #[command(alias = "list")]
     Ls(images::Args),
@@ -178,6 +193,10 @@ pub fn main() -> Result<i32> {
     let config = cli.config()?;
     match cli.command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(a, &config),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(a, &config),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(a, &config),
+        Command::Login(a) => login::login(a, &config),
+        Command::Logout(a) => login::logout(a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &config),
         Command::Inspect(a) => inspect::run(a, &config),
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_images(a, &config),

@@ -73,6 +73,13 @@ impl LayerProgress {
         }
     }
 
+    /// `n` bytes done in all (an upload that starts over goes back to 0).
+    pub fn set_position(&self, n: u64) {
+        if let LayerProgress::Bar(b) = self {
+            b.set_position(n);
+        }
+    }
+
     /// A state change: "Pulling fs layer", "Download complete", "Retrying".
     pub fn event(&self, what: &str) {
         match self {

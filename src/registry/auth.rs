@@ -1,7 +1,11 @@
 //! Registry credentials from Docker's config file (`$DOCKER_CONFIG/config.json`,
-//! default `~/.docker/config.json`), read the way the docker CLI does: an
-//! `auths` entry per registry holding base64 `user:password` in `auth`, or
-//! `username` and `password` fields. The parser takes bytes.
+//! default `~/.docker/config.json`), read the way the docker CLI does: a
+//! `credHelpers` entry for the registry, else the `credsStore`, runs
+//! `docker-credential-<name> get` (the helper protocol, through the
+//! docker_credential crate); otherwise an `auths` entry holding base64
+//! `user:password` in `auth`, or `username` and `password` fields. A helper
+//! that fails is an error, never a silent anonymous pull. The parser takes
+//! bytes; [`super::login`] writes the file.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,16 +22,44 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// The `auths` section of a Docker config file.
+/// A Docker config file's credentials: its `auths`, and its whole text
+/// when it names credential helpers.
 #[derive(Debug, Default, Clone)]
 pub struct CredentialStore {
     auths: BTreeMap<String, Credentials>,
+    /// The file's bytes, kept when `credsStore` or `credHelpers` is set.
+    with_helpers: Option<Vec<u8>>,
 }
 
 #[derive(Deserialize)]
 struct DockerConfigFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: BTreeMap<String, String>,
+}
+
+/// The user name a helper answers with for an identity token, as Docker's.
+pub const TOKEN_USER: &str = "<token>";
+
+/// Docker's own key for a registry in config.json: Docker Hub's historical
+/// URL, or the host as typed.
+pub fn docker_key(registry: &str) -> String {
+    match registry {
+        DOCKER_HUB | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/".to_string(),
+        r => r.to_string(),
+    }
+}
+
+/// Where Docker's config file is: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`.
+pub fn config_path() -> Option<PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(d) => Some(PathBuf::from(d).join("config.json")),
+        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -41,14 +73,7 @@ impl CredentialStore {
     /// Load from `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; a
     /// missing file means no credentials.
     pub fn load() -> Result<CredentialStore> {
-        let dir = match std::env::var_os("DOCKER_CONFIG") {
-            Some(d) => PathBuf::from(d),
-            None => match std::env::var_os("HOME") {
-                Some(home) => PathBuf::from(home).join(".docker"),
-                None => return Ok(CredentialStore::default()),
-            },
-        };
-        let path = dir.join("config.json");
+        let Some(path) = config_path() else { return Ok(CredentialStore::default()) };
         match std::fs::read(&path) {
             Ok(bytes) => {
                 CredentialStore::parse(&bytes).map_err(|e| e.within(format!("read credentials {}", path.display())))
@@ -70,14 +95,51 @@ impl CredentialStore {
             };
             auths.insert(normalize_key(&key), creds);
         }
-        Ok(CredentialStore { auths })
+        let helpers = file.creds_store.is_some_and(|s| !s.is_empty()) || !file.cred_helpers.is_empty();
+        Ok(CredentialStore { auths, with_helpers: helpers.then(|| bytes.to_vec()) })
     }
 
-    /// Credentials for a registry host (`docker.io` finds Docker Hub's
-    /// historical key `https://index.docker.io/v1/`).
-    pub fn lookup(&self, registry: &str) -> Option<&Credentials> {
+    /// Credentials for a registry host: its credential helper's (or the
+    /// store's) when the file names one, else its `auths` entry
+    /// (`docker.io` finds Docker Hub's historical key
+    /// `https://index.docker.io/v1/`).
+    pub fn lookup(&self, registry: &str) -> Result<Option<Credentials>> {
+        if let Some(bytes) = &self.with_helpers {
+            let key = docker_key(registry);
+            use docker_credential::{CredentialRetrievalError as E, DockerCredential as D};
+            // A helper that exits without reading its stdin must not end
+            // mini with SIGPIPE: it fails, and says why.
+            crate::sys::process::ignore_sigpipe();
+            let answer = docker_credential::get_credential_from_reader(bytes.as_slice(), &key);
+            crate::sys::process::default_sigpipe();
+            match answer {
+                Ok(D::UsernamePassword(username, password)) => return Ok(Some(Credentials { username, password })),
+                Ok(D::IdentityToken(token)) => {
+                    return Ok(Some(Credentials { username: TOKEN_USER.to_string(), password: token }))
+                }
+                Err(E::NoCredentialConfigured) => {}
+                Err(e) => {
+                    return Err(Error::new(format!("get the credentials for {registry}"))
+                        .because(helper_failure(&e))
+                        .hint("check the credential helper named by credsStore/credHelpers in ~/.docker/config.json"))
+                }
+            }
+        }
         let key = if registry == DOCKER_HUB || registry == "index.docker.io" { DOCKER_HUB } else { registry };
-        self.auths.get(key)
+        Ok(self.auths.get(key).cloned())
+    }
+}
+
+/// A helper's failure in one line: its own stderr when it said something.
+fn helper_failure(e: &docker_credential::CredentialRetrievalError) -> String {
+    use docker_credential::CredentialRetrievalError as E;
+    match e {
+        E::HelperFailure { helper, stdout, stderr } => {
+            let said = if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() };
+            format!("{helper} failed: {said}")
+        }
+        E::HelperCommunicationError => "the credential helper could not be run (is it on PATH?)".to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -112,15 +174,25 @@ mod tests {
                 "127.0.0.1:5001": {{"username": "u", "password": "p"}},
                 "http://reg.lan:5000/v2/": {{"auth": "{b64}"}},
                 "empty.example": {{}}
-            }}, "credsStore": "desktop"}}"#
+            }}}}"#
         );
         let store = CredentialStore::parse(text.as_bytes()).unwrap();
-        let hub = store.lookup("docker.io").unwrap();
+        let hub = store.lookup("docker.io").unwrap().unwrap();
         assert_eq!((hub.username.as_str(), hub.password.as_str()), ("mini", "s3:cret"));
-        assert_eq!(store.lookup("127.0.0.1:5001").unwrap().username, "u");
-        assert!(store.lookup("reg.lan:5000").is_some());
-        assert!(store.lookup("empty.example").is_none());
-        assert!(store.lookup("other").is_none());
+        assert_eq!(store.lookup("127.0.0.1:5001").unwrap().unwrap().username, "u");
+        assert!(store.lookup("reg.lan:5000").unwrap().is_some());
+        assert!(store.lookup("empty.example").unwrap().is_none());
+        assert!(store.lookup("other").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_missing_helper_is_an_error_not_an_anonymous_pull() {
+        let text = br#"{"auths": {"127.0.0.1:5002": {}}, "credHelpers": {"127.0.0.1:5002": "mini-test-absent"}}"#;
+        let store = CredentialStore::parse(text).unwrap();
+        let e = store.lookup("127.0.0.1:5002").unwrap_err().to_string();
+        assert!(e.contains("get the credentials for 127.0.0.1:5002") && e.contains("helper"), "{e}");
+        // Registries the helper does not cover still read `auths`.
+        assert!(store.lookup("elsewhere").unwrap().is_none());
     }
 
     #[test]

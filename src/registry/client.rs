@@ -27,7 +27,7 @@ use crate::image::reference::Reference;
 use crate::registry::auth::CredentialStore;
 
 /// Attempts per request before giving up on a transient failure.
-const MAX_ATTEMPTS: u32 = 5;
+pub(super) const MAX_ATTEMPTS: u32 = 5;
 /// Configs are small; refuse to buffer more than this.
 const MAX_SMALL_BLOB: u64 = 8 << 20;
 /// A manifest or index larger than this is refused (Docker's limit).
@@ -94,7 +94,7 @@ struct BlobBody {
 
 /// How a failed request should be handled and reported.
 #[derive(Debug, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     NotFound,
     Denied,
     Unreachable,
@@ -116,7 +116,7 @@ impl RegistryClient {
             endpoints.push(Endpoint {
                 image,
                 url: url.trim_end_matches('/').to_string(),
-                auth: auth_for(creds, &host),
+                auth: auth_for(creds, &host)?,
             });
         }
         let image = oci_reference(reference);
@@ -129,7 +129,7 @@ impl RegistryClient {
         };
         endpoints.push(Endpoint {
             url: format!("{scheme}://{host}"),
-            auth: auth_for(creds, &reference.registry),
+            auth: auth_for(creds, &reference.registry)?,
             image,
         });
         let client = Client::new(ClientConfig {
@@ -299,7 +299,7 @@ impl RegistryClient {
     }
 }
 
-fn classify(e: &OciDistributionError) -> Failure {
+pub(super) fn classify(e: &OciDistributionError) -> Failure {
     use OciDistributionError as E;
     match e {
         E::ImageManifestNotFoundError(_) => Failure::NotFound,
@@ -384,18 +384,19 @@ impl BlobSink for Collect {
 }
 
 /// 200 ms, 400 ms, 800 ms, ... capped at 5 s.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5000))
 }
 
-fn auth_for(creds: &CredentialStore, host: &str) -> RegistryAuth {
-    match creds.lookup(host) {
-        Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+pub(super) fn auth_for(creds: &CredentialStore, host: &str) -> Result<RegistryAuth> {
+    Ok(match creds.lookup(host)? {
+        Some(c) if c.username == super::auth::TOKEN_USER => RegistryAuth::Bearer(c.password),
+        Some(c) => RegistryAuth::Basic(c.username, c.password),
         None => RegistryAuth::Anonymous,
-    }
+    })
 }
 
-fn oci_reference(r: &Reference) -> oci_client::Reference {
+pub(super) fn oci_reference(r: &Reference) -> oci_client::Reference {
     match (&r.tag, &r.digest) {
         (_, Some(d)) => oci_client::Reference::with_digest(r.registry.clone(), r.repository.clone(), d.clone()),
         (Some(t), None) => oci_client::Reference::with_tag(r.registry.clone(), r.repository.clone(), t.clone()),

@@ -179,6 +179,16 @@ pub fn default_sigpipe() {
     }
 }
 
+/// Ignore SIGPIPE again, for verbs that write to registries: a connection
+/// the server drops mid-upload must be an EPIPE the client retries, not
+/// the end of mini.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting one signal's disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// Unblock everything and restore default dispositions (before exec).
 pub fn reset_signals() {
     // SAFETY: resetting dispositions and the mask of this process.

@@ -60,6 +60,24 @@ pub fn raw_mode(fd: RawFd) -> Result<RawMode> {
     }
 }
 
+/// Stop terminal `fd` echoing what is typed (a password prompt) until
+/// the guard drops.
+pub fn echo_off(fd: RawFd) -> Result<RawMode> {
+    // SAFETY: termios calls on a terminal fd with a local struct.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) != 0 {
+            return Err(last("read terminal settings"));
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
+            return Err(last("turn off the terminal's echo"));
+        }
+        Ok(RawMode { fd, saved })
+    }
+}
+
 impl Drop for RawMode {
     fn drop(&mut self) {
         // SAFETY: restoring settings read from the same fd.

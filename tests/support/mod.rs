@@ -21,6 +21,7 @@ pub mod image;
 pub mod life;
 pub mod mini;
 pub mod netns;
+pub mod proxy;
 pub mod pty;
 
 pub use mini::{Mini, IMAGE};
