@@ -49,10 +49,15 @@ pub fn push(config: &Config, text: &str, opts: &PushOptions) -> Result<Digest> {
     let story = async {
         uploader.authenticate().await?;
         let mounts = mount_sources(&store, &reference)?;
+        // All layers at once, as docker push and skopeo do: the registry
+        // hashes and stores while mini reads the next chunk.
+        let mut layers = Vec::new();
         for layer in image.manifest.layers() {
             let digest: Digest = layer.digest().to_string().parse().map_err(|e| Error::new(what()).because(e))?;
-            send(&store, &uploader, &progress, &digest, layer.size(), &mounts).await?;
+            layers.push((digest, layer.size()));
         }
+        let sends = layers.iter().map(|(digest, size)| send(&store, &uploader, &progress, digest, *size, &mounts));
+        futures_util::future::try_join_all(sends).await?;
         let config_blob = image.manifest.config();
         let digest: Digest = config_blob.digest().to_string().parse().map_err(|e| Error::new(what()).because(e))?;
         send(&store, &uploader, &Progress::Quiet, &digest, config_blob.size(), &mounts).await?;
