@@ -169,6 +169,8 @@ impl<W: Write> TarWriter<W> {
         h.set_mode(0o644);
         h.set_size(0);
         h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
         self.tar.append_data(&mut h, path, io::empty())
     }
 
