@@ -47,13 +47,18 @@ fn committed_changes_run_as_an_image() {
     let cfg = std::process::Command::new("skopeo").args(["inspect", "--config", &layout]).output().unwrap();
     let cfg: serde_json::Value = serde_json::from_slice(&cfg.stdout).expect("skopeo inspect --config");
     let last = cfg["history"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["comment"].as_str(), last["author"].as_str()), (Some("a test commit"), Some("Tester <t@example.com>")));
+    assert_eq!(
+        (last["comment"].as_str(), last["author"].as_str()),
+        (Some("a test commit"), Some("Tester <t@example.com>"))
+    );
     assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
 }
 
 #[test]
 fn commit_of_an_unknown_container_fails_and_changes_nothing() {
     let Some(m) = Mini::new() else { return };
+    // Any container lookup makes the containers' name index: not the commit's doing.
+    assert!(m.run(&["ps", "-a"]).status.success());
     let before = m.snapshot();
     Outcome::of(m.run(&["commit", "nosuch", "x:1"])).assert_error(&["commit nosuch", "no such container"]);
     Outcome::of(m.run(&["commit", "nosuch", "Bad:Name"])).assert_error(&["invalid reference format"]);

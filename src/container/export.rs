@@ -50,4 +50,3 @@ pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
     w.walk(&view, Path::new(""), 0).map_err(|e| Error::new(what()).because(e))?;
     w.finish().map(drop).map_err(|e| Error::new(what()).because(e))
 }
-

@@ -96,7 +96,8 @@ fn oci_index(images: &[LocalImage]) -> Value {
     let manifests: Vec<Value> = images
         .iter()
         .map(|i| {
-            let mut d = json!({"mediaType": i.record.media_type, "digest": i.record.digest.to_string(), "size": i.record.size});
+            let mut d =
+                json!({"mediaType": i.record.media_type, "digest": i.record.digest.to_string(), "size": i.record.size});
             if let Some(r) = Reference::parse(&i.name).ok().filter(|_| !is_untagged(&i.name)) {
                 d["annotations"] = json!({CONTAINERD_NAME: i.name, REF_NAME: r.tag.unwrap_or_default()});
             }
@@ -192,9 +193,10 @@ impl Spooled {
                 None => break,
             }
         }
-        self.blobs.get(&p).cloned().ok_or_else(|| {
-            Error::new(format!("read {path} in the archive")).because("no such file in the archive")
-        })
+        self.blobs
+            .get(&p)
+            .cloned()
+            .ok_or_else(|| Error::new(format!("read {path} in the archive")).because("no such file in the archive"))
     }
 }
 
@@ -211,7 +213,8 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
             .because("it holds neither index.json nor manifest.json")
             .hint("give a tar written by `mini save`, `docker save` or `podman save`"));
     };
-    let records = images.iter().map(|(record_base, names)| verify(store, record_base, names)).collect::<Result<Vec<_>>>()?;
+    let records =
+        images.iter().map(|(record_base, names)| verify(store, record_base, names)).collect::<Result<Vec<_>>>()?;
     let mut loaded = Vec::new();
     for (records, id) in records {
         let mut names = Vec::new();
@@ -308,11 +311,14 @@ fn from_oci_index(store: &Store, bytes: &[u8]) -> Result<Vec<Found>> {
     for d in doc["manifests"].as_array().map(Vec::as_slice).unwrap_or_default() {
         let digest: Digest =
             d["digest"].as_str().unwrap_or_default().parse().map_err(|e| Error::new(what).because(e))?;
-        let desc = resolve_index(store, Descriptor {
-            digest,
-            size: d["size"].as_u64().unwrap_or(0),
-            media_type: d["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string(),
-        })?;
+        let desc = resolve_index(
+            store,
+            Descriptor {
+                digest,
+                size: d["size"].as_u64().unwrap_or(0),
+                media_type: d["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string(),
+            },
+        )?;
         let ann = &d["annotations"];
         let name = ann[CONTAINERD_NAME].as_str().or(ann[REF_NAME].as_str().filter(|n| n.contains(['/', ':'])));
         let name = name.map(|n| Reference::parse(n).map(|r| r.to_string())).transpose()?;
@@ -361,7 +367,9 @@ fn from_docker_manifest(store: &Store, spooled: &Spooled, bytes: &[u8]) -> Resul
         let mut layers = Vec::new();
         for path in entry["Layers"].as_array().map(Vec::as_slice).unwrap_or_default() {
             let (digest, size) = spooled.blob(path.as_str().unwrap_or_default())?;
-            layers.push(json!({"mediaType": sniff_layer_type(store, &digest)?, "digest": digest.to_string(), "size": size}));
+            layers.push(
+                json!({"mediaType": sniff_layer_type(store, &digest)?, "digest": digest.to_string(), "size": size}),
+            );
         }
         let manifest = json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST,
@@ -371,8 +379,10 @@ fn from_docker_manifest(store: &Store, spooled: &Spooled, bytes: &[u8]) -> Resul
         let manifest = serde_json::to_vec(&manifest).context(|| "encode image manifest")?;
         let digest = store.content().put(&manifest)?;
         let names = entry["RepoTags"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let names =
-            names.iter().map(|n| Reference::parse(n.as_str().unwrap_or_default()).map(|r| r.to_string())).collect::<Result<_>>()?;
+        let names = names
+            .iter()
+            .map(|n| Reference::parse(n.as_str().unwrap_or_default()).map(|r| r.to_string()))
+            .collect::<Result<_>>()?;
         let desc = Descriptor { digest, size: manifest.len() as u64, media_type: OCI_MANIFEST.into() };
         out.push((desc, names));
     }
@@ -400,8 +410,9 @@ fn verify(store: &Store, desc: &Descriptor, names: &[String]) -> Result<(Vec<Ima
     };
     let config_desc = manifest.config();
     let id = crate::pull::descriptor_digest(config_desc)?;
-    let config_bytes = read_blob(store, &Descriptor { digest: id.clone(), size: config_desc.size(), media_type: String::new() })
-        .map_err(|e| e.within(what()))?;
+    let config_bytes =
+        read_blob(store, &Descriptor { digest: id.clone(), size: config_desc.size(), media_type: String::new() })
+            .map_err(|e| e.within(what()))?;
     let config = parse_config(&config_bytes, &manifest).map_err(|e| e.within(what()))?;
     for (layer, diff_id) in manifest.layers().iter().zip(config.rootfs().diff_ids()) {
         let blob = crate::pull::descriptor_digest(layer)?;
@@ -417,7 +428,8 @@ fn verify(store: &Store, desc: &Descriptor, names: &[String]) -> Result<(Vec<Ima
         architecture: config.architecture().to_string(),
         variant: config.variant().clone(),
     };
-    let media_type = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["mediaType"].as_str().map(String::from));
+    let media_type =
+        serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["mediaType"].as_str().map(String::from));
     let names = if names.is_empty() { vec![untagged_name(&id)] } else { names.to_vec() };
     let records = names
         .into_iter()

@@ -184,7 +184,13 @@ pub fn oci_layer_type(media_type: &str) -> String {
 
 /// `mini import`: a one-layer image from a rootfs tarball (plain or gzip;
 /// `-` is stdin), the inverse of `mini export`. Returns the image id.
-pub fn import(config: &Config, source: &str, name: Option<&str>, changes: &[String], message: Option<&str>) -> Result<Digest> {
+pub fn import(
+    config: &Config,
+    source: &str,
+    name: Option<&str>,
+    changes: &[String],
+    message: Option<&str>,
+) -> Result<Digest> {
     let what = || format!("import {source}");
     let name = name.map(|n| Reference::parse(n).map(|r| r.to_string())).transpose()?;
     let created = now();

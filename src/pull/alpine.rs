@@ -18,8 +18,8 @@ use super::progress::Progress;
 use super::PullOptions;
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::image::local::LocalImage;
 use crate::image::build;
+use crate::image::local::LocalImage;
 use crate::image::manifest::PlatformSpec;
 use crate::image::reference::Reference;
 
