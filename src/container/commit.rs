@@ -68,7 +68,7 @@ fn base_layers(image: &LocalImage) -> Result<Vec<Layer>> {
         .zip(&image.diff_ids)
         .map(|(d, diff_id)| {
             Ok(Layer {
-                media_type: build::oci_layer_type(&d.media_type().to_string()),
+                media_type: build::oci_layer_type(d.media_type().as_ref()),
                 digest: crate::pull::descriptor_digest(d)?,
                 size: d.size(),
                 diff_id: diff_id.clone(),
