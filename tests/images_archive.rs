@@ -60,6 +60,8 @@ fn saved_archives_are_docker_and_oci_archives_and_load_as_the_same_image() {
     assert_eq!(blobs.len(), 4, "manifest, config and two layers, each once: {names:?}");
     skopeo(&["copy", "--dest-tls-verify=false", &at("docker-archive"), "docker://127.0.0.1:5000/test/saved:1"]);
 
+    podman_loads(&m, &file);
+
     let oci = saved(&m, "oci.tar", &["--format", "oci-archive"]);
     skopeo(&["inspect", &format!("oci-archive:{}", oci.display())]);
     assert!(!entry_names(&oci).iter().any(|n| n == "manifest.json" || n == "repositories"));
@@ -81,6 +83,24 @@ fn saved_archives_are_docker_and_oci_archives_and_load_as_the_same_image() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(ok(out), format!("Loaded image: {IMAGE}\n"));
     assert_eq!(other.image_ids(), m.image_ids());
+}
+
+/// `podman load` (with storage of the test's own) reads the archive as the
+/// same image; skipped, saying so, where podman is not installed.
+fn podman_loads(m: &Mini, file: &Path) {
+    if Command::new("podman").arg("--version").output().is_err() {
+        let _ = writeln!(std::io::stderr(), "SKIPPED podman load: podman is not installed");
+        return;
+    }
+    let podman = |args: &[&str]| {
+        let (root, run) = (m.dir().join("podman"), m.dir().join("prun"));
+        let mut c = Command::new("podman");
+        c.args(["--root", root.to_str().unwrap(), "--runroot", run.to_str().unwrap(), "--storage-driver", "vfs"]);
+        ok(c.args(args).output().unwrap())
+    };
+    assert!(podman(&["load", "-i", file.to_str().unwrap()]).contains(&format!("Loaded image: {IMAGE}")));
+    let id = m.image_ids();
+    assert!(podman(&["images", "-q", "--no-trunc"]).contains(id.trim()), "podman sees another image id");
 }
 
 /// The archive `file` with its entries rewritten by `edit` (None drops one).

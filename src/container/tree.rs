@@ -244,4 +244,43 @@ mod tests {
         let e = w.walk(&gone, Path::new(""), 0).unwrap_err().to_string();
         assert!(e.starts_with(&format!("read directory {}", gone.display())) && e.contains("No such file"), "{e}");
     }
+
+    #[test]
+    fn layer_mode_writes_oci_whiteouts_and_leaves_out_mounted_etc_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        std::fs::create_dir_all(r.join("opt/fresh")).unwrap();
+        for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname", "etc/kept", "opt/fresh/only"] {
+            std::fs::write(r.join(f), b"x").unwrap();
+        }
+        let c = |p: &Path| std::ffi::CString::new(p.display().to_string()).unwrap();
+        let opq = c(&r.join("opt/fresh"));
+        // SAFETY: valid C strings and buffer.
+        let rc = unsafe { libc::lsetxattr(opq.as_ptr(), c"user.overlay.opaque".as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        let gone = c(&r.join("etc/gone"));
+        // SAFETY: valid C string; a 0/0 char device is overlay's whiteout (needs CAP_MKNOD).
+        let whiteout = unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR | 0o600, 0) } == 0;
+        let mut out = Vec::new();
+        let mut w = TarWriter::new(&mut out, Mode::Layer, None);
+        w.walk(r, Path::new(""), 0).unwrap();
+        w.finish().unwrap();
+        let names: Vec<String> = entries(&out).into_iter().map(|e| e.0).collect();
+        let mut want = vec!["etc/", "etc/kept", "opt/", "opt/fresh/", "opt/fresh/.wh..wh..opq", "opt/fresh/only"];
+        if whiteout {
+            want.insert(1, "etc/.wh.gone");
+        }
+        assert_eq!(names, want);
+        let mut a = tar::Archive::new(&out[..]);
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let xattrs: Vec<String> = e
+                .pax_extensions()
+                .unwrap()
+                .map(|x| x.flatten().map(|x| x.key().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            assert!(!xattrs.iter().any(|k| k.contains("overlay")), "overlay xattrs never go out: {xattrs:?}");
+        }
+    }
 }

@@ -114,8 +114,9 @@ pub fn unpack_blob(store: &Store, blob: &Digest, diff_id: Option<&Digest>) -> Re
 /// is read twice: once to hash it, once to unpack (the store names a layer
 /// by its digest before it starts).
 pub fn unpack_file(store: &Store, path: &Path, diff_id: Option<&Digest>) -> Result<(Digest, Option<PendingLayer>)> {
-    let what = || format!("unpack layer {}", path.display());
-    let open = || std::fs::File::open(path).context(what);
+    // The path may be an ingest file: the store's error names the layer.
+    let what = || "unpack the layer".to_string();
+    let open = || std::fs::File::open(path).context(|| format!("open {}", path.display()));
     let diff_id = match diff_id {
         Some(d) => d.clone(),
         None => {
