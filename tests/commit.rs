@@ -64,3 +64,20 @@ fn commit_of_an_unknown_container_fails_and_changes_nothing() {
     Outcome::of(m.run(&["commit", "nosuch", "Bad:Name"])).assert_error(&["invalid reference format"]);
     assert_eq!(m.snapshot(), before);
 }
+
+#[test]
+fn a_userns_auto_container_commits_its_own_ids_while_running() {
+    let Some(life) = support::life::Life::new() else { return };
+    let script = "mkdir /home/app/made && chown 1000:1000 /home/app/made && echo x > /rootfile && sleep 1000";
+    let id = life.detach(&["--userns=auto"], &["sh", "-c", script]);
+    let upper = life.m.root.join("containers").join(&id).join("upper");
+    support::wait_for(std::time::Duration::from_secs(10), "the container's writes", || {
+        upper.join("rootfile").metadata().ok().filter(|m| m.len() > 0)
+    });
+    let (code, out, err) = life.mini(&["commit", &id, "shifted:1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("sha256:"));
+    let check = "stat -c '%u:%g' /home/app/made /rootfile";
+    let out = life.m.run(&["run", "--rm", "shifted:1", "sh", "-c", check]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000:1000\n0:0\n", "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -196,3 +196,44 @@ fn import_of_an_export_runs_and_a_non_tar_leaves_nothing() {
         .assert_error(&["RUN", "unsupported instruction"]);
     assert_eq!(m.snapshot(), before, "a failed import changed the store");
 }
+
+#[test]
+fn save_refuses_a_terminal_and_an_unknown_image_leaves_no_file() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let Some(m) = Mini::new() else { return };
+    let (mut mfd, mut sfd) = (0, 0);
+    // SAFETY: openpty into locals; the fds become ours.
+    let (_master, slave) = unsafe {
+        assert_eq!(libc::openpty(&mut mfd, &mut sfd, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()), 0);
+        (OwnedFd::from_raw_fd(mfd), OwnedFd::from_raw_fd(sfd))
+    };
+    let out = m.cmd(&["save", IMAGE]).stdout(Stdio::from(slave)).stderr(Stdio::piped()).output().unwrap();
+    Outcome::of(out).assert_error(&["cowardly refusing to save to a terminal"]);
+
+    let file = m.dir().join("out.tar");
+    let o = Outcome::of(m.run(&["save", "-o", file.to_str().unwrap(), IMAGE, "127.0.0.1:5000/test/nosuch:1"]));
+    o.assert_error(&["no such image"]);
+    let left: Vec<_> = std::fs::read_dir(m.dir()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!left.iter().any(|n| n.to_string_lossy().contains("out.tar")), "{left:?}");
+}
+
+#[test]
+fn a_v2s2_image_goes_out_and_back_byte_identical() {
+    if !support::requires_root() {
+        return;
+    }
+    let image = "127.0.0.1:5000/test/busybox:v2s2";
+    let digest = support::fixture_digest("5000", "test/busybox:v2s2");
+    let (src, dst) = (support::Env::new(), support::Env::new());
+    src.run(&["pull", "-q", image]).assert_ok();
+    let file = src.dir.path().join("v2s2.tar");
+    src.run(&["save", "-o", file.to_str().unwrap(), image]).assert_ok();
+    assert!(entry_names(&file).contains(&format!("blobs/sha256/{}", &digest[7..])), "the manifest goes out as is");
+    skopeo(&["inspect", &format!("docker-archive:{}", file.display())]);
+    skopeo(&["inspect", &format!("oci-archive:{}", file.display())]);
+    let o = dst.run(&["load", "-i", file.to_str().unwrap()]);
+    o.assert_ok();
+    let inspect: serde_json::Value = serde_json::from_str(&dst.run(&["image", "inspect", image]).stdout).unwrap();
+    assert_eq!(inspect[0]["Digest"], digest);
+    assert_eq!(inspect[0]["MediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+}
