@@ -237,3 +237,23 @@ fn a_v2s2_image_goes_out_and_back_byte_identical() {
     assert_eq!(inspect[0]["Digest"], digest);
     assert_eq!(inspect[0]["MediaType"], "application/vnd.docker.distribution.manifest.v2+json");
 }
+
+#[test]
+fn an_archive_in_dockers_older_layout_loads_through_manifest_json() {
+    if !support::requires_root() {
+        return;
+    }
+    let (src, dst) = (support::Env::new(), support::Env::new());
+    src.run(&["pull", "-q", IMAGE]).assert_ok();
+    let oci = src.dir.path().join("oci.tar");
+    src.run(&["save", "--format", "oci-archive", "-o", oci.to_str().unwrap(), IMAGE]).assert_ok();
+    let old = src.dir.path().join("old.tar");
+    let dest = format!("docker-archive:{}:127.0.0.1:5000/test/old:1", old.display());
+    skopeo(&["copy", &format!("oci-archive:{}", oci.display()), &dest]);
+    assert!(!entry_names(&old).iter().any(|n| n == "index.json"), "skopeo writes Docker's layout alone");
+    let o = dst.run(&["load", "-i", old.to_str().unwrap()]);
+    o.assert_ok();
+    assert_eq!(o.stdout, "Loaded image: 127.0.0.1:5000/test/old:1\n");
+    let ids = |e: &support::Env| e.run(&["images", "-q"]).stdout;
+    assert_eq!(ids(&dst), ids(&src), "the same image ID");
+}

@@ -213,8 +213,7 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<Loaded>> {
             .because("it holds neither index.json nor manifest.json")
             .hint("give a tar written by `mini save`, `docker save` or `podman save`"));
     };
-    let records =
-        images.iter().map(|(record_base, names)| verify(store, record_base, names)).collect::<Result<Vec<_>>>()?;
+    let records = images.iter().map(|(desc, names)| verify(store, desc, names)).collect::<Result<Vec<_>>>()?;
     let mut loaded = Vec::new();
     for (records, id) in records {
         let mut names = Vec::new();
