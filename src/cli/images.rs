@@ -40,6 +40,13 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         let name = record.name.clone();
         let image =
             LocalImage::from_record(&store, record).map_err(|e| e.hint("remove it with `mini rmi` and pull again"))?;
+        if crate::image::local::is_untagged(&name) {
+            if filter.is_none() {
+                let size = image.size(&store)?;
+                rows.push(Row { repository: "<none>".into(), tag: "<none>".into(), image, size });
+            }
+            continue;
+        }
         let reference =
             Reference::parse(&name).map_err(|e| Error::new(format!("read image record `{name}`")).because(e))?;
         if let Some(f) = &filter {

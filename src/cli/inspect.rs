@@ -67,7 +67,7 @@ fn describe(store: &Store, image: &LocalImage) -> Result<Value> {
     let c = &image.config;
     Ok(json!({
         "Id": image.id.to_string(),
-        "RepoTags": reference.tag.as_ref().map(|t| vec![format!("{}:{t}", reference.familiar_name())]).unwrap_or_default(),
+        "RepoTags": reference.tag.as_ref().filter(|_| !crate::image::local::is_untagged(&image.name)).map(|t| vec![format!("{}:{t}", reference.familiar_name())]).unwrap_or_default(),
         "RepoDigests": [format!("{}@{repo_digest}", reference.familiar_name())],
         "Name": image.name,
         "Digest": image.record.digest.to_string(),

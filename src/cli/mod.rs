@@ -7,14 +7,17 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod attach;
+mod commit;
 mod container;
 mod create;
 mod exec;
 mod export;
 pub mod format;
 mod images;
+mod import;
 mod inspect;
 mod kill;
+mod load;
 mod login;
 mod logs;
 mod network;
@@ -27,6 +30,7 @@ mod restart;
 mod rm;
 mod rmi;
 mod run;
+mod save;
 mod start;
 mod stats;
 mod stop;
@@ -92,6 +96,14 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Write images to a tar archive (Docker's and the OCI layout)
+    Save(save::Args),
+    /// Load images from a tar archive
+    Load(load::Args),
+    /// Make an image from a root filesystem tarball
+    Import(import::Args),
+    /// Make an image from a container's changes
+    Commit(commit::Args),
     /// Run a command in a new container
     Run(run::Args),
     /// Create a container without starting it
@@ -155,6 +167,12 @@ enum ImageCommand {
     Rm(rmi::Args),
     /// Remove blobs and layers no image uses
     Prune(prune::Args),
+    /// Write images to a tar archive (same as `mini save`)
+    Save(save::Args),
+    /// Load images from a tar archive (same as `mini load`)
+    Load(load::Args),
+    /// Make an image from a root filesystem tarball (same as `mini import`)
+    Import(import::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +219,10 @@ pub fn main() -> Result<i32> {
         Command::Inspect(a) => inspect::run(a, &config),
         Command::Image(ImageCommand::Inspect(a)) => inspect::run_images(a, &config),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &config),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &config),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &config),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(a, &config),
+        Command::Commit(a) => commit::run(a, &config),
         Command::Run(a) => run::run(a, &config),
         Command::Create(a) => create::run(a, &config),
         Command::Ps(a) => ps::run(a, &config),

@@ -11,23 +11,19 @@
 //! written, not their contents, and volume contents never are: they live
 //! on the host, not in the container's layers.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mini_store::Store;
 
 use super::launch;
 use super::record::Record;
+use super::tree::{Mode, TarWriter};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::runtime::overlay;
 use crate::sys::{self, Sys};
-
-/// Directories whose contents are runtime mounts, never exported.
-const SKIP_CONTENTS: [&str; 3] = ["proc", "sys", "dev"];
 
 pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
     let what = || format!("export {key}");
@@ -50,171 +46,7 @@ pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
     let view = c.rootfs();
     let plan = overlay::read_only_plan(&layers, &launch::dirs_of(&c), &view);
     sys::RealSys.mount_overlay(&plan).map_err(|e| e.within(what()))?;
-    let mut w =
-        TarWriter::new(BufWriter::new(writer), record.process.id_map.as_ref().map(|m| (m.uid_base, m.gid_base)));
+    let mut w = TarWriter::new(BufWriter::new(writer), Mode::Export, super::tree::id_base(&record));
     w.walk(&view, Path::new(""), 0).map_err(|e| Error::new(what()).because(e))?;
-    w.finish().map_err(|e| Error::new(what()).because(e))
-}
-
-/// An io::Error that says what was done to which path.
-fn at<'a>(op: &'a str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 'a {
-    move |e| io::Error::new(e.kind(), format!("{op} {}: {e}", path.display()))
-}
-
-struct TarWriter<W: Write> {
-    tar: tar::Builder<W>,
-    /// (dev, ino) → first path, for hardlinks.
-    seen: HashMap<(u64, u64), PathBuf>,
-    id_base: Option<(u32, u32)>,
-}
-
-impl<W: Write> TarWriter<W> {
-    fn new(w: W, id_base: Option<(u32, u32)>) -> Self {
-        let mut tar = tar::Builder::new(w);
-        tar.follow_symlinks(false);
-        TarWriter { tar, seen: HashMap::new(), id_base }
-    }
-
-    fn finish(mut self) -> io::Result<()> {
-        self.tar.finish()?;
-        self.tar.get_mut().flush()
-    }
-
-    /// Write `dir`'s entries (sorted, for reproducible archives), recursing.
-    /// Errors name the path they happened on.
-    fn walk(&mut self, root: &Path, rel: &Path, depth: usize) -> io::Result<()> {
-        let dir = root.join(rel);
-        let entries = std::fs::read_dir(&dir).map_err(at("read directory", &dir))?;
-        let mut names: Vec<_> =
-            entries.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>().map_err(at("read directory", &dir))?;
-        names.sort();
-        for name in names {
-            let rel = rel.join(&name);
-            let path = root.join(&rel);
-            let meta = std::fs::symlink_metadata(&path).map_err(at("stat", &path))?;
-            self.entry(&path, &rel, &meta).map_err(at("archive", &path))?;
-            let skip = depth == 0 && SKIP_CONTENTS.iter().any(|s| name == *s);
-            if meta.is_dir() && !skip {
-                self.walk(root, &rel, depth + 1)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn entry(&mut self, path: &Path, rel: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
-        if meta.file_type().is_socket() {
-            return Ok(()); // tar has no sockets (GNU tar skips them too)
-        }
-        let mut h = tar::Header::new_gnu();
-        h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
-        let (uid, gid) = self.unshift(meta.uid(), meta.gid());
-        h.set_uid(uid.into());
-        h.set_gid(gid.into());
-        if meta.file_type().is_char_device() || meta.file_type().is_block_device() {
-            // The tar crate leaves device numbers at 0:0.
-            let rdev = meta.rdev();
-            h.set_device_major(libc::major(rdev))?;
-            h.set_device_minor(libc::minor(rdev))?;
-        }
-        let xattrs = crate::sys::fs::xattrs(path).unwrap_or_default();
-        if !xattrs.is_empty() {
-            let pax: Vec<(String, Vec<u8>)> =
-                xattrs.into_iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), v)).collect();
-            self.tar.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
-        }
-        let ft = meta.file_type();
-        if ft.is_symlink() {
-            let target = std::fs::read_link(path)?;
-            h.set_size(0);
-            return self.tar.append_link(&mut h, rel, target);
-        }
-        if ft.is_file() && meta.nlink() > 1 {
-            let key = (meta.dev(), meta.ino());
-            if let Some(first) = self.seen.get(&key) {
-                h.set_entry_type(tar::EntryType::Link);
-                h.set_size(0);
-                let first = first.clone();
-                return self.tar.append_link(&mut h, rel, first);
-            }
-            self.seen.insert(key, rel.to_path_buf());
-        }
-        if ft.is_file() {
-            let f = File::open(path)?;
-            return self.tar.append_data(&mut h, rel, f);
-        }
-        h.set_size(0);
-        let name = if ft.is_dir() { rel.join("") } else { rel.to_path_buf() };
-        self.tar.append_data(&mut h, name, io::empty())
-    }
-
-    /// Under --userns=auto files written by the container carry host ids
-    /// from its range; the archive carries the container's own ids.
-    fn unshift(&self, uid: u32, gid: u32) -> (u32, u32) {
-        let Some((ub, gb)) = self.id_base else { return (uid, gid) };
-        let range = crate::runtime::userns::RANGE;
-        let u = if uid >= ub && uid - ub < range { uid - ub } else { uid };
-        let g = if gid >= gb && gid - gb < range { gid - gb } else { gid };
-        (u, g)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::{symlink, PermissionsExt};
-
-    /// (path, entry type, uid, size, link target) of every entry.
-    fn entries(bytes: &[u8]) -> Vec<(String, tar::EntryType, u64, u64, Option<String>)> {
-        let mut a = tar::Archive::new(bytes);
-        a.entries()
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let h = e.header();
-                let link = e.link_name().unwrap().map(|l| l.display().to_string());
-                (e.path().unwrap().display().to_string(), h.entry_type(), h.uid().unwrap(), h.size().unwrap(), link)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn writes_a_sorted_tree_with_links_and_skips_runtime_dirs_contents() {
-        let tmp = tempfile::tempdir().unwrap();
-        let r = tmp.path();
-        std::fs::create_dir_all(r.join("etc")).unwrap();
-        std::fs::write(r.join("etc/b"), b"bee").unwrap();
-        std::fs::hard_link(r.join("etc/b"), r.join("etc/a")).unwrap();
-        symlink("b", r.join("etc/c")).unwrap();
-        std::fs::create_dir_all(r.join("proc/1")).unwrap();
-        std::fs::set_permissions(r.join("etc/b"), std::fs::Permissions::from_mode(0o4755)).unwrap();
-        let mut out = Vec::new();
-        let mut w = TarWriter::new(&mut out, None);
-        w.walk(r, Path::new(""), 0).unwrap();
-        w.finish().unwrap();
-        let got = entries(&out);
-        let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
-        assert_eq!(names, ["etc/", "etc/a", "etc/b", "etc/c", "proc/"]);
-        assert_eq!((got[1].1, got[1].3), (tar::EntryType::Regular, 3), "first name of the inode carries the data");
-        assert_eq!((got[2].1, got[2].4.as_deref()), (tar::EntryType::Link, Some("etc/a")));
-        assert_eq!((got[3].1, got[3].4.as_deref()), (tar::EntryType::Symlink, Some("b")));
-        let mode = tar::Archive::new(&out[..]).entries().unwrap().nth(1).unwrap().unwrap().header().mode().unwrap();
-        assert_eq!(mode & 0o7777, 0o4755);
-    }
-
-    #[test]
-    fn ids_from_the_containers_range_are_shifted_back() {
-        let w = TarWriter::new(Vec::new(), Some((200_000, 300_000)));
-        assert_eq!(w.unshift(200_000, 300_000), (0, 0));
-        assert_eq!(w.unshift(201_000, 301_000), (1000, 1000));
-        assert_eq!(w.unshift(5, 7), (5, 7), "ids outside the range stay");
-    }
-
-    #[test]
-    fn walk_errors_name_the_path() {
-        let tmp = tempfile::tempdir().unwrap();
-        let gone = tmp.path().join("gone");
-        let mut w = TarWriter::new(Vec::new(), None);
-        let e = w.walk(&gone, Path::new(""), 0).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("read directory {}", gone.display())) && e.contains("No such file"), "{e}");
-    }
+    w.finish().map(drop).map_err(|e| Error::new(what()).because(e))
 }

@@ -7,6 +7,7 @@
 //! killed `mini` left behind.
 
 pub mod attach;
+pub mod commit;
 pub mod exec;
 pub mod export;
 pub mod launch;
@@ -18,6 +19,7 @@ pub mod record;
 pub mod run;
 pub mod spec;
 pub mod state;
+pub mod tree;
 
 use mini_store::containers::{Container, ContainerConfig, Containers, State};
 use mini_store::{Store, StoreError};

@@ -101,3 +101,15 @@ impl LocalImage {
         Ok(total)
     }
 }
+
+/// The record name of an untagged image (imported or committed without a
+/// name): its id, which `images` shows as `<none>` and `LocalImage::load`
+/// finds as an id.
+pub fn untagged_name(id: &Digest) -> String {
+    id.to_string()
+}
+
+/// Whether a record name is an untagged image's.
+pub fn is_untagged(name: &str) -> bool {
+    name.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}

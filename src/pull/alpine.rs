@@ -9,8 +9,8 @@ use std::io::Write;
 
 use futures_util::StreamExt;
 use mini_store::content::Ingest;
-use mini_store::digest::{Digest, Sha256Reader};
-use mini_store::images::{ImageRecord, Platform, ANNOTATION_PULLED};
+use mini_store::digest::Digest;
+use mini_store::images::{ImageRecord, Platform};
 use mini_store::Store;
 use serde_json::json;
 
@@ -18,8 +18,9 @@ use super::progress::Progress;
 use super::PullOptions;
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
+use crate::image::build;
 use crate::image::local::LocalImage;
-use crate::image::manifest::{PlatformSpec, OCI_MANIFEST};
+use crate::image::manifest::PlatformSpec;
 use crate::image::reference::Reference;
 
 const FLAVOR: &str = "alpine-minirootfs";
@@ -174,7 +175,7 @@ async fn fetch(store: &Store, base: &str, progress: &Progress) -> Result<(Releas
         ingest.write_all(&chunk).context(|| format!("write {} to the store", release.file))?;
         bar.advance(chunk.len() as u64);
     }
-    // store_image reads the file back before committing it.
+    // Flushed and verified before store_image commits it.
     ingest.flush().context(|| format!("write {} to the store", release.file))?;
     ingest.verify().map_err(|e| {
         Error::from(e)
@@ -198,8 +199,8 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<reqwest::Response> {
     Ok(response)
 }
 
-/// Unpack the verified tarball as a layer and write config, manifest and
-/// record, in that order.
+/// Unpack the verified tarball as a layer, commit both, and write config,
+/// manifest and record through the one image builder.
 fn store_image(
     store: &Store,
     release: &Release,
@@ -207,21 +208,14 @@ fn store_image(
     platform: &PlatformSpec,
     name: &str,
 ) -> Result<ImageRecord> {
-    let blob_path = ingest.temp_path().to_path_buf();
-    let open = || std::fs::File::open(&blob_path).context(|| format!("open {}", blob_path.display()));
-    // The diff_id is not published, so hash the uncompressed stream first.
-    let mut hashing = Sha256Reader::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(open()?)));
-    std::io::copy(&mut hashing, &mut std::io::sink()).context(|| format!("decompress {}", release.file))?;
-    let (diff_id, _) = hashing.finish();
-    let layer = store.layers().unpack(&diff_id, flate2::read::MultiGzDecoder::new(std::io::BufReader::new(open()?)))?;
-    let blob_digest: Digest =
-        format!("sha256:{}", release.sha256).parse().map_err(|e| Error::new("read release").because(e))?;
-    let blob_size = ingest.written();
-    ingest.commit()?;
-    layer.commit()?;
+    // The diff_id is not published: unpack_file hashes the uncompressed stream first.
+    let (diff_id, pending) = build::unpack_file(store, ingest.temp_path(), None)?;
+    let size = ingest.written();
+    let digest = build::commit(ingest, pending)?;
+    let layer = build::Layer { media_type: build::OCI_LAYER_GZIP.into(), digest, size, diff_id: diff_id.clone() };
     let created = match (&release.date, &release.time) {
         (Some(d), Some(t)) => format!("{d}T{t}Z"),
-        _ => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        _ => build::now(),
     };
     let config = json!({
         "architecture": platform.architecture, "os": platform.os, "created": created,
@@ -232,33 +226,18 @@ fn store_image(
             {"created": created, "created_by": "CMD [\"/bin/sh\"]", "empty_layer": true}
         ]
     });
-    let config_bytes = serde_json::to_vec(&config).context(|| "encode image config")?;
-    let config_digest = store.content().put(&config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config_bytes.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob_digest.to_string(), "size": blob_size}],
-        "annotations": {"org.opencontainers.image.version": release.version, "org.opencontainers.image.source": FLAVOR}
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).context(|| "encode image manifest")?;
-    let manifest_digest = store.content().put(&manifest_bytes)?;
-    let mut annotations = BTreeMap::new();
-    annotations
-        .insert(ANNOTATION_PULLED.to_string(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    let record = ImageRecord {
-        name: name.to_string(),
-        digest: manifest_digest,
-        media_type: OCI_MANIFEST.to_string(),
-        size: manifest_bytes.len() as u64,
-        platform: Some(Platform {
+    let image = build::NewImage {
+        config,
+        layers: &[layer],
+        platform: Platform {
             os: platform.os.clone(),
             architecture: platform.architecture.clone(),
             variant: platform.variant.clone(),
-        }),
-        annotations,
+        },
+        name: Some(name.to_string()),
+        manifest_annotations: json!({"org.opencontainers.image.version": release.version, "org.opencontainers.image.source": FLAVOR}),
     };
-    store.images().put(record.clone())?;
-    Ok(record)
+    Ok(build::write_image(store, image)?.0)
 }
 
 #[cfg(test)]

@@ -93,6 +93,18 @@ impl ContentStore {
     /// `expected_size` bytes, if given). Write into the returned [`Ingest`] and
     /// `commit()` it; dropping it without commit removes the temp file.
     pub fn ingest(&self, expected: &Digest, expected_size: Option<u64>) -> Result<Ingest> {
+        self.start_ingest(Some(expected.clone()), expected_size)
+    }
+
+    /// Starts streaming a blob whose digest is not known in advance (a layer
+    /// mini compresses itself, an archive entry without a digest in its
+    /// name): it is stored under whatever the bytes hash to, which
+    /// [`Ingest::commit_computed`] returns.
+    pub fn ingest_any(&self) -> Result<Ingest> {
+        self.start_ingest(None, None)
+    }
+
+    fn start_ingest(&self, expected: Option<Digest>, expected_size: Option<u64>) -> Result<Ingest> {
         let path = self.ingest.join(util::random_name());
         let file = OpenOptions::new()
             .write(true)
@@ -108,9 +120,8 @@ impl ContentStore {
             out: Some(BufWriter::with_capacity(256 * 1024, file)),
             hasher: Sha256Hasher::new(),
             path,
-            target: self.path(expected),
             blobs_dir: self.blobs.clone(),
-            expected: expected.clone(),
+            expected,
             expected_size,
         })
     }
@@ -168,9 +179,9 @@ pub struct Ingest {
     out: Option<BufWriter<File>>,
     hasher: Sha256Hasher,
     path: PathBuf,
-    target: PathBuf,
     blobs_dir: PathBuf,
-    expected: Digest,
+    /// `None` for [`ContentStore::ingest_any`]: whatever the bytes hash to.
+    expected: Option<Digest>,
     expected_size: Option<u64>,
 }
 
@@ -189,37 +200,48 @@ impl Ingest {
     /// anything visible (callers verify every blob of an image before
     /// committing any).
     pub fn verify(&self) -> Result<()> {
+        let actual = self.hasher.clone().finish();
         if let Some(expected) = self.expected_size {
             if expected != self.written() {
-                let what = format!("blob {}", self.expected);
+                let what = format!("blob {}", self.expected.as_ref().unwrap_or(&actual));
                 return Err(StoreError::SizeMismatch { what, expected, actual: self.written() });
             }
         }
-        let actual = self.hasher.clone().finish();
-        if actual != self.expected {
-            return Err(StoreError::DigestMismatch { what: "blob".into(), expected: self.expected.clone(), actual });
+        match &self.expected {
+            Some(expected) if *expected != actual => {
+                Err(StoreError::DigestMismatch { what: "blob".into(), expected: expected.clone(), actual })
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Verifies size and digest, fsyncs, and renames into `blobs/sha256/`.
     /// An existing blob with that digest is success.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.commit_computed().map(|_| ())
+    }
+
+    /// [`Ingest::commit`], returning the digest the blob is stored under
+    /// (the one computed while writing).
+    pub fn commit_computed(mut self) -> Result<Digest> {
         self.verify()?;
+        let digest = self.hasher.clone().finish();
+        let target = self.blobs_dir.join(digest.hex());
         let out = self.out.take().ok_or_else(|| StoreError::Corrupt {
             what: format!("blob ingest file {}", self.path.display()),
             reason: "already committed".into(),
         })?;
         let file = out.into_inner().map_err(|e| e.into_error()).op("write blob ingest file", &self.path)?;
         file.sync_all().op("fsync blob ingest file", &self.path)?;
-        if self.target.exists() {
-            return Ok(()); // already stored by someone else; Drop removes ours
+        if target.exists() {
+            return Ok(digest); // already stored by someone else; Drop removes ours
         }
         // Rename replaces atomically; a concurrent identical blob is harmless.
-        fs::rename(&self.path, &self.target).op("rename blob into place", &self.target)?;
+        fs::rename(&self.path, &target).op("rename blob into place", &target)?;
         self.path = PathBuf::new();
         drop(file); // releases the flock only after the name is gone
-        util::fsync_dir(&self.blobs_dir)
+        util::fsync_dir(&self.blobs_dir)?;
+        Ok(digest)
     }
 }
 
@@ -333,6 +355,17 @@ mod tests {
         assert!(!c.contains(&d), "verify publishes nothing");
         w.commit().unwrap();
         assert_eq!(c.read(&d).unwrap(), b"abcdef");
+    }
+
+    #[test]
+    fn ingest_any_stores_under_the_computed_digest() {
+        let (_d, s) = store();
+        let mut w = s.content().ingest_any().unwrap();
+        w.write_all(b"unknown in advance").unwrap();
+        let d = w.commit_computed().unwrap();
+        assert_eq!(d, Digest::of_bytes(b"unknown in advance"));
+        assert_eq!(s.content().read(&d).unwrap(), b"unknown in advance");
+        assert_eq!(ingest_count(&s), 0);
     }
 
     #[test]

@@ -114,6 +114,19 @@ impl Mini {
         dirs.iter().filter_map(|d| d["path"].as_str().map(PathBuf::from)).collect()
     }
 
+    /// Every path in the store but lock files and trash (see
+    /// [`super::snapshot_of`]): what a failed command must leave as it was.
+    pub fn snapshot(&self) -> std::collections::BTreeSet<String> {
+        super::snapshot_of(&self.root)
+    }
+
+    /// `mini images -q`, one id a line.
+    pub fn image_ids(&self) -> String {
+        let out = self.run(&["images", "-q"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Container directories in the store.
     pub fn containers(&self) -> Vec<String> {
         let dir = self.root.join("containers");

@@ -144,12 +144,7 @@ impl Env {
     /// Every path in the store except transient lock files: what a failed
     /// command must leave exactly as it was.
     pub fn snapshot(&self) -> BTreeSet<String> {
-        let root = self.root();
-        let mut out = BTreeSet::new();
-        if root.exists() {
-            walk(&root, &root, &mut out);
-        }
-        out
+        snapshot_of(&self.root())
     }
 
     pub fn images(&self) -> String {
@@ -157,6 +152,16 @@ impl Env {
         assert_eq!(o.code, 0, "mini images: {}", o.stderr);
         o.stdout
     }
+}
+
+/// Every path under the store `root` (three levels deep: blobs and layers
+/// by name) except transient lock files and trash.
+pub fn snapshot_of(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if root.exists() {
+        walk(root, root, &mut out);
+    }
+    out
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
