@@ -8,10 +8,13 @@ use clap::{Parser, Subcommand};
 
 mod attach;
 mod container;
+mod cp;
 mod create;
+mod diff;
 mod exec;
 mod export;
 pub mod format;
+mod history;
 mod images;
 mod inspect;
 mod kill;
@@ -78,6 +81,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Remove images
     Rmi(rmi::Args),
+    /// Show the history of an image
+    History(history::Args),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -93,6 +98,10 @@ enum Command {
     Rm(rm::Args),
     /// Export a container's filesystem as a tar archive
     Export(export::Args),
+    /// Copy files between a container and the host (or a tar stream)
+    Cp(cp::Args),
+    /// Show the files a container added (A), changed (C) and deleted (D)
+    Diff(diff::Args),
     /// Start stopped or created containers
     Start(start::Args),
     /// Stop running containers (stop signal, then SIGKILL after a timeout)
@@ -138,6 +147,8 @@ enum ImageCommand {
     Inspect(inspect::Args),
     /// Remove images (same as `mini rmi`)
     Rm(rmi::Args),
+    /// Show the history of an image (same as `mini history`)
+    History(history::Args),
     /// Remove blobs and layers no image uses
     Prune(prune::Args),
 }
@@ -188,6 +199,9 @@ pub fn main() -> Result<i32> {
         Command::Stats(a) => stats::run(a, &config),
         Command::Rm(a) => rm::run(a, &config),
         Command::Export(a) => export::run(a, &config),
+        Command::Cp(a) => cp::run(a, &config),
+        Command::Diff(a) => diff::run(a, &config),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(a, &config),
         Command::Start(a) => start::run(a, &config),
         Command::Stop(a) => stop::run(a, &config),
         Command::Kill(a) => kill::run(a, &config),

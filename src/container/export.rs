@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -61,7 +62,8 @@ fn at<'a>(op: &'a str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 
     move |e| io::Error::new(e.kind(), format!("{op} {}: {e}", path.display()))
 }
 
-struct TarWriter<W: Write> {
+/// The tar writer of `export` and `cp`.
+pub(super) struct TarWriter<W: Write> {
     tar: tar::Builder<W>,
     /// (dev, ino) → first path, for hardlinks.
     seen: HashMap<(u64, u64), PathBuf>,
@@ -69,34 +71,48 @@ struct TarWriter<W: Write> {
 }
 
 impl<W: Write> TarWriter<W> {
-    fn new(w: W, id_base: Option<(u32, u32)>) -> Self {
+    pub(super) fn new(w: W, id_base: Option<(u32, u32)>) -> Self {
         let mut tar = tar::Builder::new(w);
         tar.follow_symlinks(false);
         TarWriter { tar, seen: HashMap::new(), id_base }
     }
 
-    fn finish(mut self) -> io::Result<()> {
+    pub(super) fn finish(mut self) -> io::Result<()> {
         self.tar.finish()?;
         self.tar.get_mut().flush()
     }
 
-    /// Write `dir`'s entries (sorted, for reproducible archives), recursing.
-    /// Errors name the path they happened on.
-    fn walk(&mut self, root: &Path, rel: &Path, depth: usize) -> io::Result<()> {
-        let dir = root.join(rel);
-        let entries = std::fs::read_dir(&dir).map_err(at("read directory", &dir))?;
+    /// Write the entries of directory `dir` (sorted, for reproducible
+    /// archives) named under `prefix`, recursing. At depth 0 `dir` is a
+    /// container's root: /proc, /sys and /dev are written without their
+    /// contents. Errors name the path they happened on.
+    pub(super) fn walk(&mut self, dir: &Path, prefix: &Path, depth: usize) -> io::Result<()> {
+        let entries = std::fs::read_dir(dir).map_err(at("read directory", dir))?;
         let mut names: Vec<_> =
-            entries.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>().map_err(at("read directory", &dir))?;
+            entries.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>().map_err(at("read directory", dir))?;
         names.sort();
         for name in names {
-            let rel = rel.join(&name);
-            let path = root.join(&rel);
+            let path = dir.join(&name);
             let meta = std::fs::symlink_metadata(&path).map_err(at("stat", &path))?;
-            self.entry(&path, &rel, &meta).map_err(at("archive", &path))?;
             let skip = depth == 0 && SKIP_CONTENTS.iter().any(|s| name == *s);
-            if meta.is_dir() && !skip {
-                self.walk(root, &rel, depth + 1)?;
-            }
+            self.add(&path, &prefix.join(&name), &meta, !skip, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Write `path` (described by `meta`) as `name`, and a directory's
+    /// contents below it when `recurse`.
+    pub(super) fn add(
+        &mut self,
+        path: &Path,
+        name: &Path,
+        meta: &std::fs::Metadata,
+        recurse: bool,
+        depth: usize,
+    ) -> io::Result<()> {
+        self.entry(path, name, meta).map_err(at("archive", path))?;
+        if meta.is_dir() && recurse {
+            self.walk(path, name, depth)?;
         }
         Ok(())
     }
@@ -126,6 +142,13 @@ impl<W: Write> TarWriter<W> {
         if ft.is_symlink() {
             let target = std::fs::read_link(path)?;
             h.set_size(0);
+            // A target is data, kept byte for byte: the tar crate's path
+            // handling would write `/` as `//` and drop a leading `./`.
+            let bytes = target.as_os_str().as_bytes();
+            if bytes.len() <= 100 {
+                h.set_link_name_literal(bytes)?;
+                return self.tar.append_data(&mut h, rel, io::empty());
+            }
             return self.tar.append_link(&mut h, rel, target);
         }
         if ft.is_file() && meta.nlink() > 1 {
@@ -199,6 +222,21 @@ mod tests {
         assert_eq!((got[3].1, got[3].4.as_deref()), (tar::EntryType::Symlink, Some("b")));
         let mode = tar::Archive::new(&out[..]).entries().unwrap().nth(1).unwrap().unwrap().header().mode().unwrap();
         assert_eq!(mode & 0o7777, 0o4755);
+    }
+
+    #[test]
+    fn symlink_targets_are_kept_verbatim() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, target) in [("root", "/"), ("dot", "./x"), ("up", "../../..")] {
+            symlink(target, tmp.path().join(name)).unwrap();
+        }
+        let mut out = Vec::new();
+        let mut w = TarWriter::new(&mut out, None);
+        w.walk(tmp.path(), Path::new(""), 1).unwrap();
+        w.finish().unwrap();
+        let links: Vec<_> = entries(&out).into_iter().map(|e| (e.0, e.4.unwrap())).collect();
+        let want = [("dot", "./x"), ("root", "/"), ("up", "../../..")];
+        assert_eq!(links, want.map(|(a, b)| (a.to_string(), b.to_string())));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! killed `mini` left behind.
 
 pub mod attach;
+pub mod cp;
+pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod launch;
