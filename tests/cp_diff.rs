@@ -251,3 +251,26 @@ fn history_matches_the_image_config() {
     assert_eq!(quiet.lines().count(), want.len());
     assert_refused(l.mini(&["history", "127.0.0.1:5000/test/nosuch:1"]), "no such image");
 }
+
+#[test]
+fn cp_maps_owners_through_the_userns_auto_range() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["--name", "mapped", "--userns=auto"], &["sleep", "1000"]);
+    let src = host_source(l.m.dir());
+    let f = src.join("f").display().to_string();
+    ok(&l, &["cp", "-a", &f, "mapped:/kept"]);
+    ok(&l, &["cp", &f, "mapped:/rooted"]);
+    let (_, out, _) = l.mini(&["exec", "mapped", "stat", "-c", "%u %g", "/kept", "/rooted"]);
+    assert_eq!(out, "1234 5678\n0 0\n", "the container sees its own ids");
+    let upper = l.m.root.join("containers").join(&id).join("upper");
+    let host_uid = std::fs::metadata(upper.join("rooted")).unwrap().uid();
+    assert!(host_uid >= 65536, "container root is an unprivileged host id, got {host_uid}");
+    let back = l.m.dir().join("mapped-back");
+    ok(&l, &["cp", "-a", "mapped:/kept", &back.display().to_string()]);
+    let m = std::fs::metadata(&back).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1234, 5678), "ids come back as the container's");
+    ok(&l, &["stop", "-t", "0", "mapped"]);
+    assert_refused(l.mini(&["cp", &f, "mapped:/later"]), "stopped --userns=auto container is not supported");
+    ok(&l, &["cp", "-a", "mapped:/kept", &l.m.dir().join("stopped-back").display().to_string()]);
+    assert_eq!(std::fs::metadata(l.m.dir().join("stopped-back")).unwrap().uid(), 1234);
+}
