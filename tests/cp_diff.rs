@@ -146,6 +146,15 @@ fn cp_tar_streams_both_ways() {
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = l.mini(&["exec", "live", "stat", "-c", "%a %u %n", "/opt/streamed/x"]);
     assert_eq!(out, "640 0 /opt/streamed/x\n");
+
+    // A container side failing mid-stream is reported, not a broken pipe.
+    l.detach(&["--name", "frozen", "--read-only"], &["sleep", "1000"]);
+    let mut child = l.m.cmd(&["cp", "-", "frozen:/opt"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let _ = child.stdin.take().unwrap().write_all(&bytes);
+    assert_refused(text(child.wait_with_output().unwrap()), "Read-only file system");
+    let f = l.m.dir().join("f");
+    std::fs::write(&f, vec![7u8; 4 << 20]).unwrap();
+    assert_refused(l.mini(&["cp", &f.display().to_string(), "frozen:/big"]), "Read-only file system");
 }
 
 /// Symlinks to the host's root inside the container resolve inside it.

@@ -126,10 +126,10 @@ pub fn archive_name(src: &str) -> Option<OsString> {
 }
 
 /// Whether SRC can be copied at all (Docker's checks on the source).
-pub fn check_source(src: &str, kind: Kind) -> std::result::Result<(), String> {
+pub fn check_source(src: &str, kind: Kind) -> std::result::Result<(), &'static str> {
     match kind {
-        Kind::Missing => Err(format!("{src}: no such file or directory")),
-        Kind::File if src.ends_with('/') || src.ends_with("/.") => Err(format!("{src}: not a directory")),
+        Kind::Missing => Err("no such file or directory"),
+        Kind::File if src.ends_with('/') || src.ends_with("/.") => Err("not a directory"),
         _ => Ok(()),
     }
 }
@@ -328,7 +328,7 @@ fn copy_in(t: &Target, from: &Side, dest: &str, opts: CpOptions) -> Result<()> {
         Side::Host(src) => {
             let kind =
                 Kind::of(Path::new(src), opts.follow_link).map_err(|e| Error::new(format!("stat {src}")).because(e))?;
-            check_source(src, kind).map_err(|why| Error::new("find the source").because(why))?;
+            check_source(src, kind).map_err(|why| Error::new(format!("find {src}")).because(why))?;
             Some(kind)
         }
         _ => None,
@@ -343,6 +343,8 @@ fn copy_in(t: &Target, from: &Side, dest: &str, opts: CpOptions) -> Result<()> {
         Some(pid) => pid,
     };
     drop((data_r, ctl_w));
+    // A child that fails mid-copy closes the pipe: its report says why.
+    p::ignore_sigpipe();
     let mut ctl = File::from(ctl_r);
     let data = BufWriter::new(File::from(data_w));
     let sent = match (first_byte(&mut ctl), from) {
@@ -409,7 +411,7 @@ fn first_byte(ctl: &mut File) -> Result<u8> {
             let _ = ctl.read_to_end(&mut rest);
             Err(Failed::decode(&rest).map_or_else(|| Error::new("copy"), Failed::into_error))
         }
-        _ => Err(Error::new("copy").because("the container side ended early")),
+        _ => Err(Error::new("reach the container's side").because("it ended without a word")),
     }
 }
 
@@ -448,8 +450,8 @@ mod tests {
         assert_eq!(archive_name("/etc/"), Some("etc".into()));
         assert_eq!(archive_name("/etc/."), None);
         assert_eq!(archive_name("/"), None);
-        assert_eq!(check_source("/x", Missing), Err("/x: no such file or directory".into()));
-        assert_eq!(check_source("/f/", File), Err("/f/: not a directory".into()));
+        assert_eq!(check_source("/x", Missing), Err("no such file or directory"));
+        assert_eq!(check_source("/f/", File), Err("not a directory"));
         assert_eq!(check_source("/d/.", Dir), Ok(()));
     }
 

@@ -2,7 +2,7 @@
 //! what was asked ([`record`], built by [`spec`]), the state machine
 //! ([`state`], the only writer of state.json), the one launch path
 //! ([`launch`]), the verbs' engines ([`run`], [`lifecycle`], [`exec`],
-//! [`attach`], [`logs`], [`export`]) and the detached containers' monitor
+//! [`attach`], [`logs`], [`export`], [`cp`], [`diff`]) and the detached containers' monitor
 //! ([`monitor`]). This file: find, create, remove, and the sweep of what a
 //! killed `mini` left behind.
 

@@ -179,6 +179,15 @@ pub fn default_sigpipe() {
     }
 }
 
+/// Let writes to a closed pipe fail with EPIPE instead of ending mini:
+/// for a writer that would rather report why its reader went away.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting one signal's disposition to SIG_IGN.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// Unblock everything and restore default dispositions (before exec).
 pub fn reset_signals() {
     // SAFETY: resetting dispositions and the mask of this process.
