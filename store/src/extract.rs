@@ -13,6 +13,10 @@
 //! `..` that would climb above the root is rejected as an [`StoreError::UnsafeEntry`]
 //! (as Docker does). Symlink targets are stored verbatim: they are only data.
 //!
+//! Also used by `mini cp` ([`Extractor::for_copy`]): the same confinement for
+//! a copy into a container or onto the host, without whiteout conversion, the
+//! archive's top name replaced by the destination's, owners mapped.
+//!
 //! Whiteouts become overlayfs form: `dir/.wh.NAME` → char device 0:0 `dir/NAME`,
 //! `dir/.wh..wh..opq` → xattr `trusted.overlay.opaque=y` on `dir`.
 //!
