@@ -207,6 +207,8 @@ fn bad_copies_are_refused_in_one_line_leaving_nothing() {
     let before = l.mini(&["diff", "idle"]).1;
     assert_refused(l.mini(&["cp", "idle:/nope", &at("out")]), "/nope in container idle: no such file or directory");
     assert_refused(l.mini(&["cp", "nosuch:/etc", &at("out")]), "no such container");
+    assert_refused(l.mini(&["cp", &at("file"), "nosuch:/x"]), "no such container");
+    assert_refused(l.mini(&["cp", "idle:/etc/passwd", &at("no/such/dir")]), "copy into");
     assert_refused(l.mini(&["cp", &at("missing"), "idle:/x"]), "no such file or directory");
     assert_refused(l.mini(&["cp", &at("dir"), "idle:/etc/passwd"]), "cannot copy a directory to a file");
     assert_refused(l.mini(&["cp", &at("file"), "idle:/newdir/"]), "destination directory must exist");
