@@ -77,6 +77,24 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A Docker `--format` template with `{{.Field}}` placeholders filled
+/// from `fields` (a leading `table ` is dropped, `\t` is a tab).
+pub fn fill(template: &str, fields: &[(&str, &str)]) -> String {
+    let mut out = template.strip_prefix("table ").unwrap_or(template).replace("\\t", "\t");
+    for (k, v) in fields {
+        out = out.replace(&format!("{{{{.{k}}}}}"), v);
+    }
+    out
+}
+
+/// Docker's `stringutils.Ellipsis`: at most `max` characters, the last an ellipsis.
+pub fn ellipsis(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    text.chars().take(max.saturating_sub(1)).collect::<String>() + "…"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +123,13 @@ mod tests {
         assert_eq!(at("2025-12-01T12:00:00Z"), "5 weeks ago");
         assert_eq!(at("2020-01-01T00:00:00Z"), "6 years ago");
         assert_eq!(ago(None, now), "N/A");
+    }
+
+    #[test]
+    fn templates_and_ellipsis() {
+        assert_eq!(fill("table {{.A}}\\t{{.B}}", &[("A", "1"), ("B", "2")]), "1\t2");
+        assert_eq!(ellipsis("abcdef", 4), "abc…");
+        assert_eq!(ellipsis("abcd", 4), "abcd");
     }
 
     #[test]

@@ -9,10 +9,13 @@ use clap::{Parser, Subcommand};
 mod attach;
 mod commit;
 mod container;
+mod cp;
 mod create;
+mod diff;
 mod exec;
 mod export;
 pub mod format;
+mod history;
 mod images;
 mod import;
 mod inspect;
@@ -93,6 +96,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Remove images
     Rmi(rmi::Args),
+    /// Show the history of an image
+    History(history::Args),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -116,6 +121,10 @@ enum Command {
     Rm(rm::Args),
     /// Export a container's filesystem as a tar archive
     Export(export::Args),
+    /// Copy files between a container and the host (or a tar stream)
+    Cp(cp::Args),
+    /// Show the files a container added (A), changed (C) and deleted (D)
+    Diff(diff::Args),
     /// Start stopped or created containers
     Start(start::Args),
     /// Stop running containers (stop signal, then SIGKILL after a timeout)
@@ -165,6 +174,8 @@ enum ImageCommand {
     Inspect(inspect::Args),
     /// Remove images (same as `mini rmi`)
     Rm(rmi::Args),
+    /// Show the history of an image (same as `mini history`)
+    History(history::Args),
     /// Remove blobs and layers no image uses
     Prune(prune::Args),
     /// Write images to a tar archive (same as `mini save`)
@@ -229,6 +240,9 @@ pub fn main() -> Result<i32> {
         Command::Stats(a) => stats::run(a, &config),
         Command::Rm(a) => rm::run(a, &config),
         Command::Export(a) => export::run(a, &config),
+        Command::Cp(a) => cp::run(a, &config),
+        Command::Diff(a) => diff::run(a, &config),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(a, &config),
         Command::Start(a) => start::run(a, &config),
         Command::Stop(a) => stop::run(a, &config),
         Command::Kill(a) => kill::run(a, &config),

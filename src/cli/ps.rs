@@ -153,11 +153,8 @@ fn template(t: &str, r: &Row) -> String {
         ("Names", &r.name),
         ("Ports", &r.ports),
     ];
-    let mut out = t.strip_prefix("table ").unwrap_or(t).replace("{{.State}}", r.state).replace("\\t", "\t");
-    for (k, v) in fields {
-        out = out.replace(&format!("{{{{.{k}}}}}"), v);
-    }
-    out
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).chain([("State", r.state)]).collect();
+    crate::cli::format::fill(t, &fields)
 }
 
 fn unix(t: Option<u64>) -> Option<DateTime<Utc>> {

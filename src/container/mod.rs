@@ -2,12 +2,14 @@
 //! what was asked ([`record`], built by [`spec`]), the state machine
 //! ([`state`], the only writer of state.json), the one launch path
 //! ([`launch`]), the verbs' engines ([`run`], [`lifecycle`], [`exec`],
-//! [`attach`], [`logs`], [`export`]) and the detached containers' monitor
+//! [`attach`], [`logs`], [`export`], [`cp`], [`diff`]) and the detached containers' monitor
 //! ([`monitor`]). This file: find, create, remove, and the sweep of what a
 //! killed `mini` left behind.
 
 pub mod attach;
 pub mod commit;
+pub mod cp;
+pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod launch;

@@ -73,26 +73,41 @@ impl<W: Write> TarWriter<W> {
         Ok(w)
     }
 
-    /// Write `dir`'s entries (sorted, for reproducible archives), recursing.
-    /// Errors name the path they happened on.
-    pub fn walk(&mut self, root: &Path, rel: &Path, depth: usize) -> io::Result<()> {
-        let dir = root.join(rel);
-        let entries = std::fs::read_dir(&dir).map_err(at("read directory", &dir))?;
+    /// Write the entries of directory `dir` (sorted, for reproducible
+    /// archives) named under `prefix`, recursing. At depth 0 `dir` is a
+    /// container's root: /proc, /sys and /dev are written without their
+    /// contents. Errors name the path they happened on.
+    pub fn walk(&mut self, dir: &Path, prefix: &Path, depth: usize) -> io::Result<()> {
+        let entries = std::fs::read_dir(dir).map_err(at("read directory", dir))?;
         let mut names: Vec<_> =
-            entries.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>().map_err(at("read directory", &dir))?;
+            entries.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>().map_err(at("read directory", dir))?;
         names.sort();
         for name in names {
-            let rel = rel.join(&name);
-            let path = root.join(&rel);
+            let rel = prefix.join(&name);
             if self.mode == Mode::Layer && ETC_MOUNTS.iter().any(|m| rel == Path::new(m)) {
                 continue;
             }
+            let path = dir.join(&name);
             let meta = std::fs::symlink_metadata(&path).map_err(at("stat", &path))?;
-            self.entry(&path, &rel, &meta).map_err(at("archive", &path))?;
             let skip = depth == 0 && SKIP_CONTENTS.iter().any(|s| name == *s);
-            if meta.is_dir() && !skip {
-                self.walk(root, &rel, depth + 1)?;
-            }
+            self.add(&path, &rel, &meta, !skip, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Write `path` (described by `meta`) as `name`, and a directory's
+    /// contents below it when `recurse` (`cp` names its top entry itself).
+    pub fn add(
+        &mut self,
+        path: &Path,
+        name: &Path,
+        meta: &std::fs::Metadata,
+        recurse: bool,
+        depth: usize,
+    ) -> io::Result<()> {
+        self.entry(path, name, meta).map_err(at("archive", path))?;
+        if meta.is_dir() && recurse {
+            self.walk(path, name, depth)?;
         }
         Ok(())
     }
@@ -129,6 +144,13 @@ impl<W: Write> TarWriter<W> {
         if ft.is_symlink() {
             let target = std::fs::read_link(path)?;
             h.set_size(0);
+            // A target is data, kept byte for byte: the tar crate's path
+            // handling would write `/` as `//` and drop a leading `./`.
+            let bytes = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str());
+            if bytes.len() <= 100 {
+                h.set_link_name_literal(bytes)?;
+                return self.tar.append_data(&mut h, rel, io::empty());
+            }
             return self.tar.append_link(&mut h, rel, target);
         }
         if ft.is_file() {
@@ -282,5 +304,20 @@ mod tests {
                 .unwrap_or_default();
             assert!(!xattrs.iter().any(|k| k.contains("overlay")), "overlay xattrs never go out: {xattrs:?}");
         }
+    }
+
+    #[test]
+    fn symlink_targets_are_kept_verbatim() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, target) in [("root", "/"), ("dot", "./x"), ("up", "../../..")] {
+            symlink(target, tmp.path().join(name)).unwrap();
+        }
+        let mut out = Vec::new();
+        let mut w = TarWriter::new(&mut out, Mode::Export, None);
+        w.walk(tmp.path(), Path::new(""), 1).unwrap();
+        w.finish().unwrap();
+        let links: Vec<_> = entries(&out).into_iter().map(|e| (e.0, e.4.unwrap())).collect();
+        let want = [("dot", "./x"), ("root", "/"), ("up", "../../..")];
+        assert_eq!(links, want.map(|(a, b)| (a.to_string(), b.to_string())));
     }
 }

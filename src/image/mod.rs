@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod build;
 pub mod change;
+pub mod history;
 pub mod local;
 pub mod manifest;
 pub mod reference;

@@ -56,3 +56,22 @@ pub fn private_mount_namespace() -> Result<()> {
     }
     super::mount::make_rprivate()
 }
+
+/// Make the open directory `dir` this process's root and working
+/// directory: afterwards no path it resolves (symlinks and `..` included)
+/// can name anything outside `dir`.
+pub fn chroot_into(dir: &std::os::fd::OwnedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fchdir on an fd we own, then chroot to the new cwd.
+    let rc = unsafe {
+        if libc::fchdir(dir.as_raw_fd()) != 0 {
+            -1
+        } else {
+            libc::chroot(c".".as_ptr())
+        }
+    };
+    if rc != 0 {
+        return Err(Error::new("enter the container's root").because(io::Error::last_os_error()));
+    }
+    std::env::set_current_dir("/").map_err(|e| Error::new("enter the container's root").because(e))
+}

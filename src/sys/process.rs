@@ -179,11 +179,11 @@ pub fn default_sigpipe() {
     }
 }
 
-/// Ignore SIGPIPE again, for verbs that write to registries: a connection
-/// the server drops mid-upload must be an EPIPE the client retries, not
-/// the end of mini.
+/// Let writes to a closed pipe or socket fail with EPIPE instead of
+/// ending mini: for a writer that reports why its reader went away, and
+/// for registry uploads, where a dropped connection is retried.
 pub fn ignore_sigpipe() {
-    // SAFETY: setting one signal's disposition.
+    // SAFETY: setting one signal's disposition to SIG_IGN.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }

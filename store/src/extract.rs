@@ -13,6 +13,10 @@
 //! `..` that would climb above the root is rejected as an [`StoreError::UnsafeEntry`]
 //! (as Docker does). Symlink targets are stored verbatim: they are only data.
 //!
+//! Also used by `mini cp` ([`Extractor::for_copy`]): the same confinement for
+//! a copy into a container or onto the host, without whiteout conversion, the
+//! archive's top name replaced by the destination's, owners mapped.
+//!
 //! Whiteouts become overlayfs form: `dir/.wh.NAME` → char device 0:0 `dir/NAME`,
 //! `dir/.wh..wh..opq` → xattr `trusted.overlay.opaque=y` on `dir`.
 //!
@@ -82,8 +86,11 @@ impl AsFd for Dir {
     }
 }
 
+/// Maps an entry's (uid, gid) to the owner it gets on disk.
+pub type IdMapper = Box<dyn Fn(u32, u32) -> (u32, u32)>;
+
 /// Extracts one tar stream into the directory `root` (an open fd on it).
-pub(crate) struct Extractor {
+pub struct Extractor {
     root: Rc<Dir>,
     root_path: PathBuf,
     layer: String,
@@ -94,11 +101,17 @@ pub(crate) struct Extractor {
     egid: u32,
     /// The process umask, to know when a create mode needs no fchmod.
     umask: u32,
+    /// The first component of every name (and hardlink target) replaced
+    /// by this one: `mini cp` copies `etc/…` to a destination named `x/…`.
+    rename_top: Option<std::ffi::OsString>,
+    ids: Option<IdMapper>,
+    /// Layers: `.wh.` names are whiteouts. Copies: they are plain names.
+    whiteouts: bool,
 }
 
 impl Extractor {
     /// `root_path` is used for error messages only; `layer` names the layer in them.
-    pub(crate) fn new(root: OwnedFd, root_path: &Path, layer: &str) -> Extractor {
+    pub fn new(root: OwnedFd, root_path: &Path, layer: &str) -> Extractor {
         Extractor {
             root: Rc::new(Dir::new(root)),
             root_path: root_path.to_path_buf(),
@@ -109,12 +122,24 @@ impl Extractor {
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
             umask: read_umask(),
+            rename_top: None,
+            ids: None,
+            whiteouts: true,
         }
+    }
+
+    /// For copies rather than layers: `.wh.` names stay plain files, the
+    /// top name may be replaced, owners go through `ids`.
+    pub fn for_copy(mut self, rename_top: Option<std::ffi::OsString>, ids: IdMapper) -> Extractor {
+        self.rename_top = rename_top;
+        self.ids = Some(ids);
+        self.whiteouts = false;
+        self
     }
 
     /// Extracts every entry of `reader` (which is left positioned after the
     /// end-of-archive marker; callers drain it to hash the padding too).
-    pub(crate) fn extract<R: Read>(&mut self, reader: R) -> Result<()> {
+    pub fn extract<R: Read>(&mut self, reader: R) -> Result<()> {
         let mut archive = tar::Archive::new(reader);
         let stream = PathBuf::from(format!("layer {}", self.layer));
         for entry in archive.entries().op("read tar stream of", &stream)? {
@@ -140,7 +165,7 @@ impl Extractor {
             return if kind == EntryType::Directory { self.root_meta(&meta) } else { Ok(()) };
         };
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-        if name.starts_with(WHITEOUT_PREFIX) {
+        if self.whiteouts && name.starts_with(WHITEOUT_PREFIX) {
             return self.whiteout(&parent, &name, &rel, &meta);
         }
         let pfd = self.dir_fd(&parent, true)?;
@@ -193,8 +218,11 @@ impl Extractor {
             }
         }
         let mut p = PathBuf::new();
-        for c in parts {
-            p.push(OsStr::from_bytes(c));
+        for (i, c) in parts.into_iter().enumerate() {
+            match &self.rename_top {
+                Some(top) if i == 0 => p.push(top),
+                _ => p.push(OsStr::from_bytes(c)),
+            }
         }
         Ok(p)
     }
@@ -235,6 +263,9 @@ impl Extractor {
                     m.mtime = parse_pax_time(v).unwrap_or(m.mtime);
                 }
             }
+        }
+        if let Some(ids) = &self.ids {
+            (m.uid, m.gid) = ids(m.uid, m.gid);
         }
         Ok(m)
     }

@@ -21,7 +21,7 @@ pub mod containers;
 pub mod content;
 pub mod digest;
 pub mod error;
-mod extract;
+pub mod extract;
 pub mod gc;
 pub mod images;
 pub mod layers;

@@ -469,3 +469,24 @@ fn non_utf8_names_round_trip() {
     assert_eq!(fs::read(&p).unwrap(), b"bytes");
     assert_eq!(fs::read(root.join("link")).unwrap(), b"bytes");
 }
+
+/// `mini cp`'s use: `.wh.` names are plain files, the top name is
+/// replaced (in hardlink targets too), owners go through the mapper.
+#[test]
+fn copies_rename_the_top_map_owners_and_keep_wh_names() {
+    requires_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Tar::new();
+    t.dir("etc").file("etc/.wh.x", b"plain").file("etc/a", b"a").hardlink("etc/b", "etc/a");
+    let root = fs::File::open(dir.path()).unwrap();
+    crate::extract::Extractor::new(root.into(), dir.path(), "copy")
+        .for_copy(Some("renamed".into()), Box::new(|u, g| (u + 100, g + 200)))
+        .extract(&t.finish()[..])
+        .unwrap();
+    let r = dir.path().join("renamed");
+    assert_eq!(fs::read(r.join(".wh.x")).unwrap(), b"plain");
+    let (a, b) = (fs::metadata(r.join("a")).unwrap(), fs::metadata(r.join("b")).unwrap());
+    assert_eq!(a.ino(), b.ino(), "the hardlink's target was renamed too");
+    assert_eq!((a.uid(), a.gid()), (100, 200));
+    assert!(!dir.path().join("etc").exists());
+}
