@@ -68,9 +68,11 @@ fn a_pushed_image_keeps_its_digest_and_pulls_back_into_an_empty_store() {
     assert_eq!(v["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
 }
 
-/// A one-layer image with a 12 MiB file: uploaded in chunks.
+/// A one-layer image with a 40 MiB file: three 16 MiB PATCHes.
+const BIG: u32 = 40 << 20;
+
 fn big_image(env: &Env, name: &str) {
-    let data: Vec<u8> = (0..12u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..BIG).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     support::image::build_image(&env.root(), name, |b| {
         support::image::tar_dir(b, "data");
         support::image::tar_file(b, "data/blob", 0o644, &data);
@@ -78,14 +80,20 @@ fn big_image(env: &Env, name: &str) {
 }
 
 #[test]
-fn a_large_layer_goes_up_in_chunks_and_a_cut_upload_starts_again() {
+fn a_large_layer_goes_up_in_chunks_and_a_cut_upload_goes_on() {
     let env = Env::new();
-    let proxy = support::proxy::CuttingProxy::start(PLAIN, 3 << 20);
+    // Cut in the middle of the second chunk.
+    let proxy = support::proxy::CuttingProxy::start(PLAIN, 20 << 20);
     let name = format!("127.0.0.1:{}/test/{}:1", proxy.port, repo("cut"));
     big_image(&env, &name);
     let o = env.run(&["push", &name]);
     o.assert_ok();
     assert_eq!(proxy.cuts.load(std::sync::atomic::Ordering::SeqCst), 1, "the proxy cut one upload");
+    // distribution declares a session broken mid-PATCH invalid (its
+    // signed state names the offset before it), so the blob went again,
+    // once: the cut part plus the whole layer, no more.
+    let forwarded = proxy.forwarded.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(forwarded < u64::from(BIG) + (22 << 20), "{forwarded} bytes went through for a {BIG}-byte layer");
     assert!(o.stderr.contains(": Pushed"), "{}", o.stderr);
     // What went up is what the store holds.
     let via_plain = name.replace(&format!("127.0.0.1:{}", proxy.port), PLAIN);

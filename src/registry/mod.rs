@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod client;
 pub mod login;
+pub mod session;
 pub mod upload;

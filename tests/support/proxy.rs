@@ -5,12 +5,14 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub struct CuttingProxy {
     pub port: u16,
     pub cuts: Arc<AtomicU32>,
+    /// Bytes passed from clients to the registry, over all connections.
+    pub forwarded: Arc<AtomicU64>,
 }
 
 impl CuttingProxy {
@@ -18,20 +20,26 @@ impl CuttingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let port = listener.local_addr().unwrap().port();
         let cuts = Arc::new(AtomicU32::new(0));
+        let forwarded = Arc::new(AtomicU64::new(0));
         let armed = Arc::new(AtomicBool::new(true));
-        let counter = cuts.clone();
+        let (counter, total) = (cuts.clone(), forwarded.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(upstream) else { continue };
-                let (armed, counter) = (armed.clone(), counter.clone());
-                std::thread::spawn(move || relay(client, server, cut_after, &armed, &counter));
+                let (armed, counter, total) = (armed.clone(), counter.clone(), total.clone());
+                std::thread::spawn(move || relay(client, server, cut_after, (&armed, &counter, &total)));
             }
         });
-        CuttingProxy { port, cuts }
+        CuttingProxy { port, cuts, forwarded }
     }
 }
 
-fn relay(client: TcpStream, server: TcpStream, cut_after: u64, armed: &AtomicBool, cuts: &AtomicU32) {
+fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    cut_after: u64,
+    (armed, cuts, total): (&AtomicBool, &AtomicU32, &AtomicU64),
+) {
     let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let (mut s_in, mut c_out) = (server, client);
     let back = std::thread::spawn(move || {
@@ -55,6 +63,7 @@ fn relay(client: TcpStream, server: TcpStream, cut_after: u64, armed: &AtomicBoo
         if s_out.write_all(&buf[..n]).is_err() {
             break;
         }
+        total.fetch_add(n as u64, Ordering::SeqCst);
     }
     let _ = s_out.shutdown(Shutdown::Write);
     let _ = back.join();
