@@ -23,11 +23,15 @@ location = "127.0.0.1:5000"
 insecure = true
 CONF
 export CONTAINERS_REGISTRIES_CONF=$WORK/podman/registries.conf
-podman_in() { # ROOT ARGS...
-  local root=$1; shift
-  unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' sh \
-    podman --root "$root" --runroot "/run/mb-save-$$-$(basename "$root")" --storage-driver overlay "$@"
-}
+# podman ROOT ARGS..., as a script so /usr/bin/time can run it.
+cat >"$WORK/podman-in" <<'SCRIPT'
+#!/bin/sh
+root=$1; shift
+exec unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' sh \
+  podman --root "$root" --runroot "/run/mb-save-$(basename "$root")" --storage-driver overlay "$@"
+SCRIPT
+chmod +x "$WORK/podman-in"
+podman_in() { "$WORK/podman-in" "$@"; }
 MINI_ROOT=$WORK/mini-src $MINI pull -q "$IMAGE" >/dev/null
 podman_in "$WORK/podman-src" pull -q "$IMAGE" >/dev/null
 
@@ -46,9 +50,9 @@ run() { # name command...
 for i in $(seq 1 "$ROUNDS"); do
   echo "round $i"
   run "mini save" env MINI_ROOT="$WORK/mini-src" "$MINI" save -o "$WORK/m-$i.tar" "$IMAGE"
-  run "podman save" podman_in "$WORK/podman-src" save -q -o "$WORK/p-$i.tar" "$IMAGE"
+  run "podman save" "$WORK/podman-in" "$WORK/podman-src" save -q -o "$WORK/p-$i.tar" "$IMAGE"
   run "mini load" env MINI_ROOT="$WORK/mini-$i" "$MINI" load -i "$WORK/m-$i.tar"
-  run "podman load" podman_in "$WORK/podman-$i" load -q -i "$WORK/p-$i.tar"
+  run "podman load" "$WORK/podman-in" "$WORK/podman-$i" load -q -i "$WORK/p-$i.tar"
   rm -rf "$WORK/m-$i.tar" "$WORK/p-$i.tar" "$WORK/mini-$i"
   podman_in "$WORK/podman-$i" system reset -f >/dev/null 2>&1 || true
   rm -rf "$WORK/podman-$i"
