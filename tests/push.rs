@@ -68,8 +68,8 @@ fn a_pushed_image_keeps_its_digest_and_pulls_back_into_an_empty_store() {
     assert_eq!(v["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
 }
 
-/// A one-layer image with a 40 MiB file: three 16 MiB PATCHes.
-const BIG: u32 = 40 << 20;
+/// A one-layer image with a 72 MiB file: two PATCHes (64 MiB and 8).
+const BIG: u32 = 72 << 20;
 
 fn big_image(env: &Env, name: &str) {
     let data: Vec<u8> = (0..BIG).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
@@ -82,7 +82,7 @@ fn big_image(env: &Env, name: &str) {
 #[test]
 fn a_large_layer_goes_up_in_chunks_and_a_cut_upload_goes_on() {
     let env = Env::new();
-    // Cut in the middle of the second chunk.
+    // Cut in the middle of the first chunk.
     let proxy = support::proxy::CuttingProxy::start(PLAIN, 20 << 20);
     let name = format!("127.0.0.1:{}/test/{}:1", proxy.port, repo("cut"));
     big_image(&env, &name);
@@ -184,4 +184,38 @@ fn bad_tags_and_pushes_are_one_line_errors_that_change_nothing() {
     env.run(&["push", "--format", "docker", SOURCE]).assert_error(&["--format"]);
     env.run(&["push", "-q", "127.0.0.1:1/unreachable:1"]).assert_error(&["127.0.0.1:1", "unreachable"]);
     assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn pull_run_change_commit_tag_push_remove_pull_run_sees_the_change() {
+    let env = Env::new();
+    env.run(&["pull", "-q", SOURCE]).assert_ok();
+    let o = env.run(&[
+        "run",
+        "--name",
+        "story",
+        "--network",
+        "none",
+        SOURCE,
+        "sh",
+        "-c",
+        "echo changed by hand > /etc/motd && rm /etc/hostname.default 2>/dev/null; true",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let target = format!("{PLAIN}/test/{}:1", repo("story"));
+    let o = env.run(&["commit", "story", "committed:1"]);
+    o.assert_ok();
+    env.run(&["tag", "committed:1", &target]).assert_ok();
+    env.run(&["push", "-q", &target]).assert_ok();
+    // Remove everything: the container, every name, the blobs.
+    env.run(&["rm", "story"]).assert_ok();
+    for name in [SOURCE, "committed:1", target.as_str()] {
+        env.run(&["rmi", name]).assert_ok();
+    }
+    env.run(&["image", "prune"]).assert_ok();
+    let o = env.run(&["images", "-q"]);
+    assert_eq!(o.stdout.trim(), "", "images left: {}", o.stdout);
+    env.run(&["pull", "-q", &target]).assert_ok();
+    let o = env.run(&["run", "--rm", "--network", "none", &target, "cat", "/etc/motd"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "changed by hand\n"), "{}", o.stderr);
 }

@@ -24,9 +24,10 @@ use reqwest::StatusCode;
 use crate::error::{Error, Result};
 use mini_store::digest::Digest;
 
-/// Bytes per PATCH: few requests (each streamed from disk), and a resume
+/// Bytes per PATCH: few requests (each streamed from disk; bench/push.sh
+/// measured 0.60x skopeo with 16 MiB, 0.50x with 64 MiB), and a resume
 /// never has more than this to ask about.
-const CHUNK: u64 = 16 << 20;
+const CHUNK: u64 = 64 << 20;
 /// Bytes per piece of a PATCH's body read from the file.
 const PIECE: usize = 1 << 20;
 /// Resumes of one upload before giving up.
