@@ -343,3 +343,18 @@ fn connect_and_disconnect_a_running_container() {
     assert_eq!(mini(&m, &["rm", "-f", &id]).0, 0);
     assert_nothing_left(&m);
 }
+
+#[test]
+fn without_nft_a_bridged_run_fails_whole_and_the_next_one_gets_its_rules() {
+    let Some(m) = Mini::networked("") else { return };
+    // nft lives in /usr/sbin: a PATH without it.
+    let (code, _, err) = text(m.cmd(&["run", "--rm", IMAGE, "true"]).env("PATH", "/usr/bin:/bin").output().unwrap());
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("nftables"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!m.ns().links().contains(&"mini0".to_string()), "a bridge without rules stayed: {:?}", m.ns().links());
+    assert!(m.containers().is_empty());
+    let (code, _, err) = sh(&m, &[], "true");
+    assert_eq!(code, 0, "{err}");
+    assert!(m.ns().nft_table().contains("masquerade"), "{}", m.ns().nft_table());
+}

@@ -58,6 +58,11 @@ pub fn attach(store: &Store, who: &Who, name: &str) -> Result<Attached> {
         if let Err(e) = host::apply_firewall(&recs.data) {
             recs.data.endpoints.retain(|e| e.container != who.id);
             recs.save()?;
+            // A bridge without its NAT rules would look made to the next
+            // start, which would then run without them: take it away.
+            if made_bridge {
+                let _ = host::remove_bridge(&plug.bridge);
+            }
             return Err(e.within(what()));
         }
     }
@@ -83,7 +88,10 @@ pub fn connect(store: &Store, who: &Who, name: &str, pid: i32, holder: Holder) -
     let plugged = crate::runtime::net::plug_running(pid, &plug);
     let firewall = if made_bridge { host::apply_firewall(&recs.data) } else { Ok(()) };
     if let Err(e) = plugged.and(firewall) {
-        host::remove_links(&[plug.host_if]);
+        host::remove_links(&[plug.host_if.clone()]);
+        if made_bridge {
+            let _ = host::remove_bridge(&plug.bridge);
+        }
         return Err(e.within(what()));
     }
     recs.save()?;
