@@ -88,7 +88,7 @@ pub fn connect(store: &Store, who: &Who, name: &str, pid: i32, holder: Holder) -
     let plugged = crate::runtime::net::plug_running(pid, &plug);
     let firewall = if made_bridge { host::apply_firewall(&recs.data) } else { Ok(()) };
     if let Err(e) = plugged.and(firewall) {
-        host::remove_links(&[plug.host_if.clone()]);
+        host::remove_links(std::slice::from_ref(&plug.host_if));
         if made_bridge {
             let _ = host::remove_bridge(&plug.bridge);
         }
