@@ -133,3 +133,45 @@ fn the_monitor_shows_up_as_mini_monitor() {
     assert!(cmdline.starts_with(b"mini-monitor\0"), "{:?}", String::from_utf8_lossy(&cmdline));
     assert!(String::from_utf8_lossy(&cmdline).contains(&id));
 }
+
+/// The effective capability mask (hex) the container's root has.
+fn cap_eff(m: &Mini, flags: &[&str]) -> (i32, String, String) {
+    m.run_in(flags, &["sh", "-c", "grep CapEff /proc/self/status | cut -f2"])
+}
+
+#[test]
+fn cap_add_and_cap_drop_change_the_set_as_dockers_do() {
+    let Some(m) = Mini::new() else { return };
+    let (code, out, err) = cap_eff(&m, &[]);
+    assert_eq!((code, out.trim()), (0, "00000000a80425fb"), "Docker's 14: {err}");
+    let (code, out, _) = cap_eff(&m, &["--cap-drop", "ALL"]);
+    assert_eq!((code, out.trim()), (0, "0000000000000000"));
+    let (code, out, _) = cap_eff(&m, &["--cap-drop", "all", "--cap-add", "kill"]);
+    assert_eq!((code, out.trim()), (0, "0000000000000020"), "CAP_KILL alone");
+    // Dropped: chown fails even for root.
+    let (code, _, err) = m.run_in(&["--cap-drop", "CHOWN"], &["chown", "1000", "/etc/passwd"]);
+    assert_ne!(code, 0, "chown without CAP_CHOWN: {err}");
+    // Added: CAP_SYS_ADMIN also opens the syscalls Docker's profile opens
+    // for it, so a mount works.
+    let (code, out, err) = m.run_in(
+        &["--cap-add", "SYS_ADMIN"],
+        &["sh", "-c", "mount -t tmpfs none /mnt && grep -c ' /mnt ' /proc/mounts"],
+    );
+    assert_eq!((code, out.trim()), (0, "1"), "{err}");
+    let (code, _, err) = m.run_in(&[], &["mount", "-t", "tmpfs", "none", "/mnt"]);
+    assert_ne!(code, 0, "mount without it: {err}");
+    // exec gets the container's set.
+    let out = m.run(&["run", "-d", "--name", "capped", "--cap-drop", "ALL", IMAGE, "sleep", "1000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = m.run(&["exec", "capped", "sh", "-c", "grep CapEff /proc/self/status | cut -f2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0000000000000000");
+    assert!(m.run(&["rm", "-f", "capped"]).status.success());
+    // Unknown names: one line, 125, nothing made.
+    for (flag, name) in [("--cap-add", "BOGUS"), ("--cap-drop", "CAP_NOPE")] {
+        let (code, _, err) = m.run_in(&[flag, name], &["true"]);
+        assert_eq!(code, 125, "{err}");
+        assert!(err.contains(&format!("invalid {flag} \"{name}\"")) && err.contains("unknown capability"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(m.containers().is_empty());
+}

@@ -49,6 +49,8 @@ struct Plan {
     env: Vec<String>,
     workdir: PathBuf,
     no_new_privs: bool,
+    /// The container's capabilities: `exec` gets what the container got.
+    caps: Vec<caps::Capability>,
     argv: Vec<OsString>,
     opts: ExecOptions,
 }
@@ -129,7 +131,8 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     };
     let env = merge_env(&record.process.env, &opts.env, &|k| std::env::var(k).ok())?;
     let no_new_privs = record.process.no_new_privs;
-    Ok(Plan { namespaces, cgroups, user, env, workdir, no_new_privs, argv: opts.argv.clone(), opts })
+    let caps = crate::runtime::security::capabilities_of(record.process.capabilities.as_deref())?;
+    Ok(Plan { namespaces, cgroups, user, env, workdir, no_new_privs, caps, argv: opts.argv.clone(), opts })
 }
 
 /// The container's environment with `-e` entries applied (KEY=VALUE, or
@@ -192,6 +195,7 @@ fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) 
         workdir: &plan.workdir,
         create_workdir: false,
         no_new_privs: plan.no_new_privs,
+        caps: &plan.caps,
         user: &plan.user,
         interactive: plan.opts.interactive,
         init: false,

@@ -70,6 +70,12 @@ pub struct RunFlags {
     /// Security options: no-new-privileges[=true|false]
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
+    /// Add a Linux capability (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a Linux capability (NAME, CAP_NAME or ALL)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
     /// Network: bridge (default), none, host, container:NAME|ID, or a network's name
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
@@ -172,6 +178,7 @@ pub fn process(
         tty: flags.tty,
         userns: parse_userns(flags.userns.as_deref())?,
         no_new_privs: no_new_privs(&flags.security_opt)?,
+        capabilities: cap_names(flags)?,
         id_map: None,
     })
 }
@@ -337,6 +344,16 @@ pub fn parse_tmpfs(text: &str) -> Result<Tmpfs> {
         None => (text, None),
     };
     Ok(Tmpfs { target: check_target("--tmpfs", text, Path::new(path))?, options })
+}
+
+/// The capability set as names, or None for Docker's default set (no
+/// flag given: records stay as they were).
+fn cap_names(flags: &RunFlags) -> Result<Option<Vec<String>>> {
+    if flags.cap_add.is_empty() && flags.cap_drop.is_empty() {
+        return Ok(None);
+    }
+    let caps = crate::runtime::security::capabilities(&flags.cap_add, &flags.cap_drop)?;
+    Ok(Some(caps.iter().map(|c| c.to_string()).collect()))
 }
 
 /// `--security-opt` values: `no-new-privileges` with an optional

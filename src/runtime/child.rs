@@ -32,6 +32,8 @@ pub struct Command<'a> {
     pub create_workdir: bool,
     /// Set no_new_privs (`--security-opt no-new-privileges`).
     pub no_new_privs: bool,
+    /// The capabilities root keeps (the bounding set for everyone).
+    pub caps: &'a [caps::Capability],
     pub user: &'a UserSpec,
     /// Keep stdin (else it is /dev/null).
     pub interactive: bool,
@@ -93,11 +95,11 @@ fn become_user_and_exec(
     env: &[String],
     report: &mut std::fs::File,
 ) -> Result<Never> {
-    let filters = security::seccomp_program()?;
+    let filters = security::seccomp_program(cmd.caps)?;
     if !cmd.no_new_privs {
         security::apply_seccomp(&filters)?;
     }
-    confine(user, cmd.no_new_privs)?;
+    confine(user, cmd)?;
     if cmd.die_with_parent {
         p::die_with_parent()?;
     }
@@ -126,14 +128,15 @@ fn become_user_and_exec(
     Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
 }
 
-/// Docker's capability set, no_new_privs if asked, and the user's ids.
-fn confine(user: &User, no_new_privs: bool) -> Result<()> {
-    security::limit_bounding_set()?;
-    if no_new_privs {
+/// The container's capability set, no_new_privs if asked, and the
+/// user's ids.
+fn confine(user: &User, cmd: &Command) -> Result<()> {
+    security::limit_bounding_set(cmd.caps)?;
+    if cmd.no_new_privs {
         p::set_no_new_privs()?;
     }
     p::set_ids(user.uid, user.gid, &user.groups)?;
-    security::set_process_caps(user.uid)
+    security::set_process_caps(user.uid, cmd.caps)
 }
 
 /// Enter the working directory; with `owner`, first make its missing

@@ -285,12 +285,14 @@ fn setup_and_exec(
     p::unshare(ns::CGROUP)?; // rooted at the cgroups just joined
     enter_root(l, rootfs, root_sock)?;
     let s = l.spec;
+    let caps = super::security::capabilities_of(s.capabilities.as_deref())?;
     let cmd = child::Command {
         argv: &s.argv,
         env: &s.env,
         workdir: &s.workdir,
         create_workdir: true,
         no_new_privs: s.no_new_privs,
+        caps: &caps,
         user: &s.user,
         interactive: s.interactive,
         init: s.init,

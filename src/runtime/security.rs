@@ -1,8 +1,11 @@
 //! The container's security defaults, as Docker's: its default capability
-//! set (everything else dropped from every set, the bounding set included),
-//! `no_new_privs`, and a seccomp filter in the spirit of Docker's default
-//! profile: syscalls that manage the host (modules, kexec, reboot, swap,
-//! clocks, mounts, keyrings, bpf, perf, namespaces) fail with EPERM.
+//! set (everything else dropped from every set, the bounding set included;
+//! `--cap-add`/`--cap-drop` change it as Docker's rules do), `no_new_privs`,
+//! and a seccomp filter in the spirit of Docker's default profile:
+//! syscalls that manage the host (modules, kexec, reboot, swap, clocks,
+//! mounts, keyrings, bpf, perf, namespaces) fail with EPERM — unless the
+//! container holds the capability that Docker's profile opens them for
+//! (CAP_SYS_ADMIN for mounts and namespaces, CAP_SYS_TIME for clocks, …).
 //! Masked and read-only /proc paths are mount operations: see `rootfs`.
 
 use caps::{CapSet, Capability};
@@ -27,6 +30,98 @@ pub const DEFAULT_CAPS: [Capability; 14] = [
     Capability::CAP_SYS_CHROOT,
     Capability::CAP_KILL,
     Capability::CAP_AUDIT_WRITE,
+];
+
+/// The capability set for `--cap-add`/`--cap-drop`, as moby's
+/// TweakCapabilities decides it: `--cap-add ALL` is every capability but
+/// the dropped ones; `--cap-drop ALL` keeps only the added ones; otherwise
+/// Docker's default set minus the dropped, plus the added. Names are
+/// case-insensitive, with or without `CAP_`; an unknown one is an error.
+pub fn capabilities(add: &[String], drop: &[String]) -> Result<Vec<Capability>> {
+    let parse = |flag: &str, list: &[String]| -> Result<(bool, Vec<Capability>)> {
+        let mut all = false;
+        let mut caps = Vec::new();
+        for name in list {
+            let upper = name.to_ascii_uppercase();
+            if upper == "ALL" {
+                all = true;
+                continue;
+            }
+            let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+            let cap: Capability = full.parse().map_err(|_| {
+                Error::new(format!("invalid {flag} \"{name}\"")).because(format!("unknown capability: \"{full}\""))
+            })?;
+            caps.push(cap);
+        }
+        Ok((all, caps))
+    };
+    let (add_all, adds) = parse("--cap-add", add)?;
+    let (drop_all, drops) = parse("--cap-drop", drop)?;
+    let mut caps: Vec<Capability> = if add_all {
+        caps::runtime::thread_all_supported().into_iter().filter(|c| !drops.contains(c)).collect()
+    } else if drop_all {
+        adds
+    } else {
+        let mut v: Vec<Capability> = DEFAULT_CAPS.into_iter().filter(|c| !drops.contains(c)).collect();
+        v.extend(adds);
+        v
+    };
+    caps.sort_by_key(|c| c.index());
+    caps.dedup();
+    Ok(caps)
+}
+
+/// The capabilities of a process description: `names` as recorded at
+/// create, Docker's default set when the record has none.
+pub fn capabilities_of(names: Option<&[String]>) -> Result<Vec<Capability>> {
+    match names {
+        None => Ok(DEFAULT_CAPS.to_vec()),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                n.parse().map_err(|_| {
+                    Error::new("read the container's capabilities").because(format!("unknown capability {n}"))
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Syscalls Docker's default profile allows once the container holds a
+/// capability (everything else in [`denied_syscalls`] stays denied).
+const OPENED_BY: [(Capability, &[&str]); 11] = [
+    (
+        Capability::CAP_SYS_ADMIN,
+        &[
+            "bpf",
+            "fsconfig",
+            "fsmount",
+            "fsopen",
+            "fspick",
+            "lookup_dcookie",
+            "mount",
+            "mount_setattr",
+            "move_mount",
+            "name_to_handle_at",
+            "open_tree",
+            "perf_event_open",
+            "quotactl",
+            "setns",
+            "syslog",
+            "umount2",
+            "unshare",
+        ],
+    ),
+    (Capability::CAP_SYS_BOOT, &["reboot"]),
+    (Capability::CAP_SYS_MODULE, &["delete_module", "init_module", "finit_module"]),
+    (Capability::CAP_SYS_PACCT, &["acct"]),
+    (Capability::CAP_SYS_PTRACE, &["kcmp"]),
+    (Capability::CAP_SYS_RAWIO, &["iopl", "ioperm"]),
+    (Capability::CAP_SYS_TIME, &["settimeofday", "clock_settime", "clock_adjtime"]),
+    (Capability::CAP_SYSLOG, &["syslog"]),
+    (Capability::CAP_BPF, &["bpf"]),
+    (Capability::CAP_PERFMON, &["perf_event_open"]),
+    (Capability::CAP_DAC_READ_SEARCH, &["open_by_handle_at"]),
 ];
 
 /// Syscalls denied outright (EPERM).
@@ -94,8 +189,14 @@ const NS_FLAGS: [i32; 7] = [
     libc::CLONE_NEWCGROUP,
 ];
 
-/// The filter's policy for the architecture mini was built for.
-pub fn seccomp_policy() -> Result<Policy> {
+/// The filter's policy for the architecture mini was built for and the
+/// container's capabilities `caps`.
+pub fn seccomp_policy(caps: &[Capability]) -> Result<Policy> {
+    let opened: Vec<&str> =
+        OPENED_BY.iter().filter(|(cap, _)| caps.contains(cap)).flat_map(|(_, names)| names.iter().copied()).collect();
+    // With CAP_SYS_ADMIN, as in Docker's profile, clone may make namespaces.
+    let clone_denied =
+        if caps.contains(&Capability::CAP_SYS_ADMIN) { 0 } else { NS_FLAGS.iter().fold(0, |m, f| m | *f as u32) };
     #[cfg(target_arch = "x86_64")]
     let (arch, x32_bit) = (0xc000_003e, Some(0x4000_0000)); // AUDIT_ARCH_X86_64, __X32_SYSCALL_BIT
     #[cfg(target_arch = "aarch64")]
@@ -107,28 +208,28 @@ pub fn seccomp_policy() -> Result<Policy> {
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     Ok(Policy {
         arch,
-        denied: denied_syscalls().into_iter().map(|(_, nr)| nr as u32).collect(),
+        denied: denied_syscalls().into_iter().filter(|(n, _)| !opened.contains(n)).map(|(_, nr)| nr as u32).collect(),
         clone: libc::SYS_clone as u32,
         clone3: libc::SYS_clone3 as u32,
-        clone_denied_flags: NS_FLAGS.iter().fold(0, |m, f| m | *f as u32),
+        clone_denied_flags: clone_denied,
         x32_bit,
     })
 }
 
 /// The BPF program, built before the container drops privileges and
 /// loaded last ([`apply_seccomp`]).
-pub fn seccomp_program() -> Result<Vec<Insn>> {
-    let policy = seccomp_policy()?;
+pub fn seccomp_program(caps: &[Capability]) -> Result<Vec<Insn>> {
+    let policy = seccomp_policy(caps)?;
     seccomp::program(&policy).ok_or_else(|| {
         Error::new("build the seccomp filter")
             .because(format!("{} denied syscalls: too many for one BPF program", policy.denied.len()))
     })
 }
 
-/// Drop every capability outside Docker's set from the bounding set and
-/// clear the ambient set. Needs CAP_SETPCAP: call before changing user.
-pub fn limit_bounding_set() -> Result<()> {
-    let keep: caps::CapsHashSet = DEFAULT_CAPS.into_iter().collect();
+/// Drop every capability outside `keep` from the bounding set and clear
+/// the ambient set. Needs CAP_SETPCAP: call before changing user.
+pub fn limit_bounding_set(keep: &[Capability]) -> Result<()> {
+    let keep: caps::CapsHashSet = keep.iter().copied().collect();
     let supported = caps::runtime::thread_all_supported();
     for cap in supported.difference(&keep) {
         caps::drop(None, CapSet::Bounding, *cap)
@@ -137,10 +238,10 @@ pub fn limit_bounding_set() -> Result<()> {
     caps::clear(None, CapSet::Ambient).map_err(|e| Error::new("clear ambient capabilities").because(e))
 }
 
-/// After the user switch: root keeps Docker's set; others keep nothing
-/// (the kernel already cleared their permitted set on setuid).
-pub fn set_process_caps(uid: u32) -> Result<()> {
-    let want: caps::CapsHashSet = if uid == 0 { DEFAULT_CAPS.into_iter().collect() } else { Default::default() };
+/// After the user switch: root keeps `keep`; others keep nothing (the
+/// kernel already cleared their permitted set on setuid).
+pub fn set_process_caps(uid: u32, keep: &[Capability]) -> Result<()> {
+    let want: caps::CapsHashSet = if uid == 0 { keep.iter().copied().collect() } else { Default::default() };
     for set in [CapSet::Effective, CapSet::Permitted, CapSet::Inheritable] {
         caps::set(None, set, &want).map_err(|e| Error::new(format!("set {set:?} capabilities")).because(e))?;
     }
@@ -157,7 +258,7 @@ mod tests {
 
     #[test]
     fn filter_covers_dockers_essentials() {
-        let program = seccomp_program().unwrap();
+        let program = seccomp_program(&DEFAULT_CAPS).unwrap();
         let names: Vec<&str> = denied_syscalls().iter().map(|(n, _)| *n).collect();
         assert!(program.len() > names.len() && program.len() < names.len() + 16, "{}", program.len());
         for must in [
@@ -180,9 +281,36 @@ mod tests {
             assert!(names.contains(&must), "{must}");
         }
         assert!(!names.contains(&"ptrace"), "Docker allows ptrace on 4.8+ kernels");
-        let policy = seccomp_policy().unwrap();
+        let policy = seccomp_policy(&DEFAULT_CAPS).unwrap();
         assert_eq!(policy.clone_denied_flags & libc::CLONE_NEWUSER as u32, libc::CLONE_NEWUSER as u32);
         assert_eq!(policy.clone_denied_flags & (libc::CLONE_VM | libc::CLONE_THREAD) as u32, 0);
+    }
+
+    #[test]
+    fn cap_flags_follow_dockers_rules() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let caps = capabilities(&s(&["sys_admin"]), &s(&["CAP_CHOWN", "net_raw"])).unwrap();
+        assert!(caps.contains(&Capability::CAP_SYS_ADMIN) && !caps.contains(&Capability::CAP_CHOWN));
+        assert_eq!(caps.len(), 13);
+        assert_eq!(capabilities(&s(&["KILL"]), &s(&["all"])).unwrap(), vec![Capability::CAP_KILL]);
+        let all = capabilities(&s(&["ALL"]), &s(&["SYS_ADMIN"])).unwrap();
+        assert_eq!(all.len(), caps::runtime::thread_all_supported().len() - 1);
+        assert_eq!(capabilities(&[], &[]).unwrap().len(), 14);
+        let e = capabilities(&s(&["BOGUS"]), &[]).unwrap_err().to_string();
+        assert!(e.contains("invalid --cap-add \"BOGUS\"") && e.contains("unknown capability: \"CAP_BOGUS\""), "{e}");
+    }
+
+    #[test]
+    fn added_capabilities_open_dockers_conditional_syscalls() {
+        let default = seccomp_policy(&DEFAULT_CAPS).unwrap();
+        let mut admin = DEFAULT_CAPS.to_vec();
+        admin.push(Capability::CAP_SYS_ADMIN);
+        let admin = seccomp_policy(&admin).unwrap();
+        assert!(
+            default.denied.contains(&(libc::SYS_mount as u32)) && !admin.denied.contains(&(libc::SYS_mount as u32))
+        );
+        assert_eq!(admin.clone_denied_flags, 0);
+        assert!(admin.denied.contains(&(libc::SYS_kexec_load as u32)), "never opened");
     }
 
     #[test]

@@ -57,6 +57,11 @@ pub struct RunSpec {
     /// so setuid binaries (su, ping) work in the container.
     #[serde(default)]
     pub no_new_privs: bool,
+    /// `--cap-add`/`--cap-drop` applied to Docker's default set, as
+    /// `CAP_…` names; None (records from before these flags) is the
+    /// default set.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
     /// Where container ids 0.. map on the host (`--userns=auto`), chosen
     /// once at create.
     #[serde(default)]
