@@ -358,3 +358,16 @@ fn without_nft_a_bridged_run_fails_whole_and_the_next_one_gets_its_rules() {
     assert_eq!(code, 0, "{err}");
     assert!(m.ns().nft_table().contains("masquerade"), "{}", m.ns().nft_table());
 }
+
+#[test]
+fn a_renamed_container_is_found_by_its_new_name_on_its_network() {
+    let Some(m) = Mini::networked("") else { return };
+    assert_eq!(mini(&m, &["network", "create", "named"]).0, 0);
+    let id = web(&m, &["--name", "before", "--network", "named"], "renamed");
+    let (code, _, err) = mini(&m, &["rename", "before", "after"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) =
+        sh(&m, &["--network", "named"], "wget -q -O- http://after/; grep -q before /etc/hosts || echo old-name-gone");
+    assert_eq!((code, out.as_str()), (0, "renamed\nold-name-gone\n"), "{err}");
+    assert_eq!(mini(&m, &["rm", "-f", &id]).0, 0);
+}

@@ -175,3 +175,28 @@ fn cap_add_and_cap_drop_change_the_set_as_dockers_do() {
     }
     assert!(m.containers().is_empty());
 }
+
+#[test]
+fn rename_changes_the_name_and_refuses_a_taken_one() {
+    let Some(m) = Mini::new() else { return };
+    assert!(m.run(&["create", "--name", "first", IMAGE, "true"]).status.success());
+    assert!(m.run(&["create", "--name", "other", IMAGE, "true"]).status.success());
+    let out = m.run(&["rename", "first", "second"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ps = String::from_utf8_lossy(&m.run(&["ps", "-a", "--format", "{{.Names}}"]).stdout).to_string();
+    assert!(ps.lines().any(|l| l == "second") && !ps.lines().any(|l| l == "first"), "{ps}");
+    for (args, needle) in [
+        (["rename", "second", "other"], "already in use"),
+        (["rename", "nosuch", "x1"], "no such container"),
+        (["rename", "second", "bad/name"], "invalid --name"),
+    ] {
+        let out = m.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{err}");
+        assert!(err.contains(needle) && err.lines().count() == 1, "{args:?}: {err}");
+    }
+    let ps = String::from_utf8_lossy(&m.run(&["ps", "-a", "--format", "{{.Names}}"]).stdout).to_string();
+    let mut names: Vec<&str> = ps.lines().collect();
+    names.sort();
+    assert_eq!(names, ["other", "second"]);
+}

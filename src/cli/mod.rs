@@ -29,6 +29,7 @@ mod prune;
 mod ps;
 mod pull;
 mod push;
+mod rename;
 mod restart;
 mod rm;
 mod rmi;
@@ -145,6 +146,8 @@ enum Command {
     Top(top::Args),
     /// List a container's published ports
     Port(port::Args),
+    /// Rename a container
+    Rename(rename::Args),
     /// Manage networks
     #[command(subcommand)]
     Network(network::Command),
@@ -253,6 +256,7 @@ pub fn main() -> Result<i32> {
         Command::Attach(a) => attach::run(a, &config),
         Command::Top(a) => top::run(a, &config),
         Command::Port(a) => port::run(a, &config),
+        Command::Rename(a) => rename::run(a, &config),
         Command::Network(c) => network::run(c, &config),
         Command::Container(c) => container::run(c, &config),
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),

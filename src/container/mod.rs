@@ -87,6 +87,19 @@ pub fn published_ports(store: &Store, key: &str) -> Result<Vec<crate::network::p
     Ok(data.endpoints_of(&c.id).flat_map(|e| e.ports.iter().cloned()).collect())
 }
 
+/// `mini rename OLD NEW`: the container (running or not) is called NEW
+/// from now on, also by its peers on user networks.
+pub fn rename(store: &Store, key: &str, new: &str) -> Result<()> {
+    let what = || format!("rename {key} to {new}");
+    let new = spec::check_name(new).map_err(|e| e.within(what()))?;
+    let c = find(store, "rename", key)?;
+    containers(store)?.rename(&c.id, &new).map_err(|e| match e {
+        StoreError::NameInUse(..) => Error::new(what()).because(e).hint("choose another name or remove that container"),
+        e => Error::new(what()).because(e),
+    })?;
+    crate::network::attach::renamed(store, &c.id, &new)
+}
+
 /// Find a container by name, full id or unique id prefix, for operation
 /// `op` ("stop", "logs", ...): errors read "stop KEY: no such container".
 pub fn find(store: &Store, op: &str, key: &str) -> Result<Container> {

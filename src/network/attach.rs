@@ -114,6 +114,25 @@ pub fn disconnect(store: &Store, id: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Container `id` is now called `name`: its endpoints say so, and the
+/// hosts files of its peers on user networks resolve the new name.
+pub fn renamed(store: &Store, id: &str, name: &str) -> Result<()> {
+    if !super::records::path(store.root()).exists() {
+        return Ok(());
+    }
+    let mut recs = Locked::open(store.root())?;
+    let mut any = false;
+    for e in recs.data.endpoints.iter_mut().filter(|e| e.container == id) {
+        e.name = name.to_string();
+        any = true;
+    }
+    if any {
+        recs.save()?;
+        rewrite_hosts(store, &recs.data, &neighbours(&recs.data, id));
+    }
+    Ok(())
+}
+
 /// A new endpoint of `who` on network `name` in `data`: the bridge made if
 /// it was not, an address, the MAC; the plug the runtime carries out, and
 /// whether the bridge was made now.

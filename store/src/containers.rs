@@ -244,6 +244,37 @@ impl Containers {
         }
     }
 
+    /// Give container `id` the name `new`: the new name is claimed first
+    /// (O_EXCL, so a name is never held twice), config.json is rewritten
+    /// atomically, then the old name is released.
+    pub fn rename(&self, id: &str, new: &str) -> Result<()> {
+        let c = self.get(id);
+        let mut config = c.config()?;
+        let old = config.name.clone();
+        let name_file = self.dir.join(".names").join(new);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
+            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("write", &name_file))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&name_file).unwrap_or_default();
+                return Err(StoreError::NameInUse(new.to_string(), owner.chars().take(12).collect()));
+            }
+            Err(e) => return Err(io_err("create", &name_file)(e)),
+        }
+        config.name = new.to_string();
+        let written = serde_json::to_vec_pretty(&config)
+            .map_err(|source| StoreError::Json { path: c.config_path(), source })
+            .and_then(|bytes| crate::util::write_atomic(&c.config_path(), &bytes));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&name_file);
+            return Err(e);
+        }
+        let old_file = self.dir.join(".names").join(&old);
+        if fs::read_to_string(&old_file).is_ok_and(|owner| owner == id) {
+            fs::remove_file(&old_file).map_err(io_err("remove", &old_file))?;
+        }
+        Ok(())
+    }
+
     /// Remove a container's directory and release its name. The directory
     /// is renamed into the trash first (atomic disappearance), then deleted.
     pub fn remove(&self, id: &str) -> Result<()> {
@@ -475,6 +506,22 @@ mod tests {
         cs.remove(&id).unwrap();
         assert!(cs.ids().unwrap().is_empty());
         assert!(fs::read_dir(tmp.path().join("trash")).unwrap().next().is_none());
+        cs.create(&cfg(&new_id(), "web"), &State::created(), &[]).unwrap();
+    }
+
+    #[test]
+    fn renames_claim_the_new_name_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cs = Containers::open(tmp.path().join("containers"), tmp.path().join("trash")).unwrap();
+        let (a, b) = (new_id(), new_id());
+        cs.create(&cfg(&a, "web"), &State::created(), &[]).unwrap();
+        cs.create(&cfg(&b, "db"), &State::created(), &[]).unwrap();
+        assert!(matches!(cs.rename(&a, "db"), Err(StoreError::NameInUse(..))));
+        assert_eq!(cs.find("web").unwrap().id, a, "a refused rename changes nothing");
+        cs.rename(&a, "site").unwrap();
+        assert_eq!(cs.find("site").unwrap().id, a);
+        assert_eq!(cs.get(&a).config().unwrap().name, "site");
+        assert!(matches!(cs.find("web"), Err(StoreError::NoSuchContainer(_))));
         cs.create(&cfg(&new_id(), "web"), &State::created(), &[]).unwrap();
     }
 }
