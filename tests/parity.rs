@@ -200,3 +200,30 @@ fn rename_changes_the_name_and_refuses_a_taken_one() {
     names.sort();
     assert_eq!(names, ["other", "second"]);
 }
+
+#[test]
+fn completions_man_pages_and_version_come_from_the_command_line_itself() {
+    let mini = env!("CARGO_BIN_EXE_mini");
+    let out = |args: &[&str]| std::process::Command::new(mini).args(args).output().unwrap();
+    let bash = out(&["completion", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout).to_string();
+    assert!(script.contains("complete -F _mini") && script.contains("network") && script.contains("--publish"));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &script).unwrap();
+    let check = std::process::Command::new("bash").arg("-n").arg(file.path()).status().unwrap();
+    assert!(check.success(), "bash -n of the completion script");
+    assert!(String::from_utf8_lossy(&out(&["completion", "zsh"]).stdout).starts_with("#compdef mini"));
+    assert!(String::from_utf8_lossy(&out(&["completion", "fish"]).stdout).contains("complete -c mini"));
+    let bad = out(&["completion", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(125));
+    let dir = tempfile::tempdir().unwrap();
+    assert!(out(&["man", dir.path().to_str().unwrap()]).status.success());
+    for page in ["mini.1", "mini-run.1", "mini-network-create.1", "mini-push.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is a man page");
+    }
+    let version = String::from_utf8_lossy(&out(&["version"]).stdout).to_string();
+    assert!(version.starts_with(&format!("mini version {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(version.contains("Cgroups:"), "{version}");
+}

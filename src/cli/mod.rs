@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod attach;
 mod commit;
+mod completion;
 mod container;
 mod cp;
 mod create;
@@ -160,6 +161,12 @@ enum Command {
     /// Manage the whole store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Print a shell completion script (bash, zsh, fish)
+    Completion(completion::CompletionArgs),
+    /// Write man pages into a directory
+    Man(completion::ManArgs),
+    /// Show mini's version and the host's runtime features
+    Version,
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,9 +266,35 @@ pub fn main() -> Result<i32> {
         Command::Rename(a) => rename::run(a, &config),
         Command::Network(c) => network::run(c, &config),
         Command::Container(c) => container::run(c, &config),
+        Command::Completion(a) => completion::completion(a),
+        Command::Man(a) => completion::man(a),
+        Command::Version => version(),
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
     }
+}
+
+/// `mini version`: the version, and what this host gives containers.
+fn version() -> Result<i32> {
+    use crate::runtime::cgroups::{detect::Version, Host};
+    let layout = Host::current().layout;
+    let has = |v: Version| layout.hierarchies.iter().any(|h| h.version == v && !h.controllers.is_empty());
+    let cgroups = match (has(Version::V1), has(Version::V2)) {
+        (true, true) => "v1 and v2 (hybrid)",
+        (true, false) => "v1",
+        (false, true) => "v2",
+        (false, false) => "none usable",
+    };
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!("mini version {}", env!("CARGO_PKG_VERSION"));
+    println!(" OS/Arch:         {}/{}", std::env::consts::OS, std::env::consts::ARCH);
+    println!(" Kernel:          {}", kernel.trim());
+    println!(" Cgroups:         {cgroups}");
+    println!(
+        " Runtime:         mini (built in), seccomp, {} capabilities",
+        caps::runtime::thread_all_supported().len()
+    );
+    Ok(0)
 }
 
 /// Run `f` for each container named, as Docker's multi-container verbs
