@@ -227,3 +227,40 @@ fn completions_man_pages_and_version_come_from_the_command_line_itself() {
     assert!(version.starts_with(&format!("mini version {}", env!("CARGO_PKG_VERSION"))), "{version}");
     assert!(version.contains("Cgroups:"), "{version}");
 }
+
+#[test]
+fn ulimits_apply_to_the_container_and_exec_and_are_checked_at_create() {
+    let Some(m) = Mini::new() else { return };
+    let (code, out, err) = m.run_in(&["--ulimit", "nofile=1024:2048"], &["sh", "-c", "ulimit -n; ulimit -Hn"]);
+    assert_eq!((code, out.as_str()), (0, "1024\n2048\n"), "{err}");
+    let out = m.run(&["run", "-d", "--name", "limited", "--ulimit", "nproc=300", IMAGE, "sleep", "1000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = m.run(&["exec", "limited", "sh", "-c", "ulimit -u"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "300\n");
+    assert!(m.run(&["rm", "-f", "limited"]).status.success());
+    // Above mini's own hard limit: refused at create unless mini could
+    // raise it (this host's root lacks CAP_SYS_RESOURCE; see HOST-NOTES).
+    let hard: u64 = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).and_then(|v| v.parse().ok()))
+        .unwrap();
+    let above = format!("nofile={0}:{0}", hard + 1);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim();
+    let can_raise = u64::from_str_radix(eff, 16).unwrap() & (1 << 24) != 0; // CAP_SYS_RESOURCE
+    let (code, out, err) = m.run_in(&["--ulimit", &above], &["sh", "-c", "ulimit -Hn"]);
+    if can_raise {
+        assert_eq!((code, out.trim()), (0, (hard + 1).to_string().as_str()), "{err}");
+    } else {
+        assert_eq!(code, 125, "{err}");
+        assert!(err.contains("cannot raise without CAP_SYS_RESOURCE") && err.lines().count() == 1, "{err}");
+    }
+    for bad in ["bogus=1", "nofile=9:3", "nofile"] {
+        let (code, _, err) = m.run_in(&["--ulimit", bad], &["true"]);
+        assert_eq!(code, 125, "{bad}: {err}");
+        assert!(err.contains(&format!("invalid --ulimit \"{bad}\"")), "{err}");
+    }
+    assert!(m.containers().is_empty());
+}

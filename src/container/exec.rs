@@ -49,8 +49,10 @@ struct Plan {
     env: Vec<String>,
     workdir: PathBuf,
     no_new_privs: bool,
-    /// The container's capabilities: `exec` gets what the container got.
+    /// The container's capabilities and limits: `exec` gets what the
+    /// container got.
     caps: Vec<caps::Capability>,
+    rlimits: Vec<crate::runtime::spec::Rlimit>,
     argv: Vec<OsString>,
     opts: ExecOptions,
 }
@@ -132,7 +134,8 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     let env = merge_env(&record.process.env, &opts.env, &|k| std::env::var(k).ok())?;
     let no_new_privs = record.process.no_new_privs;
     let caps = crate::runtime::security::capabilities_of(record.process.capabilities.as_deref())?;
-    Ok(Plan { namespaces, cgroups, user, env, workdir, no_new_privs, caps, argv: opts.argv.clone(), opts })
+    let rlimits = record.process.rlimits.clone();
+    Ok(Plan { namespaces, cgroups, user, env, workdir, no_new_privs, caps, rlimits, argv: opts.argv.clone(), opts })
 }
 
 /// The container's environment with `-e` entries applied (KEY=VALUE, or
@@ -196,6 +199,7 @@ fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) 
         create_workdir: false,
         no_new_privs: plan.no_new_privs,
         caps: &plan.caps,
+        rlimits: &plan.rlimits,
         user: &plan.user,
         interactive: plan.opts.interactive,
         init: false,

@@ -76,6 +76,9 @@ pub struct RunFlags {
     /// Drop a Linux capability (NAME, CAP_NAME or ALL)
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// Network: bridge (default), none, host, container:NAME|ID, or a network's name
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
@@ -179,6 +182,11 @@ pub fn process(
         userns: parse_userns(flags.userns.as_deref())?,
         no_new_privs: no_new_privs(&flags.security_opt)?,
         capabilities: cap_names(flags)?,
+        rlimits: flags
+            .ulimit
+            .iter()
+            .map(|u| parse_ulimit(u, &crate::sys::process::getrlimit))
+            .collect::<Result<_>>()?,
         id_map: None,
     })
 }
@@ -344,6 +352,40 @@ pub fn parse_tmpfs(text: &str) -> Result<Tmpfs> {
         None => (text, None),
     };
     Ok(Tmpfs { target: check_target("--tmpfs", text, Path::new(path))?, options })
+}
+
+/// `--ulimit NAME=SOFT[:HARD]` (`-1` or `unlimited` for no limit), as
+/// Docker parses it. A hard limit above what mini has is refused here when
+/// mini could not raise it (no CAP_SYS_RESOURCE), rather than failing the
+/// start; `current` gives mini's own limits.
+pub fn parse_ulimit(text: &str, current: &dyn Fn(&str) -> Option<(u64, u64)>) -> Result<crate::runtime::spec::Rlimit> {
+    let bad = |why: String| Error::new(format!("invalid --ulimit \"{text}\"")).because(why);
+    let (name, values) = text.split_once('=').ok_or_else(|| bad("expected NAME=SOFT[:HARD]".into()))?;
+    let Some((_, hard_now)) = current(name) else {
+        let names: Vec<&str> = crate::sys::process::RLIMITS.iter().map(|(n, _)| *n).collect();
+        return Err(bad(format!("unknown resource {name:?}; one of {}", names.join(", "))));
+    };
+    let value = |v: &str| match v {
+        "-1" | "unlimited" => Ok(u64::MAX),
+        v => v.parse::<u64>().map_err(|_| bad(format!("{v:?} is not a number"))),
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((s, h)) => (value(s)?, value(h)?),
+        None => (value(values)?, value(values)?),
+    };
+    if soft > hard {
+        return Err(bad(format!("the soft limit {soft} is above the hard limit {hard}")));
+    }
+    let can_raise = caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(false);
+    if hard > hard_now && !can_raise {
+        let show = |v: u64| if v == u64::MAX { "unlimited".to_string() } else { v.to_string() };
+        return Err(bad(format!(
+            "the hard limit {} is above mini's own ({}), which it cannot raise without CAP_SYS_RESOURCE",
+            show(hard),
+            show(hard_now)
+        )));
+    }
+    Ok(crate::runtime::spec::Rlimit { name: name.to_string(), soft, hard })
 }
 
 /// The capability set as names, or None for Docker's default set (no
@@ -563,6 +605,18 @@ mod tests {
             Tmpfs { target: "/run".into(), options: Some("size=1m".into()) }
         );
         assert!(parse_tmpfs("/").is_err());
+    }
+
+    #[test]
+    fn ulimits_parse_as_dockers_and_stay_under_the_hard_limit() {
+        let current = |name: &str| (name == "nofile").then_some((1024, 20000));
+        let r = parse_ulimit("nofile=1024:2048", &current).unwrap();
+        assert_eq!((r.name.as_str(), r.soft, r.hard), ("nofile", 1024, 2048));
+        assert_eq!(parse_ulimit("nofile=512", &current).unwrap().hard, 512);
+        assert!(parse_ulimit("nofile=4:2", &current).unwrap_err().to_string().contains("above the hard limit"));
+        assert!(parse_ulimit("bogus=1", &current).unwrap_err().to_string().contains("unknown resource"));
+        assert!(parse_ulimit("nofile=x", &current).unwrap_err().to_string().contains("not a number"));
+        assert!(parse_ulimit("nofile", &current).is_err());
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Command<'a> {
     pub no_new_privs: bool,
     /// The capabilities root keeps (the bounding set for everyone).
     pub caps: &'a [caps::Capability],
+    /// `--ulimit`s, set while mini still may raise them.
+    pub rlimits: &'a [super::spec::Rlimit],
     pub user: &'a UserSpec,
     /// Keep stdin (else it is /dev/null).
     pub interactive: bool,
@@ -96,6 +98,9 @@ fn become_user_and_exec(
     report: &mut std::fs::File,
 ) -> Result<Never> {
     let filters = security::seccomp_program(cmd.caps)?;
+    for r in cmd.rlimits {
+        p::setrlimit(&r.name, r.soft, r.hard)?;
+    }
     if !cmd.no_new_privs {
         security::apply_seccomp(&filters)?;
     }

@@ -293,6 +293,7 @@ fn setup_and_exec(
         create_workdir: true,
         no_new_privs: s.no_new_privs,
         caps: &caps,
+        rlimits: &s.rlimits,
         user: &s.user,
         interactive: s.interactive,
         init: s.init,

@@ -28,6 +28,15 @@ pub struct Volume {
     pub read_only: bool,
 }
 
+/// A `--ulimit`: resource name (`nofile`, …) and its soft and hard
+/// limits (`u64::MAX` is unlimited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmpfs {
     pub target: PathBuf,
@@ -62,6 +71,9 @@ pub struct RunSpec {
     /// default set.
     #[serde(default)]
     pub capabilities: Option<Vec<String>>,
+    /// `--ulimit`, set before the command runs.
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
     /// Where container ids 0.. map on the host (`--userns=auto`), chosen
     /// once at create.
     #[serde(default)]

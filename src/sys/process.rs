@@ -127,6 +127,50 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     after.nth(18)?.parse().ok()
 }
 
+/// The resource limits `--ulimit` names, as Docker (and ulimit) call them.
+pub const RLIMITS: [(&str, libc::__rlimit_resource_t); 16] = [
+    ("as", libc::RLIMIT_AS),
+    ("core", libc::RLIMIT_CORE),
+    ("cpu", libc::RLIMIT_CPU),
+    ("data", libc::RLIMIT_DATA),
+    ("fsize", libc::RLIMIT_FSIZE),
+    ("locks", libc::RLIMIT_LOCKS),
+    ("memlock", libc::RLIMIT_MEMLOCK),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE),
+    ("nice", libc::RLIMIT_NICE),
+    ("nofile", libc::RLIMIT_NOFILE),
+    ("nproc", libc::RLIMIT_NPROC),
+    ("rss", libc::RLIMIT_RSS),
+    ("rtprio", libc::RLIMIT_RTPRIO),
+    ("rttime", libc::RLIMIT_RTTIME),
+    ("sigpending", libc::RLIMIT_SIGPENDING),
+    ("stack", libc::RLIMIT_STACK),
+];
+
+fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
+
+/// This process's (soft, hard) limit of resource `name`.
+pub fn getrlimit(name: &str) -> Option<(u64, u64)> {
+    let resource = rlimit_resource(name)?;
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit into a local struct.
+    (unsafe { libc::getrlimit(resource, &mut r) } == 0).then_some((r.rlim_cur, r.rlim_max))
+}
+
+/// Set resource `name`'s limits (`u64::MAX` is unlimited).
+pub fn setrlimit(name: &str, soft: u64, hard: u64) -> Result<()> {
+    let resource =
+        rlimit_resource(name).ok_or_else(|| Error::new(format!("set the {name} limit")).because("unknown resource"))?;
+    let r = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: setrlimit from a local struct.
+    if unsafe { libc::setrlimit(resource, &r) } != 0 {
+        return Err(last(format!("set the {name} limit to {soft}:{hard}")));
+    }
+    Ok(())
+}
+
 /// Read one byte from a socket; None at EOF or on an error.
 pub fn recv_byte(fd: &OwnedFd) -> Option<u8> {
     let mut byte = 0u8;
