@@ -264,3 +264,19 @@ fn ulimits_apply_to_the_container_and_exec_and_are_checked_at_create() {
     }
     assert!(m.containers().is_empty());
 }
+
+#[test]
+fn shm_size_sets_dev_shm_and_defaults_to_dockers_64m() {
+    let Some(m) = Mini::new() else { return };
+    let size = "df -k /dev/shm | tail -1 | awk '{print $2}'";
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", size]);
+    assert_eq!((code, out.trim()), (0, "65536"), "{err}");
+    let (code, out, err) = m.run_in(&["--shm-size", "128m"], &["sh", "-c", size]);
+    assert_eq!((code, out.trim()), (0, "131072"), "{err}");
+    for bad in ["lots", "1"] {
+        let (code, _, err) = m.run_in(&["--shm-size", bad], &["true"]);
+        assert_eq!(code, 125, "{err}");
+        assert!(err.contains(&format!("invalid --shm-size \"{bad}\"")) && err.lines().count() == 1, "{err}");
+    }
+    assert!(m.containers().is_empty());
+}

@@ -149,6 +149,7 @@ fn prepare_root(
         tmpfs: &spec.tmpfs,
         read_only: spec.read_only,
         userns: spec.id_map.is_some(),
+        shm_size: spec.shm_size,
     });
     match &spec.id_map {
         Some(map) => {

@@ -79,6 +79,9 @@ pub struct RunFlags {
     /// A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<String>,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
     /// Network: bridge (default), none, host, container:NAME|ID, or a network's name
     #[arg(long, alias = "net", value_name = "MODE")]
     pub network: Option<String>,
@@ -187,6 +190,7 @@ pub fn process(
             .iter()
             .map(|u| parse_ulimit(u, &crate::sys::process::getrlimit))
             .collect::<Result<_>>()?,
+        shm_size: flags.shm_size.as_deref().map(parse_shm_size).transpose()?,
         id_map: None,
     })
 }
@@ -352,6 +356,15 @@ pub fn parse_tmpfs(text: &str) -> Result<Tmpfs> {
         None => (text, None),
     };
     Ok(Tmpfs { target: check_target("--tmpfs", text, Path::new(path))?, options })
+}
+
+/// `--shm-size` as Docker's sizes (`64m`, `1g`, bytes); at least 4 KiB.
+fn parse_shm_size(text: &str) -> Result<u64> {
+    match crate::runtime::cgroups::limits::parse_size(text) {
+        Some(b) if b >= 4096 => Ok(b),
+        _ => Err(Error::new(format!("invalid --shm-size \"{text}\""))
+            .because("expected a size of at least 4k, e.g. 64m or 1g")),
+    }
 }
 
 /// `--ulimit NAME=SOFT[:HARD]` (`-1` or `unlimited` for no limit), as

@@ -83,6 +83,8 @@ pub struct Input<'a> {
     pub read_only: bool,
     /// In a user namespace devpts cannot use gid 5 unless it is mapped.
     pub userns: bool,
+    /// `--shm-size` in bytes; Docker's 64 MiB when None.
+    pub shm_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +144,8 @@ pub fn plan(input: &Input) -> Plan {
     ] {
         ops.push(Op::Symlink { target: p(target), link: p(link) });
     }
-    ops.push(m("tmpfs", "/dev/shm", NOSUID | NODEV | NOEXEC, Some("mode=1777,size=65536k"), false));
+    let shm = format!("mode=1777,size={}k", input.shm_size.map_or(65536, |b| b.div_ceil(1024)));
+    ops.push(m("tmpfs", "/dev/shm", NOSUID | NODEV | NOEXEC, Some(&shm), false));
     ops.push(m("mqueue", "/dev/mqueue", NOSUID | NODEV | NOEXEC, None, false));
     for source in input.etc_files {
         let target = p("/etc").join(source.file_name().unwrap_or_default());
@@ -316,8 +319,15 @@ mod tests {
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: true }];
         let tmpfs = [Tmpfs { target: p("/run"), options: None }];
         let ov = overlay();
-        let input =
-            Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &tmpfs, read_only: true, userns: false };
+        let input = Input {
+            overlay: &ov,
+            etc_files: &etc(),
+            volumes: &vols,
+            tmpfs: &tmpfs,
+            read_only: true,
+            userns: false,
+            shm_size: None,
+        };
         let plan = plan(&input);
         assert_eq!(plan.root, p("/c/rootfs"));
         assert_eq!(plan.ops[0], Op::MakePrivate);
@@ -385,7 +395,15 @@ mod tests {
     #[test]
     fn in_a_user_namespace_the_root_is_attached_and_devpts_has_no_gid() {
         let ov = overlay();
-        let input = Input { overlay: &ov, etc_files: &etc(), volumes: &[], tmpfs: &[], read_only: false, userns: true };
+        let input = Input {
+            overlay: &ov,
+            etc_files: &etc(),
+            volumes: &[],
+            tmpfs: &[],
+            read_only: false,
+            userns: true,
+            shm_size: None,
+        };
         let plan = plan(&input);
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("/c/rootfs") });
         let pts = plan.ops.iter().find_map(|o| match o {
@@ -401,8 +419,15 @@ mod tests {
     fn user_namespace_plans_reach_the_container_dir_relatively() {
         let ov = overlay();
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: false }];
-        let input =
-            Input { overlay: &ov, etc_files: &etc(), volumes: &vols, tmpfs: &[], read_only: false, userns: true };
+        let input = Input {
+            overlay: &ov,
+            etc_files: &etc(),
+            volumes: &vols,
+            tmpfs: &[],
+            read_only: false,
+            userns: true,
+            shm_size: None,
+        };
         let (plan, detach) = for_user_namespace(&plan(&input), Path::new("/c"), &|p| p == Path::new("/data"));
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("rootfs") });
         let hosts = Op::Bind { source: p("hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
@@ -417,8 +442,15 @@ mod tests {
     #[test]
     fn executor_stops_at_the_first_failure() {
         let ov = overlay();
-        let input =
-            Input { overlay: &ov, etc_files: &etc(), volumes: &[], tmpfs: &[], read_only: false, userns: false };
+        let input = Input {
+            overlay: &ov,
+            etc_files: &etc(),
+            volumes: &[],
+            tmpfs: &[],
+            read_only: false,
+            userns: false,
+            shm_size: None,
+        };
         let sys = FakeSys::failing_on("mount sysfs");
         let err = execute(&plan(&input), &sys, &[]).unwrap_err().to_string();
         assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");

@@ -74,6 +74,9 @@ pub struct RunSpec {
     /// `--ulimit`, set before the command runs.
     #[serde(default)]
     pub rlimits: Vec<Rlimit>,
+    /// `--shm-size` in bytes (Docker's 64 MiB when None).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
     /// Where container ids 0.. map on the host (`--userns=auto`), chosen
     /// once at create.
     #[serde(default)]
