@@ -26,25 +26,15 @@ printf '{"auths":{"127.0.0.1:5001":{"auth":"%s"}}}' "$(printf mini:minipass | ba
 $MINI pull -q "$IMAGE" >/dev/null
 skopeo copy -q --src-tls-verify=false "docker://$IMAGE" "oci:$WORK/oci:big"
 
+source bench/common.sh
 declare -A total rss
-run() { # name command...
-  local name=$1; shift
-  local t0 t1 kb
-  t0=$(date +%s.%N)
-  /usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; echo "bench: $name failed" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  kb=$(tail -1 "$WORK/rss")
-  total[$name]=$(echo "${total[$name]:-0} + $t1 - $t0" | bc -l)
-  ((kb > ${rss[$name]:-0})) && rss[$name]=$kb
-  printf '  %-12s %6.2fs  %6d KiB\n' "$name" "$(echo "$t1 - $t0" | bc -l)" "$kb"
-}
 for i in $(seq 1 "$ROUNDS"); do
   echo "round $i"
   tag=$DEST/mini-$$-$i:latest
   $MINI tag "$IMAGE" "$tag"
-  run "mini push" "$MINI" push -q "$tag"
+  timed "mini push" "$MINI" push -q "$tag"
   $MINI rmi "$tag" >/dev/null
-  run "skopeo copy" unshare -m --propagation private sh -c \
+  timed "skopeo copy" unshare -m --propagation private sh -c \
     'mount -t tmpfs -o size=64m bench-skopeo-cache /var/lib/containers/cache && exec skopeo "$@"' sh \
     copy -q --dest-tls-verify=false --dest-creds mini:minipass "oci:$WORK/oci:big" "docker://$DEST/skopeo-$$-$i:latest"
 done

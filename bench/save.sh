@@ -35,24 +35,14 @@ podman_in() { "$WORK/podman-in" "$@"; }
 MINI_ROOT=$WORK/mini-src $MINI pull -q "$IMAGE" >/dev/null
 podman_in "$WORK/podman-src" pull -q "$IMAGE" >/dev/null
 
+source bench/common.sh
 declare -A total rss
-run() { # name command...
-  local name=$1; shift
-  local t0 t1 kb
-  t0=$(date +%s.%N)
-  /usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; echo "bench: $name failed" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  kb=$(tail -1 "$WORK/rss")
-  total[$name]=$(echo "${total[$name]:-0} + $t1 - $t0" | bc -l)
-  ((kb > ${rss[$name]:-0})) && rss[$name]=$kb
-  printf '  %-12s %6.2fs  %6d KiB\n' "$name" "$(echo "$t1 - $t0" | bc -l)" "$kb"
-}
 for i in $(seq 1 "$ROUNDS"); do
   echo "round $i"
-  run "mini save" env MINI_ROOT="$WORK/mini-src" "$MINI" save -o "$WORK/m-$i.tar" "$IMAGE"
-  run "podman save" "$WORK/podman-in" "$WORK/podman-src" save -q -o "$WORK/p-$i.tar" "$IMAGE"
-  run "mini load" env MINI_ROOT="$WORK/mini-$i" "$MINI" load -i "$WORK/m-$i.tar"
-  run "podman load" "$WORK/podman-in" "$WORK/podman-$i" load -q -i "$WORK/p-$i.tar"
+  timed "mini save" env MINI_ROOT="$WORK/mini-src" "$MINI" save -o "$WORK/m-$i.tar" "$IMAGE"
+  timed "podman save" "$WORK/podman-in" "$WORK/podman-src" save -q -o "$WORK/p-$i.tar" "$IMAGE"
+  timed "mini load" env MINI_ROOT="$WORK/mini-$i" "$MINI" load -i "$WORK/m-$i.tar"
+  timed "podman load" "$WORK/podman-in" "$WORK/podman-$i" load -q -i "$WORK/p-$i.tar"
   rm -rf "$WORK/m-$i.tar" "$WORK/p-$i.tar" "$WORK/mini-$i"
   podman_in "$WORK/podman-$i" system reset -f >/dev/null 2>&1 || true
   rm -rf "$WORK/podman-$i"

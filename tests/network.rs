@@ -61,6 +61,7 @@ fn assert_nothing_left(m: &Mini) {
             .unwrap();
     assert_eq!(recs["endpoints"].as_array().map_or(0, Vec::len), 0, "endpoints left: {recs}");
     assert!(!m.ns().nft_table().contains("dnat"), "DNAT rules left: {}", m.ns().nft_table());
+    assert_eq!(m.host_mounts(), Vec::<String>::new(), "mounts left");
 }
 
 #[test]

@@ -8,12 +8,8 @@ use crate::error::Result;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL)
-    #[arg(short, long = "change", value_name = "INSTRUCTION")]
-    pub changes: Vec<String>,
-    /// Commit message
-    #[arg(short, long)]
-    pub message: Option<String>,
+    #[command(flatten)]
+    pub edits: super::import::Edits,
     /// Author (e.g. "Jane <jane@example.com>")
     #[arg(short, long)]
     pub author: Option<String>,
@@ -27,8 +23,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
-    let opts =
-        CommitOptions { name: args.reference, changes: args.changes, message: args.message, author: args.author };
+    let super::import::Edits { changes, message } = args.edits;
+    let opts = CommitOptions { name: args.reference, changes, message, author: args.author };
     let id = crate::container::commit::commit(config, &args.container, &opts)?;
     println!("{id}");
     Ok(0)

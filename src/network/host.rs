@@ -4,9 +4,6 @@
 //! "Host" is the network namespace mini runs in; tests run mini in one of
 //! their own.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use super::nft::{self, BridgeNet, Dnat};
 use super::records::{Network, Networks};
 use crate::error::{Error, Result};
@@ -81,21 +78,11 @@ pub fn apply_firewall(data: &Networks) -> Result<()> {
     let fail = |why: String| {
         Error::new("update nftables table inet mini").because(why).hint("is nftables installed (the nft command)?")
     };
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("run nft: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(script.as_bytes());
+    match crate::sys::process::run_with_input("nft", &["-f", "-"], script.as_bytes()) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(said)) => Err(fail(said)),
+        Err(e) => Err(fail(format!("run nft: {e}"))),
     }
-    let out = child.wait_with_output().map_err(|e| fail(format!("run nft: {e}")))?;
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

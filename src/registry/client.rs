@@ -154,7 +154,7 @@ impl RegistryClient {
         for i in 0..self.endpoints.len() {
             self.active = i;
             let ep = &self.endpoints[i];
-            match self.retrying(|| self.client.pull_manifest_raw(&ep.image, &ep.auth, ACCEPTED)).await {
+            match retrying(|| self.client.pull_manifest_raw(&ep.image, &ep.auth, ACCEPTED)).await {
                 Ok((bytes, _)) => return verify_manifest(bytes, expected, self.url()),
                 Err(e) => last = Some(self.describe(e, "fetch manifest")),
             }
@@ -166,8 +166,7 @@ impl RegistryClient {
     pub async fn manifest_by_digest(&self, digest: &Digest) -> Result<Document> {
         let ep = &self.endpoints[self.active];
         let image = ep.image.clone_with_digest(digest.to_string());
-        let (bytes, _) = self
-            .retrying(|| self.client.pull_manifest_raw(&image, &ep.auth, ACCEPTED))
+        let (bytes, _) = retrying(|| self.client.pull_manifest_raw(&image, &ep.auth, ACCEPTED))
             .await
             .map_err(|e| self.describe(e, &format!("fetch manifest {digest}")))?;
         verify_manifest(bytes, Some(&digest.to_string()), self.url())
@@ -176,18 +175,17 @@ impl RegistryClient {
     /// Open a blob at `offset` (0 for the whole blob).
     async fn open_blob(&self, digest: &str, offset: u64) -> Result<BlobBody> {
         let ep = &self.endpoints[self.active];
-        let opened = self
-            .retrying(|| async {
-                if offset == 0 {
-                    let s = self.client.pull_blob_stream(&ep.image, digest).await?;
-                    return Ok(BlobBody { stream: s.stream, skip: 0 });
-                }
-                Ok(match self.client.pull_blob_stream_partial(&ep.image, digest, offset, None).await? {
-                    BlobResponse::Partial(s) => BlobBody { stream: s.stream, skip: 0 },
-                    BlobResponse::Full(s) => BlobBody { stream: s.stream, skip: offset },
-                })
+        let opened = retrying(|| async {
+            if offset == 0 {
+                let s = self.client.pull_blob_stream(&ep.image, digest).await?;
+                return Ok(BlobBody { stream: s.stream, skip: 0 });
+            }
+            Ok(match self.client.pull_blob_stream_partial(&ep.image, digest, offset, None).await? {
+                BlobResponse::Partial(s) => BlobBody { stream: s.stream, skip: 0 },
+                BlobResponse::Full(s) => BlobBody { stream: s.stream, skip: offset },
             })
-            .await;
+        })
+        .await;
         opened.map_err(|e| self.describe(e, &format!("fetch blob {digest}")))
     }
 
@@ -261,23 +259,6 @@ impl RegistryClient {
             sink.event("Download complete");
         }
         Ok(BodyEnd::Ended)
-    }
-
-    async fn retrying<T, F, Fut>(&self, mut request: F) -> std::result::Result<T, OciDistributionError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match request().await {
-                Err(e) if classify(&e) == Failure::Transient && attempt < MAX_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
     }
 
     /// One line for a failed request: what, where, why, what to do.
@@ -384,6 +365,25 @@ impl BlobSink for Collect {
 }
 
 /// 200 ms, 400 ms, 800 ms, ... capped at 5 s.
+/// `request` again after a back-off while it fails transiently, up to
+/// MAX_ATTEMPTS in all: the one retry loop of pulls and pushes.
+pub(super) async fn retrying<T, F, Fut>(mut request: F) -> std::result::Result<T, OciDistributionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(e) if classify(&e) == Failure::Transient && attempt < MAX_ATTEMPTS => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5000))
 }

@@ -9,7 +9,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -156,23 +155,10 @@ fn helper_for(doc: &Value, key: &str) -> Option<String> {
 fn run_helper(helper: &str, verb: &str, input: &str) -> Result<()> {
     let program = format!("docker-credential-{helper}");
     let fail = |why: String| Error::new(format!("{program} {verb}")).because(why);
-    let mut child = Command::new(&program)
-        .arg(verb)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("{e} (is it on PATH?)")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let said =
-            String::from_utf8_lossy(if out.stderr.is_empty() { &out.stdout } else { &out.stderr }).trim().to_string();
-        Err(fail(said))
+    match crate::sys::process::run_with_input(&program, &[verb], input.as_bytes()) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(said)) => Err(fail(said)),
+        Err(e) => Err(fail(format!("{e} (is it on PATH?)"))),
     }
 }
 

@@ -21,7 +21,7 @@ use oci_client::{Client, RegistryOperation};
 use reqwest::header::HeaderValue;
 
 use super::auth::CredentialStore;
-use super::client::{auth_for, backoff, classify, Failure, MAX_ATTEMPTS};
+use super::client::{auth_for, classify, retrying, Failure, MAX_ATTEMPTS};
 use super::session::Target;
 use crate::config::Config;
 use crate::error::{chain, Error, Result};
@@ -91,7 +91,7 @@ impl Uploader {
     /// Whether the registry has blob `digest` in this repository.
     pub async fn exists(&self, digest: &Digest) -> Result<bool> {
         let digest_text = digest.to_string();
-        self.retrying(|| self.client.blob_exists(&self.image, &digest_text))
+        retrying(|| self.client.blob_exists(&self.image, &digest_text))
             .await
             .map_err(|e| self.fail(e, &format!("check blob {digest} in")))
     }
@@ -124,7 +124,7 @@ impl Uploader {
         let bytes = std::fs::read(&path).map_err(|e| Error::new(format!("read {}", path.display())).because(e))?;
         let body = Bytes::from(bytes);
         let digest_text = digest.to_string();
-        self.retrying(|| self.client.push_blob(&self.image, body.clone(), &digest_text))
+        retrying(|| self.client.push_blob(&self.image, body.clone(), &digest_text))
             .await
             .map(|_| sent(size))
             .map_err(|e| self.fail(e, &format!("upload blob {digest} to")))
@@ -136,25 +136,10 @@ impl Uploader {
             Error::new(format!("push manifest of media type {media_type}")).because("not a header value")
         })?;
         let body = Bytes::from(bytes);
-        self.retrying(|| self.client.push_manifest_raw(&self.image, body.clone(), content_type.clone()))
+        retrying(|| self.client.push_manifest_raw(&self.image, body.clone(), content_type.clone()))
             .await
             .map(drop)
             .map_err(|e| self.fail(e, "push the manifest to"))
-    }
-
-    async fn retrying<T, F, Fut>(&self, mut request: F) -> std::result::Result<T, OciDistributionError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match request().await {
-                Err(e) if attempt < MAX_ATTEMPTS && retryable(&e) => tokio::time::sleep(backoff(attempt)).await,
-                other => return other,
-            }
-        }
     }
 
     fn fail(&self, e: OciDistributionError, what: &str) -> Error {
@@ -168,8 +153,4 @@ impl Uploader {
             Failure::NotFound | Failure::Fatal => err.because(chain(&e)),
         }
     }
-}
-
-fn retryable(e: &OciDistributionError) -> bool {
-    matches!(classify(e), Failure::Transient | Failure::Unreachable)
 }

@@ -171,6 +171,34 @@ pub fn setrlimit(name: &str, soft: u64, hard: u64) -> Result<()> {
     Ok(())
 }
 
+/// Run `program args…` with `input` on its stdin; Ok(()) when it exits
+/// 0, else Err(what it said: stderr, or stdout when stderr is empty).
+/// Spawning errors come back as they are. For the tools mini drives by
+/// their stdin (nft -f -, credential helpers).
+pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> io::Result<std::result::Result<(), String>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child =
+        Command::new(program).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A tool that exits early says why on stderr: its closed stdin must
+        // be an EPIPE here, not a SIGPIPE that ends mini (whose default
+        // disposition it is, see `default_sigpipe`).
+        // SAFETY: swapping one signal's disposition and restoring it.
+        let before = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let _ = stdin.write_all(input);
+        drop(stdin);
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGPIPE, before) };
+    }
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        return Ok(Ok(()));
+    }
+    let said = if out.stderr.is_empty() { &out.stdout } else { &out.stderr };
+    Ok(Err(String::from_utf8_lossy(said).trim().to_string()))
+}
+
 /// Read one byte from a socket; None at EOF or on an error.
 pub fn recv_byte(fd: &OwnedFd) -> Option<u8> {
     let mut byte = 0u8;

@@ -45,24 +45,18 @@ pub struct RawMode {
 
 /// Put terminal `fd` in raw mode until the guard drops.
 pub fn raw_mode(fd: RawFd) -> Result<RawMode> {
-    // SAFETY: termios calls on a terminal fd with a local struct.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(fd, &mut t) != 0 {
-            return Err(last("read terminal settings"));
-        }
-        let saved = t;
-        libc::cfmakeraw(&mut t);
-        if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
-            return Err(last("put the terminal in raw mode"));
-        }
-        Ok(RawMode { fd, saved })
-    }
+    // SAFETY: cfmakeraw edits a termios struct in place.
+    with_settings(fd, "put the terminal in raw mode", |t| unsafe { libc::cfmakeraw(t) })
 }
 
 /// Stop terminal `fd` echoing what is typed (a password prompt) until
 /// the guard drops.
 pub fn echo_off(fd: RawFd) -> Result<RawMode> {
+    with_settings(fd, "turn off the terminal's echo", |t| t.c_lflag &= !libc::ECHO)
+}
+
+/// Change terminal `fd`'s settings by `edit`; the guard restores them.
+fn with_settings(fd: RawFd, what: &str, edit: impl FnOnce(&mut libc::termios)) -> Result<RawMode> {
     // SAFETY: termios calls on a terminal fd with a local struct.
     unsafe {
         let mut t: libc::termios = std::mem::zeroed();
@@ -70,9 +64,9 @@ pub fn echo_off(fd: RawFd) -> Result<RawMode> {
             return Err(last("read terminal settings"));
         }
         let saved = t;
-        t.c_lflag &= !libc::ECHO;
+        edit(&mut t);
         if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
-            return Err(last("turn off the terminal's echo"));
+            return Err(last(what));
         }
         Ok(RawMode { fd, saved })
     }

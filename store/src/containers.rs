@@ -132,15 +132,7 @@ impl Containers {
     /// dead creator's temp dir is removed by [`Containers::sweep_tmp`].
     pub fn create(&self, config: &ContainerConfig, state: &State, files: &[(&str, &[u8])]) -> Result<Container> {
         let (id, name) = (config.id.as_str(), config.name.as_str());
-        let name_file = self.dir.join(".names").join(name);
-        match fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
-            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("write", &name_file))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let owner = fs::read_to_string(&name_file).unwrap_or_default();
-                return Err(StoreError::NameInUse(name.to_string(), owner.chars().take(12).collect()));
-            }
-            Err(e) => return Err(io_err("create", &name_file)(e)),
-        }
+        let name_file = self.claim_name(name, id)?;
         let c = Container { id: id.to_string(), dir: self.dir.join(id) };
         let tmp = self.dir.join(format!(".tmp-{}-{id}", std::process::id()));
         let made = (|| {
@@ -244,6 +236,21 @@ impl Containers {
         }
     }
 
+    /// Claim `name` for container `id`: `.names/<name>` made with O_EXCL,
+    /// so no two containers ever hold one name; its path.
+    fn claim_name(&self, name: &str, id: &str) -> Result<PathBuf> {
+        let name_file = self.dir.join(".names").join(name);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
+            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("write", &name_file))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&name_file).unwrap_or_default();
+                return Err(StoreError::NameInUse(name.to_string(), owner.chars().take(12).collect()));
+            }
+            Err(e) => return Err(io_err("create", &name_file)(e)),
+        }
+        Ok(name_file)
+    }
+
     /// Give container `id` the name `new`: the new name is claimed first
     /// (O_EXCL, so a name is never held twice), config.json is rewritten
     /// atomically, then the old name is released.
@@ -251,15 +258,7 @@ impl Containers {
         let c = self.get(id);
         let mut config = c.config()?;
         let old = config.name.clone();
-        let name_file = self.dir.join(".names").join(new);
-        match fs::OpenOptions::new().write(true).create_new(true).open(&name_file) {
-            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io_err("write", &name_file))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let owner = fs::read_to_string(&name_file).unwrap_or_default();
-                return Err(StoreError::NameInUse(new.to_string(), owner.chars().take(12).collect()));
-            }
-            Err(e) => return Err(io_err("create", &name_file)(e)),
-        }
+        let name_file = self.claim_name(new, id)?;
         config.name = new.to_string();
         let written = serde_json::to_vec_pretty(&config)
             .map_err(|source| StoreError::Json { path: c.config_path(), source })
