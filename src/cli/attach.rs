@@ -23,5 +23,10 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     if !crate::container::state::is_running(&state) {
         return Err(Error::new(format!("attach to {key}")).because("container is not running").hint("start it first"));
     }
+    if state.paused {
+        return Err(Error::new(format!("attach to {key}"))
+            .because("container is paused")
+            .hint(format!("unpause it first: mini unpause {key}")));
+    }
     crate::container::attach::attach(&store, &c, key, crate::container::logs::end_of(&c), !args.no_stdin)
 }

@@ -100,9 +100,13 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string())
     };
+    let restarting = crate::container::state::is_restarting(&state);
+    let paused = running && state.paused;
     let status = match (state.status, running) {
         (mini_store::containers::Status::Created, _) => "created",
+        (mini_store::containers::Status::Running, true) if paused => "paused",
         (mini_store::containers::Status::Running, true) => "running",
+        _ if restarting => "restarting",
         _ => "exited",
     };
     let mounts: Vec<Value> = r
@@ -135,7 +139,7 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
         "Path": argv.first(),
         "Args": argv.get(1..).unwrap_or_default(),
         "State": {
-            "Status": status, "Running": running, "Paused": false, "Restarting": false,
+            "Status": status, "Running": running || restarting, "Paused": paused, "Restarting": restarting,
             "OOMKilled": state.oom_killed, "Dead": false,
             "Pid": if running { state.pid.unwrap_or(0) } else { 0 },
             "ExitCode": state.exit_code.unwrap_or(0), "Error": "",
@@ -143,12 +147,14 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
         },
         "Image": cfg.image_id,
         "Name": format!("/{}", cfg.name),
+        "RestartCount": state.restart_count,
         "LogPath": if log.exists() { log.display().to_string() } else { String::new() },
         "HostConfig": {
             "Binds": binds,
             "AutoRemove": o.rm, "ReadonlyRootfs": r.read_only, "Init": r.init,
             "Tmpfs": tmpfs, "UsernsMode": if r.id_map.is_some() { "auto" } else { "" },
             "NetworkMode": o.network,
+            "RestartPolicy": {"Name": o.restart.name(), "MaximumRetryCount": o.restart.max_retries()},
         },
         "Mounts": mounts,
         "NetworkSettings": crate::network::manage::container_settings(

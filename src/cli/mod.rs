@@ -25,6 +25,7 @@ mod load;
 mod login;
 mod logs;
 mod network;
+mod pause;
 mod port;
 mod prune;
 mod ps;
@@ -41,6 +42,7 @@ mod stats;
 mod stop;
 mod tag;
 mod top;
+mod unpause;
 mod wait;
 
 use crate::config::{Config, Overrides};
@@ -135,6 +137,10 @@ enum Command {
     Kill(kill::Args),
     /// Restart containers
     Restart(restart::Args),
+    /// Pause all processes within containers (cgroup freezer)
+    Pause(pause::Args),
+    /// Unpause all processes within containers
+    Unpause(unpause::Args),
     /// Block until containers exit, then print their exit codes
     Wait(wait::Args),
     /// Show a container's output
@@ -256,6 +262,8 @@ pub fn main() -> Result<i32> {
         Command::Start(a) => start::run(a, &config),
         Command::Stop(a) => stop::run(a, &config),
         Command::Kill(a) => kill::run(a, &config),
+        Command::Pause(a) => pause::run(a, &config),
+        Command::Unpause(a) => unpause::run(a, &config),
         Command::Restart(a) => restart::run(a, &config),
         Command::Wait(a) => wait::run(a, &config),
         Command::Logs(a) => logs::run(a, &config),

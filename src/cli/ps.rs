@@ -26,7 +26,7 @@ pub struct Args {
     /// "json" (one object per line) or a template like "{{.ID}} {{.Names}}"
     #[arg(long)]
     pub format: Option<String>,
-    /// Filter: status=created|running|exited, name=SUBSTRING, id=PREFIX (repeatable)
+    /// Filter: status=created|running|paused|restarting|exited, name=SUBSTRING, id=PREFIX (repeatable)
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
 }
@@ -60,7 +60,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         let state_name = state_name(&state);
         // Docker: -a, or any status filter, lists stopped containers too.
         let any_status = filters.iter().any(|(k, _)| k == "status");
-        if !args.all && !any_status && state.status != Status::Running {
+        if !args.all && !any_status && state.status != Status::Running && !state.restarting {
             continue;
         }
         let Ok(cfg) = c.config() else { continue };
@@ -127,8 +127,8 @@ fn parse_filter(text: &str) -> Result<(String, String)> {
     let bad = |why: &str| Error::new(format!("invalid filter \"{text}\"")).because(why.to_string());
     let (k, v) = text.split_once('=').ok_or_else(|| bad("expected KEY=VALUE"))?;
     match k {
-        "status" if ["created", "running", "exited"].contains(&v) => Ok((k.into(), v.into())),
-        "status" => Err(bad("status is one of created, running, exited")),
+        "status" if ["created", "running", "paused", "restarting", "exited"].contains(&v) => Ok((k.into(), v.into())),
+        "status" => Err(bad("status is one of created, running, paused, restarting, exited")),
         "name" | "id" => Ok((k.into(), v.into())),
         _ => Err(bad("supported filters: status, name, id")),
     }
@@ -175,7 +175,9 @@ fn command(argv: &[String], truncate: bool) -> String {
 fn state_name(state: &State) -> &'static str {
     match state.status {
         Status::Created => "created",
+        Status::Running if state.paused => "paused",
         Status::Running => "running",
+        Status::Exited if state.restarting => "restarting",
         Status::Exited => "exited",
     }
 }
@@ -184,7 +186,13 @@ fn status(state: &State, now: DateTime<Utc>) -> String {
     let since = |t| ago(unix(t), now);
     match state.status {
         Status::Created => "Created".to_string(),
-        Status::Running => format!("Up {}", since(state.started_at).trim_end_matches(" ago")),
+        Status::Running => {
+            let paused = if state.paused { " (Paused)" } else { "" };
+            format!("Up {}{paused}", since(state.started_at).trim_end_matches(" ago"))
+        }
+        Status::Exited if state.restarting => {
+            format!("Restarting ({}) {}", state.exit_code.unwrap_or(-1), since(state.finished_at))
+        }
         Status::Exited => format!("Exited ({}) {}", state.exit_code.unwrap_or(-1), since(state.finished_at)),
     }
 }
@@ -213,6 +221,11 @@ mod tests {
         s.status = Status::Running;
         s.started_at = Some(t - 120);
         assert_eq!(status(&s, now), "Up 2 minutes");
+        s.paused = true;
+        assert_eq!((status(&s, now).as_str(), state_name(&s)), ("Up 2 minutes (Paused)", "paused"));
+        s.status = Status::Exited;
+        (s.paused, s.restarting) = (false, true);
+        assert_eq!((status(&s, now).as_str(), state_name(&s)), ("Restarting (3) 5 seconds ago", "restarting"));
     }
 
     #[test]

@@ -97,6 +97,11 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     let Some(pid) = state.pid.filter(|_| super::state::is_running(&state)) else {
         return Err(Error::new(what()).because("container is not running"));
     };
+    if state.paused {
+        return Err(Error::new(what())
+            .because("container is paused")
+            .hint(format!("unpause it first: mini unpause {key}")));
+    }
     if opts.argv.is_empty() {
         return Err(Error::new(what()).because("no command given"));
     }

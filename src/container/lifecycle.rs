@@ -92,28 +92,103 @@ pub fn parse_signal(text: &str) -> Result<i32> {
     NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).ok_or_else(bad)
 }
 
-/// Send `sig` to the container's pid 1.
+/// Send `sig` to the container's pid 1. As Docker, a kill counts as
+/// ending it on purpose: its restart policy no longer applies.
 pub fn kill(store: &Store, key: &str, sig: i32) -> Result<()> {
-    let (_, state) = lookup(store, "kill", key)?;
+    let (c, state) = lookup(store, "kill", key)?;
+    if state::is_restarting(&state) {
+        return end_restarting(&c, &state, key, "kill");
+    }
     match state.pid {
-        Some(pid) if state::is_running(&state) => p::kill(pid, sig).map_err(|e| e.within(format!("kill {key}"))),
+        Some(pid) if state::is_running(&state) => {
+            mark_stopped(&c, key, "kill")?;
+            p::kill(pid, sig).map_err(|e| e.within(format!("kill {key}")))?;
+            if sig == libc::SIGKILL {
+                thaw(&c, &state).map_err(|e| e.within(format!("kill {key}")))?;
+            }
+            Ok(())
+        }
         _ => Err(not_running("kill", key)),
     }
+}
+
+/// `mini pause`: freeze every process of a running container (its
+/// cgroup's freezer), as Docker does; exec and attach are refused meanwhile.
+pub fn pause(store: &Store, key: &str) -> Result<()> {
+    let (c, state) = lookup(store, "pause", key)?;
+    if !state::is_running(&state) {
+        return Err(not_running("pause", key));
+    }
+    if state.paused {
+        return Err(Error::new(format!("pause {key}")).because("container is already paused"));
+    }
+    let record = Record::read(&c).map_err(|e| e.within(format!("pause {key}")))?;
+    record.container.cgroups.freeze(true).map_err(|e| e.within(format!("pause {key}")))?;
+    if let Err(e) = state::paused(&c, true) {
+        let _ = record.container.cgroups.freeze(false);
+        return Err(e.within(format!("pause {key}")));
+    }
+    Ok(())
+}
+
+/// `mini unpause`: thaw a paused container.
+pub fn unpause(store: &Store, key: &str) -> Result<()> {
+    let (c, state) = lookup(store, "unpause", key)?;
+    if !state::is_running(&state) || !state.paused {
+        return Err(Error::new(format!("unpause {key}")).because("container is not paused"));
+    }
+    thaw(&c, &state).map_err(|e| e.within(format!("unpause {key}")))
+}
+
+/// Thaw a paused container and record it so (a stop or kill of a paused
+/// container thaws it after the signal, as Docker does, so it is
+/// delivered and the container can end).
+fn thaw(c: &Container, state: &State) -> Result<()> {
+    if !state.paused {
+        return Ok(());
+    }
+    Record::read(c)?.container.cgroups.freeze(false)?;
+    state::paused(c, false).map(|_| ())
+}
+
+/// Mark the container as ended on purpose, so its monitor does not
+/// restart it (see `restart`).
+fn mark_stopped(c: &Container, key: &str, op: &str) -> Result<()> {
+    c.set_stopped(true).map_err(|e| Error::new(format!("{op} {key}")).because(e))
+}
+
+/// A container between restarts: marked, its monitor woken; returns once
+/// the monitor has recorded it exited.
+fn end_restarting(c: &Container, state: &State, key: &str, op: &str) -> Result<()> {
+    mark_stopped(c, key, op)?;
+    if let Some(m) = state.monitor_pid {
+        let _ = p::kill(m, libc::SIGTERM);
+    }
+    let start = Instant::now();
+    while c.state().is_ok_and(|s| state::is_restarting(&s)) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(POLL);
+    }
+    Ok(())
 }
 
 /// The stop signal (the image's StopSignal, else SIGTERM), then SIGKILL
 /// after `timeout`; returns once the owner has recorded the exit.
 pub fn stop(store: &Store, key: &str, timeout: Duration) -> Result<()> {
     let (c, state) = lookup(store, "stop", key)?;
+    if state::is_restarting(&state) {
+        return end_restarting(&c, &state, key, "stop");
+    }
     let Some(pid) = state.pid.filter(|_| state::is_running(&state)) else {
         return Err(not_running("stop", key));
     };
+    mark_stopped(&c, key, "stop")?;
     let record = Record::read(&c).map_err(|e| e.within(format!("stop {key}")))?;
     let sig = match &record.container.stop_signal {
         Some(s) => parse_signal(s).map_err(|e| e.within(format!("stop {key}: the image's StopSignal")))?,
         None => libc::SIGTERM,
     };
     let _ = p::kill(pid, sig);
+    thaw(&c, &state).map_err(|e| e.within(format!("stop {key}")))?;
     if wait_not_running(&c, Some(timeout)) {
         return Ok(());
     }
@@ -169,7 +244,7 @@ pub fn wait(store: &Store, key: &str) -> Result<i32> {
 /// `mini restart`: stop if running, then start.
 pub fn restart(config: &Config, store: &Store, key: &str, timeout: Duration) -> Result<()> {
     let (c, state) = lookup(store, "restart", key)?;
-    if state::is_running(&state) {
+    if state::is_running(&state) || state::is_restarting(&state) {
         // A --rm container is restarted, not removed, as Docker does: its
         // owner reads the mark before it records the exit, and the mark
         // goes once the exit is recorded.

@@ -18,6 +18,7 @@ pub mod logs;
 pub mod monitor;
 pub mod network;
 pub mod record;
+pub mod restart;
 pub mod run;
 pub mod spec;
 pub mod state;
@@ -154,13 +155,28 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
     let cs = containers(store)?;
     let c = cs.find(key).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     let state = c.state().unwrap_or_else(|_| State::created());
-    if state::is_running(&state) {
+    let restarting = state::is_restarting(&state);
+    if state::is_running(&state) || restarting {
         if !force {
+            let what = if restarting { "restarting" } else { "running" };
             return Err(Error::new(format!("cannot remove container {key}"))
-                .because("container is running: stop the container before removing or force remove"));
+                .because(format!("container is {what}: stop the container before removing or force remove")));
+        }
+        // Ended on purpose: its monitor must not restart it.
+        let _ = c.set_stopped(true);
+        if restarting {
+            if let Some(m) = state.monitor_pid {
+                let _ = p::kill(m, libc::SIGTERM);
+            }
         }
         if let Some(pid) = state.pid {
             let _ = p::kill(pid, libc::SIGKILL);
+        }
+        if state.paused {
+            // Frozen, it could not die: thaw it (its monitor records the exit).
+            if let Ok(record) = Record::read(&c) {
+                let _ = record.container.cgroups.freeze(false);
+            }
         }
         if let Some(m) = state.monitor_pid {
             // The monitor reaps the container and cleans its cgroups; a

@@ -28,7 +28,7 @@ use mini_store::{Store, StoreLock};
 
 use super::logs::{self, Stream};
 use super::record::Record;
-use super::{launch, state};
+use super::{launch, restart, state};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::network::attach::Attached;
@@ -68,7 +68,9 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
         },
         Err(e) => return failed(&e),
     };
-    let (started, network, io) = match start(&store, &c, &cfg, &record) {
+    // A new start: an earlier `stop` no longer holds back the policy.
+    let _ = c.set_stopped(false);
+    let (mut started, mut network, mut io) = match start(&store, &c, &cfg, &record) {
         Ok(x) => x,
         Err(e) => {
             // Recorded as exited with the failure's code (or removed, --rm).
@@ -77,22 +79,82 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
             return Ok(e.exit_code());
         }
     };
-    // Running, and reported so, once the log and attach socket exist: a
-    // `logs` or `start -i` right after must find them.
-    let pid = started.pid;
-    let running = || match state::running(&c, pid) {
-        Ok(_) => {
-            say(&report, &Report::Running(pid));
-            true
+    let mut backoff = restart::Backoff::default();
+    let mut report = Some(report);
+    loop {
+        // Running, and reported so (the first time), once the log and
+        // attach socket exist: a `logs` or `start -i` right after must
+        // find them.
+        let pid = started.pid;
+        let count = backoff.count;
+        let running = || match state::running(&c, pid, count) {
+            Ok(_) => {
+                if let Some(r) = report.take() {
+                    say(&r, &Report::Running(pid));
+                }
+                true
+            }
+            Err(e) => {
+                if let Some(r) = report.take() {
+                    say(&r, &Report::Failed(Failed::of(&e)));
+                }
+                false
+            }
+        };
+        let began = std::time::Instant::now();
+        let exit = supervise(&c, started, io, record.process.interactive, running);
+        launch::stop_network(&store, &c, network);
+        let code = exit_code(exit);
+        let Some(wait) = backoff.next(record.container.restart, code, c.is_stopped(), began.elapsed()) else {
+            return finish(&store, &c, &record, code);
+        };
+        // Exited, to be started again: the same cgroups are made anew.
+        record.container.cgroups.remove();
+        if state::restarting(&c, code, backoff.count).is_err() || !sleep_unless_stopped(&c, wait) {
+            return finish(&store, &c, &record, code);
         }
-        Err(e) => {
-            say(&report, &Report::Failed(Failed::of(&e)));
-            false
-        }
+        (started, network, io) = match start(&store, &c, &cfg, &record) {
+            Ok(x) => x,
+            Err(e) => {
+                log_line(&c, &format!("mini: restart: {e}"));
+                return finish(&store, &c, &record, e.exit_code());
+            }
+        };
+    }
+}
+
+/// Wait out a restart's back-off; false when `stop`, `kill` or `rm -f`
+/// ended the container meanwhile (they mark it, then signal us).
+fn sleep_unless_stopped(c: &Container, wait: std::time::Duration) -> bool {
+    let Ok(sigfd) = p::signalfd(&p::FORWARDED) else {
+        std::thread::sleep(wait);
+        return !c.is_stopped();
     };
-    let exit = supervise(&c, started, io, record.process.interactive, running);
-    launch::stop_network(&store, &c, network);
-    finish(&store, &c, &record, exit_code(exit))
+    let end = std::time::Instant::now() + wait;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if c.is_stopped() {
+            return false;
+        }
+        if left.is_zero() {
+            return true;
+        }
+        if tty::poll_readable(&[sigfd.as_raw_fd()], left.as_millis().max(1) as i32)[0] {
+            // A signal with no container to forward it to ends the wait.
+            if p::read_signal(&sigfd).is_some_and(|s| s != libc::SIGWINCH) && !c.is_stopped() {
+                let _ = c.set_stopped(true);
+            }
+        }
+    }
+}
+
+/// A line of mini's own on the container's stderr stream in its log:
+/// nobody else is there to read it.
+fn log_line(c: &Container, line: &str) {
+    if let Ok(mut log) = logs::Writer::open(&c.log()) {
+        log.write(Stream::Stderr, format!("{line}\n").as_bytes());
+        log.flush();
+    }
 }
 
 /// One monitor per container: two `start`s racing would otherwise run it
@@ -335,10 +397,7 @@ fn finish(store: &Store, c: &Container, record: &Record, code: i32) -> Result<i3
     let oom = code == 137 && cgroups.oom_killed();
     cgroups.remove();
     if let Err(e) = state::exited(c, code, oom) {
-        if let Ok(mut log) = logs::Writer::open(&c.log()) {
-            log.write(Stream::Stderr, format!("mini: {e}\n").as_bytes());
-            log.flush();
-        }
+        log_line(c, &format!("mini: {e}"));
         return Err(e);
     }
     if remove {

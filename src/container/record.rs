@@ -26,6 +26,9 @@ pub struct ContainerOptions {
     pub image_ref: String,
     /// `--rm`: removed when it exits (kept across a `restart`).
     pub rm: bool,
+    /// `--restart`: what its monitor does when it exits.
+    #[serde(default)]
+    pub restart: super::restart::Policy,
     /// `--network` as given (or the configured default).
     pub network: String,
     /// Ports, fixed address, MAC, aliases, extra hosts.

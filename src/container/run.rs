@@ -45,7 +45,7 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     // isolated process: it joins its cgroups, mounts its root, brings up
     // its interfaces, sets its hostname, drops privileges and execs.
     let (started, network) = launch::start(&store, &c, &cfg, &what.record)?;
-    if let Err(e) = state::running(&c, started.pid) {
+    if let Err(e) = state::running(&c, started.pid, 0) {
         let _ = p::kill(started.pid, libc::SIGKILL);
         let _ = started.wait();
         launch::stop_network(&store, &c, network);
@@ -102,6 +102,7 @@ struct Decided {
 /// options, and the cgroups planned for the new id.
 fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     let env_files = read_env_files(&flags.env_file)?;
+    let restart = restart_policy(flags)?;
     let image = image_for(config, store, flags)?;
     let host_env = |k: &str| std::env::var(k).ok();
     let mut process = spec::process(&ImageDefaults::from_oci(&image.config), flags, &host_env, &env_files)?;
@@ -123,6 +124,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     let container = ContainerOptions {
         image_ref: flags.image.clone(),
         rm: flags.rm,
+        restart,
         network: net.mode,
         net: net.options,
         stop_signal: image_config.and_then(|c| c.stop_signal().clone()),
@@ -130,6 +132,17 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
         cgroups,
     };
     Ok(Decided { image, id, name, record: Record { process, container }, etc })
+}
+
+/// `--restart`, refused beside `--rm` as Docker does.
+fn restart_policy(flags: &RunFlags) -> Result<super::restart::Policy> {
+    let policy = flags.restart.as_deref().map(super::restart::Policy::parse).transpose()?.unwrap_or_default();
+    if flags.rm && !policy.is_none() {
+        return Err(Error::new("Conflicting options: --restart and --rm")
+            .because("a container removed when it exits cannot be restarted")
+            .hint("drop one of the two"));
+    }
+    Ok(policy)
 }
 
 /// The image, found or pulled as `--pull` says.

@@ -25,6 +25,9 @@ pub struct RunFlags {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Restart policy: no (default), on-failure[:N], always, unless-stopped
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
     /// Keep stdin attached
     #[arg(short, long)]
     pub interactive: bool,

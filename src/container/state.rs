@@ -1,5 +1,7 @@
 //! The only writer of state.json. A container's life is
-//! created → running(pid) → exited(code, oom), and running → orphaned when
+//! created → running(pid) → exited(code, oom), with exited → restarting →
+//! running while its monitor carries out a restart policy, and
+//! running ⇄ paused (`pause`, `unpause`); running → orphaned when
 //! the `mini` that owned it (its monitor, or a foreground `mini run`) died
 //! without recording the exit: the container died with it (parent-death
 //! signal), so [`settle`] records it as exited (137) or removes it.
@@ -37,6 +39,11 @@ pub fn is_running(state: &State) -> bool {
     state.status == Status::Running && owner_alive(state)
 }
 
+/// Whether its monitor waits to start it again (restart policy).
+pub fn is_restarting(state: &State) -> bool {
+    state.status == Status::Exited && state.restarting && owner_alive(state)
+}
+
 /// The first state of a container that a run in progress owns (`run`
 /// creating it): if this `mini` dies before it runs, [`settle`] removes it.
 pub fn created_by_me() -> State {
@@ -44,11 +51,32 @@ pub fn created_by_me() -> State {
     State { monitor_pid: Some(me), monitor_start: start_time(me), ..State::created() }
 }
 
-/// created/exited → running: `pid` runs, owned by the calling process.
-pub fn running(c: &Container, pid: i32) -> Result<State> {
+/// created/exited → running: `pid` runs, owned by the calling process,
+/// after `restart_count` restarts by its policy.
+pub fn running(c: &Container, pid: i32, restart_count: u32) -> Result<State> {
     let mut state = created_by_me();
     state.status = Status::Running;
-    (state.pid, state.started_at) = (Some(pid), Some(now()));
+    (state.pid, state.started_at, state.restart_count) = (Some(pid), Some(now()), restart_count);
+    write(c, &state)?;
+    Ok(state)
+}
+
+/// running → exited with `code`, and the calling monitor will start it
+/// again (restart number `count`) after a back-off.
+pub fn restarting(c: &Container, code: i32, count: u32) -> Result<State> {
+    let mut state = c.state().unwrap_or_else(|_| created_by_me());
+    state.status = Status::Exited;
+    (state.exit_code, state.finished_at, state.pid) = (Some(code), Some(now()), None);
+    (state.restarting, state.restart_count, state.paused) = (true, count, false);
+    write(c, &state)?;
+    Ok(state)
+}
+
+/// running → running with its processes frozen (`paused`) or thawed.
+pub fn paused(c: &Container, paused: bool) -> Result<State> {
+    let mut state =
+        c.state().map_err(|e| Error::new(format!("read the state of container {}", c.short_id())).because(e))?;
+    state.paused = paused;
     write(c, &state)?;
     Ok(state)
 }
@@ -59,6 +87,7 @@ pub fn exited(c: &Container, code: i32, oom_killed: bool) -> Result<State> {
     state.status = Status::Exited;
     (state.exit_code, state.finished_at, state.oom_killed) = (Some(code), Some(now()), oom_killed);
     (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
+    (state.restarting, state.paused) = (false, false);
     write(c, &state)?;
     Ok(state)
 }
@@ -83,10 +112,14 @@ pub fn settle(cs: &Containers, c: &Container, state: State) -> Result<Settled> {
     let orphaned = match state.status {
         Status::Running => !owner_alive(&state),
         Status::Created => state.monitor_pid.is_some() && !owner_alive(&state),
-        Status::Exited => false,
+        Status::Exited => state.restarting && !owner_alive(&state),
     };
     if !orphaned {
         return Ok(Settled::Kept(state));
+    }
+    if state.status == Status::Exited {
+        // Its monitor died while waiting to restart it: it stays exited.
+        return exited(c, state.exit_code.unwrap_or(137), state.oom_killed).map(Settled::Kept);
     }
     if mount::is_mountpoint(&c.rootfs()) {
         let _ = mount::umount(&c.rootfs(), true);
@@ -136,7 +169,7 @@ mod tests {
     #[test]
     fn transitions_created_running_exited() {
         let (_tmp, _cs, c) = store_with(&State::created());
-        let s = running(&c, 4242).unwrap();
+        let s = running(&c, 4242, 0).unwrap();
         assert_eq!((s.status, s.pid), (Status::Running, Some(4242)));
         assert_eq!(s.monitor_pid, Some(std::process::id() as i32));
         assert!(is_running(&c.state().unwrap()), "owned by this live test process");

@@ -54,6 +54,21 @@ pub struct State {
     /// The kernel's OOM killer killed a process of the container.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Exited, and its monitor (still alive) waits out the restart
+    /// policy's back-off before starting it again (`Restarting` in `ps`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
+    /// How often the restart policy has started it again since the last
+    /// `start`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_count: u32,
+    /// Running with its processes frozen (`pause`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl State {
@@ -67,6 +82,9 @@ impl State {
             finished_at: None,
             exit_code: None,
             oom_killed: false,
+            restarting: false,
+            restart_count: 0,
+            paused: false,
         }
     }
 }
@@ -339,6 +357,9 @@ pub mod files {
     pub const WAIT_LOCK: &str = "wait.lock";
     /// Present while a `restart` is under way.
     pub const RESTARTING: &str = "restarting";
+    /// Present once `stop`, `kill` or `rm -f` has ended the container on
+    /// purpose: its monitor does not apply the restart policy then.
+    pub const STOPPED: &str = "stopped";
     /// The container's /etc files, bind-mounted over the image's.
     pub const HOSTNAME: &str = "hostname";
     pub const HOSTS: &str = "hosts";
@@ -402,7 +423,26 @@ impl Container {
     /// Mark (or unmark) a restart under way: whoever records the exit of a
     /// `--rm` container reads this first and keeps the container if set.
     pub fn set_restarting(&self, on: bool) -> Result<()> {
-        let mark = self.dir.join(files::RESTARTING);
+        self.mark(files::RESTARTING, on)
+    }
+
+    pub fn is_restarting(&self) -> bool {
+        self.dir.join(files::RESTARTING).exists()
+    }
+
+    /// Mark (or unmark) the container as ended on purpose: its monitor
+    /// reads this when it exits and then does not restart it.
+    pub fn set_stopped(&self, on: bool) -> Result<()> {
+        self.mark(files::STOPPED, on)
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.dir.join(files::STOPPED).exists()
+    }
+
+    /// An empty marker file `name` in the container dir, made or removed.
+    fn mark(&self, name: &str, on: bool) -> Result<()> {
+        let mark = self.dir.join(name);
         let r = if on { fs::write(&mark, b"") } else { fs::remove_file(&mark) };
         match r {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -410,10 +450,6 @@ impl Container {
             }
             _ => Ok(()),
         }
-    }
-
-    pub fn is_restarting(&self) -> bool {
-        self.dir.join(files::RESTARTING).exists()
     }
 
     /// Replace state.json atomically (temp file, rename). Not fsynced: it is

@@ -121,6 +121,77 @@ impl Cgroups {
     pub fn oom_killed(&self) -> bool {
         oom_killed(&self.dirs())
     }
+
+    /// Freeze (`pause`) or thaw (`unpause`) every process in them, and
+    /// return once the kernel says it is done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let f = Freezer::of(&self.plan.dirs).ok_or_else(|| {
+            Error::new(if frozen { "freeze the container" } else { "thaw the container" })
+                .because("it has no freezer cgroup (v2 cgroup, or v1 freezer hierarchy)")
+        })?;
+        f.set(frozen, Duration::from_secs(10))
+    }
+}
+
+/// Where a container's processes are frozen: v2 `cgroup.freeze` (done
+/// when `cgroup.events` says `frozen 1`), else v1 `freezer.state`
+/// (`FROZEN` / `THAWED`; it reads `FREEZING` until every task stopped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freezer {
+    pub version: detect::Version,
+    pub dir: PathBuf,
+}
+
+impl Freezer {
+    /// The v2 cgroup if the container has one, else its v1 freezer cgroup.
+    pub fn of(dirs: &[place::Dir]) -> Option<Freezer> {
+        let v2 = dirs.iter().find(|d| d.version == detect::Version::V2);
+        let v1 = || dirs.iter().find(|d| d.controllers.iter().any(|c| c == "freezer"));
+        v2.or_else(v1).map(|d| Freezer { version: d.version, dir: d.path.clone() })
+    }
+
+    /// The file written, the value, and the file and line (v2) or text
+    /// (v1) that tell the change is complete.
+    fn files(&self, frozen: bool) -> (PathBuf, &'static str, PathBuf, &'static str) {
+        match (self.version, frozen) {
+            (detect::Version::V2, true) => {
+                (self.dir.join("cgroup.freeze"), "1", self.dir.join("cgroup.events"), "frozen 1")
+            }
+            (detect::Version::V2, false) => {
+                (self.dir.join("cgroup.freeze"), "0", self.dir.join("cgroup.events"), "frozen 0")
+            }
+            (detect::Version::V1, true) => {
+                (self.dir.join("freezer.state"), "FROZEN", self.dir.join("freezer.state"), "FROZEN")
+            }
+            (detect::Version::V1, false) => {
+                (self.dir.join("freezer.state"), "THAWED", self.dir.join("freezer.state"), "THAWED")
+            }
+        }
+    }
+
+    /// Write the change, then poll until it is complete; a freeze that
+    /// does not complete within `patience` is undone and an error.
+    pub fn set(&self, frozen: bool, patience: Duration) -> Result<()> {
+        let (file, value, done, line) = self.files(frozen);
+        let what = if frozen { "freeze the container" } else { "thaw the container" };
+        place::write(&file, value).map_err(|e| e.within(what))?;
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&done).unwrap_or_default();
+            if text.lines().any(|l| l.trim() == line) {
+                return Ok(());
+            }
+            if start.elapsed() >= patience {
+                if frozen {
+                    let _ = self.set(false, Duration::from_secs(1));
+                }
+                return Err(
+                    Error::new(what).because(format!("{} did not say {line:?} within {patience:?}", done.display()))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// The host's online CPUs (all CPUs 0..n when the file is unreadable).

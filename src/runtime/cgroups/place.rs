@@ -25,9 +25,10 @@ use crate::error::{Error, Result};
 /// The leaf v2 processes are moved into so their cgroup can delegate.
 pub const LEAF: &str = "mini.leaf";
 
-/// Controllers every container gets a cgroup in (for accounting, stats and
-/// the device list) where the host has them; limits may add more (cpuset).
-pub const DEFAULT_CONTROLLERS: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "devices"];
+/// Controllers every container gets a cgroup in (for accounting, stats,
+/// the device list and `pause`: v1's freezer; v2 freezes any cgroup) where
+/// the host has them; limits may add more (cpuset).
+pub const DEFAULT_CONTROLLERS: [&str; 6] = ["memory", "pids", "cpu", "cpuacct", "devices", "freezer"];
 
 /// Docker's default device rules: mknod of anything (the node is useless
 /// without access), then read/write/mknod on null zero full random urandom

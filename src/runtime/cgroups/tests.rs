@@ -267,3 +267,38 @@ fn removal_takes_the_cgroup_and_empty_parents_mini_made_and_reads_oom() {
     assert!(!f.p("pids/ci/mini").exists() && f.p("pids/ci").exists(), "mini's own cgroup stays");
     let _ = Path::new("");
 }
+
+#[test]
+fn the_freezer_is_v2s_cgroup_freeze_else_v1s_freezer_state() {
+    let f = Fake::new();
+    // Hybrid with a v1 freezer and no v2 dir: freezer.state.
+    let mounts = [V1_MOUNTS[0], ("freezer", "cgroup", "freezer"), ("unified", "cgroup2", "")];
+    f.cgroup("unified", &[("cgroup.controllers", "")]);
+    let layout = f.layout(&mounts, b"4:memory:/\n3:freezer:/\n0::/\n");
+    let plan = plan_of(&f, &layout, "mini", &limits(|_| {}));
+    let fr = Freezer::of(&plan.dirs).unwrap();
+    assert_eq!(fr, Freezer { version: Version::V1, dir: f.p("freezer/mini/abc") });
+    f.cgroup("freezer/mini/abc", &[("freezer.state", "THAWED\n")]);
+    fr.set(true, Duration::from_millis(50)).unwrap();
+    assert_eq!(f.read("freezer/mini/abc/freezer.state").trim(), "FROZEN");
+    fr.set(false, Duration::from_millis(50)).unwrap();
+    assert_eq!(f.read("freezer/mini/abc/freezer.state").trim(), "THAWED");
+
+    // Pure v2: cgroup.freeze, complete once cgroup.events says so.
+    let f = Fake::new();
+    f.cgroup("unified", &[("cgroup.controllers", "memory pids\n"), ("cgroup.subtree_control", "memory pids\n")]);
+    let layout = f.layout(&[("unified", "cgroup2", "")], b"0::/\n");
+    let plan = plan_of(&f, &layout, "mini", &limits(|_| {}));
+    let fr = Freezer::of(&plan.dirs).unwrap();
+    assert_eq!(fr, Freezer { version: Version::V2, dir: f.p("unified/mini/abc") });
+    f.cgroup("unified/mini/abc", &[("cgroup.freeze", "0\n"), ("cgroup.events", "populated 1\nfrozen 1\n")]);
+    fr.set(true, Duration::from_millis(50)).unwrap();
+    assert_eq!(f.read("unified/mini/abc/cgroup.freeze").trim(), "1");
+    // A freeze the kernel never completes is undone and reported.
+    std::fs::write(f.p("unified/mini/abc/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+    let e = fr.set(true, Duration::from_millis(20)).unwrap_err().to_string();
+    assert!(e.starts_with("freeze the container") && e.contains("frozen 1"), "{e}");
+    assert_eq!(f.read("unified/mini/abc/cgroup.freeze").trim(), "0", "thawed again");
+    // No freezer at all: pause is refused.
+    assert_eq!(Freezer::of(&[]), None);
+}

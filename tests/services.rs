@@ -1,0 +1,190 @@
+//! Long-running services, as Docker runs them: restart policies carried
+//! out by the monitor (back-off, count, `stop`/`kill` end them), and
+//! `pause`/`unpause` through the cgroup freezer.
+
+mod support;
+
+use std::time::Duration;
+
+use support::life::{assert_refused, Life, IMAGE};
+use support::wait_for;
+
+fn inspect(l: &Life, id: &str) -> serde_json::Value {
+    let (code, out, err) = l.mini(&["inspect", id]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0].clone()
+}
+
+fn log_lines(l: &Life, id: &str) -> Vec<String> {
+    let (_, out, _) = l.mini(&["logs", id]);
+    out.lines().map(str::to_string).collect()
+}
+
+/// The container's exit recorded and no monitor left waiting to restart.
+fn settled(l: &Life, id: &str) -> bool {
+    let s = l.state(id);
+    s["status"] == "exited" && s["restarting"].is_null() && s["monitor_pid"].is_null()
+}
+
+#[test]
+fn on_failure_restarts_up_to_n_times_with_a_growing_backoff() {
+    let Some(l) = Life::new() else { return };
+    let start = std::time::Instant::now();
+    let id = l.detach(&["--restart", "on-failure:2"], &["sh", "-c", "cut -d' ' -f1 /proc/uptime; exit 3"]);
+    l.until("three runs", || settled(&l, &id));
+    let v = inspect(&l, &id);
+    assert_eq!(v["RestartCount"], 2, "{v}");
+    assert_eq!(v["State"]["ExitCode"], 3);
+    assert_eq!(v["HostConfig"]["RestartPolicy"], serde_json::json!({"Name": "on-failure", "MaximumRetryCount": 2}));
+    // Uptime in seconds (10 ms steps) at the start of each run.
+    let runs: Vec<f64> = log_lines(&l, &id).iter().map(|t| t.parse().unwrap()).collect();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    // Docker's back-off: 100 ms, then 200 ms.
+    let gaps: Vec<f64> = runs.windows(2).map(|w| (w[1] - w[0]) * 1000.0).collect();
+    assert!(gaps[0] >= 90.0 && gaps[1] >= 190.0 && gaps[1] > gaps[0], "{gaps:?} ms");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // A success is not restarted by on-failure.
+    let ok = l.detach(&["--restart", "on-failure"], &["true"]);
+    l.until("exit", || settled(&l, &ok));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!((inspect(&l, &ok)["RestartCount"].clone(), l.status(&ok)), (0.into(), "exited".to_string()));
+}
+
+#[test]
+fn always_restarts_a_dead_process_until_stop_or_kill_ends_it() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["--restart", "always"], &["sleep", "1000"]);
+    // The process dying by itself (here: killed from the host by pid) is
+    // restarted; a new pid runs.
+    let first = l.state(&id)["pid"].as_i64().unwrap();
+    // SAFETY: kill by pid a process this test started.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    let second = wait_for(Duration::from_secs(10), "a restart", || {
+        let s = l.state(&id);
+        s["pid"].as_i64().filter(|p| *p != first && s["status"] == "running")
+    });
+    assert_eq!(inspect(&l, &id)["RestartCount"], 1);
+    let (code, ps, _) = l.mini(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(code == 0 && ps.contains(" Up "), "{ps}");
+    // `mini kill` ends it on purpose: no restart.
+    let (code, _, err) = l.mini(&["kill", &id]);
+    assert_eq!(code, 0, "{err}");
+    l.until("the kill recorded", || settled(&l, &id));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(settled(&l, &id), "restarted after kill: {}", l.state(&id));
+    assert_eq!(l.state(&id)["exit_code"], 137);
+    // `start` runs it again under the policy, with the count reset;
+    // `stop` ends it for good.
+    let (code, _, err) = l.mini(&["start", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(l.state(&id)["pid"].as_i64(), Some(second));
+    assert_eq!(inspect(&l, &id)["RestartCount"], 0);
+    let (code, _, err) = l.mini(&["stop", "-t", "0", &id]);
+    assert_eq!(code, 0, "{err}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(settled(&l, &id), "restarted after stop: {}", l.state(&id));
+    assert!(l.cgroups().iter().all(|d| !d.exists()), "cgroups left: {:?}", l.cgroups());
+}
+
+#[test]
+fn a_crash_looping_container_shows_restarting_and_stop_ends_the_wait() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["--name", "looper", "--restart", "unless-stopped"], &["sh", "-c", "exit 1"]);
+    // 100, 200, 400, 800, 1600 ms: the waits grow long enough to see.
+    let ps = wait_for(Duration::from_secs(15), "Restarting in ps", || {
+        let (_, out, _) = l.mini(&["ps", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
+        out.lines().find(|r| r.starts_with("looper restarting Restarting (1) ")).map(str::to_string)
+    });
+    assert!(ps.ends_with("ago"), "{ps}");
+    let v = inspect(&l, "looper");
+    assert_eq!((v["State"]["Status"].as_str(), v["State"]["Restarting"].as_bool()), (Some("restarting"), Some(true)));
+    // rm refuses it as Docker does; stop ends the waiting monitor at once.
+    assert_refused(l.mini(&["rm", "looper"]), "container is restarting");
+    let monitor = l.state(&id)["monitor_pid"].as_i64().unwrap();
+    let t = std::time::Instant::now();
+    let (code, _, err) = l.mini(&["stop", "looper"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(3), "stop took {:?}", t.elapsed());
+    assert!(settled(&l, &id), "{}", l.state(&id));
+    let gone = || {
+        let stat = std::fs::read_to_string(format!("/proc/{monitor}/stat")).unwrap_or_default();
+        (stat.is_empty() || stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))).then_some(())
+    };
+    assert!(support::poll_until(Duration::from_secs(2), gone).is_some(), "the monitor outlived stop");
+    let (code, out, _) = l.mini(&["ps", "-q"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+}
+
+#[test]
+fn bad_restart_policies_are_refused_and_leave_nothing() {
+    let Some(l) = Life::new() else { return };
+    for (flags, needle) in [
+        (vec!["--restart", "bogus"], "invalid --restart \"bogus\": unknown policy"),
+        (vec!["--restart", "on-failure:x"], "maximum retry count must be an integer"),
+        (vec!["--restart", "always:3"], "only be used with on-failure"),
+        (vec!["--rm", "--restart", "always"], "Conflicting options: --restart and --rm"),
+    ] {
+        for verb in [&["run", "-d"][..], &["create"][..]] {
+            let mut args: Vec<&str> = verb.to_vec();
+            args.extend(&flags);
+            args.extend([IMAGE, "true"]);
+            assert_refused(l.mini(&args), needle);
+        }
+    }
+    assert!(l.m.containers().is_empty());
+    // `--restart no` is the default, and `--rm` goes with it.
+    let (code, _, err) = l.mini(&["run", "--rm", "--restart", "no", IMAGE, "true"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(l.m.containers().is_empty());
+}
+
+#[test]
+fn pause_freezes_the_container_until_unpause_and_stop_still_ends_it() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(&["--name", "ticker"], &["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done"]);
+    l.until("output", || !log_lines(&l, &id).is_empty());
+    let (code, out, err) = l.mini(&["pause", "ticker"]);
+    assert_eq!((code, out.as_str()), (0, "ticker\n"), "{err}");
+    // The cgroup's freezer says frozen (v1 freezer.state here, v2 cgroup.freeze elsewhere).
+    let frozen = l.m.cgroups_of(&id).iter().any(|d| {
+        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+            || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+    });
+    assert!(frozen, "no frozen cgroup among {:?}", l.m.cgroups_of(&id));
+    std::thread::sleep(Duration::from_millis(100));
+    let before = log_lines(&l, &id).len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(log_lines(&l, &id).len(), before, "output while paused");
+    let (_, ps, _) = l.mini(&["ps", "-f", "status=paused", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
+    assert!(ps.starts_with("ticker paused Up ") && ps.trim_end().ends_with("(Paused)"), "{ps}");
+    let v = inspect(&l, "ticker");
+    assert_eq!((v["State"]["Status"].as_str(), v["State"]["Paused"].as_bool()), (Some("paused"), Some(true)));
+    // Docker's refusals while paused, and for what is not paused.
+    assert_refused(l.mini(&["pause", "ticker"]), "pause ticker: container is already paused");
+    assert_refused(l.mini(&["exec", "ticker", "true"]), "container is paused");
+    let (code, _, err) = l.mini(&["unpause", "ticker"]);
+    assert_eq!(code, 0, "{err}");
+    l.until("output again", || log_lines(&l, &id).len() > before + 2);
+    assert_refused(l.mini(&["unpause", "ticker"]), "unpause ticker: container is not paused");
+    let (code, out, _) = l.mini(&["exec", "ticker", "echo", "in"]);
+    assert_eq!((code, out.as_str()), (0, "in\n"));
+    // A paused container still stops (thawed after the signal, as Docker).
+    assert_eq!(l.mini(&["pause", "ticker"]).0, 0);
+    let t = std::time::Instant::now();
+    let (code, _, err) = l.mini(&["stop", "-t", "1", "ticker"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!((l.status(&id), l.state(&id)["paused"].is_null()), ("exited".to_string(), true));
+    assert!(l.cgroups().iter().all(|d| !d.exists()), "cgroups left: {:?}", l.cgroups());
+    assert_refused(l.mini(&["pause", "ticker"]), "pause ticker: container is not running");
+    assert_refused(l.mini(&["pause", "nosuch"]), "no such container");
+    // rm -f of a paused container removes it and its cgroups.
+    let id = l.detach(&["--name", "frozen"], &["sleep", "1000"]);
+    let cgroups = l.m.cgroups_of(&id);
+    assert_eq!(l.mini(&["pause", "frozen"]).0, 0);
+    let (code, _, err) = l.mini(&["rm", "-f", "frozen"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!l.m.containers().contains(&id));
+    assert!(cgroups.iter().all(|d| !d.exists()), "cgroups left: {cgroups:?}");
+}
