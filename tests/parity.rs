@@ -280,3 +280,91 @@ fn shm_size_sets_dev_shm_and_defaults_to_dockers_64m() {
     }
     assert!(m.containers().is_empty());
 }
+
+#[test]
+fn sysctls_are_set_in_the_containers_namespaces_only() {
+    let Some(m) = Mini::new() else { return };
+    let host = std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap();
+    let (code, out, err) = m.run_in(
+        &["--sysctl", "kernel.shmmax=12345678", "--sysctl", "net.ipv4.ip_forward=1", "--network", "none"],
+        &["cat", "/proc/sys/kernel/shmmax", "/proc/sys/net/ipv4/ip_forward"],
+    );
+    assert_eq!((code, out.as_str()), (0, "12345678\n1\n"), "{err}");
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(), host, "the host's value changed");
+    // /proc/sys is still read-only for the command.
+    let (code, _, _) =
+        m.run_in(&["--sysctl", "kernel.shmmax=12345678"], &["sh", "-c", "echo 1 > /proc/sys/kernel/shmmax"]);
+    assert_ne!(code, 0);
+    for (flags, needle) in [
+        (
+            vec!["--sysctl", "kernel.core_pattern=x"],
+            "invalid --sysctl \"kernel.core_pattern=x\": not a namespaced sysctl",
+        ),
+        (vec!["--sysctl", "vm.swappiness=1"], "not a namespaced sysctl"),
+        (vec!["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"], "own network namespace"),
+        (vec!["--sysctl", "kernel.shmmax"], "expected KEY=VALUE"),
+        (vec!["--sysctl", "kernel.shmmax=lots"], "set sysctl kernel.shmmax"),
+        (vec!["--sysctl", "net.ipv4.no_such_thing=1"], "no such setting"),
+    ] {
+        let (code, _, err) = m.run_in(&flags, &["true"]);
+        assert_eq!(code, 125, "{flags:?}: {err}");
+        assert!(err.contains(needle) && err.lines().count() == 1, "{flags:?}: {err}");
+    }
+    assert!(m.containers().is_empty());
+}
+
+#[test]
+fn devices_are_bound_and_allowed_in_the_device_cgroup() {
+    let Some(m) = Mini::new() else { return };
+    // /dev/fuse (10:229) is not among the devices every container gets.
+    let (code, out, err) = m.run_in(&[], &["sh", "-c", "test -e /dev/fuse || echo absent"]);
+    assert_eq!((code, out.as_str()), (0, "absent\n"), "{err}");
+    let (code, out, err) =
+        m.run_in(&["--device", "/dev/fuse:/dev/myfuse"], &["sh", "-c", "stat -c '%F %t:%T' /dev/myfuse"]);
+    assert_eq!((code, out.as_str()), (0, "character special file a:e5\n"), "{err}");
+    // Opening it is up to the device cgroup rule: with `r`, a write open is refused.
+    let open_rw = "exec 3<>/dev/fuse && echo opened";
+    let (code, out, err) = m.run_in(&["--device", "/dev/fuse"], &["sh", "-c", open_rw]);
+    assert_eq!((code, out.as_str()), (0, "opened\n"), "{err}");
+    let (code, _, err) = m.run_in(&["--device", "/dev/fuse:r"], &["sh", "-c", open_rw]);
+    assert_ne!(code, 0, "write open allowed by an `r` rule");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    for (spec, needle) in [
+        ("/dev/nope", "invalid --device \"/dev/nope\": /dev/nope: No such file or directory"),
+        ("/etc/passwd", "is not a device node"),
+        ("/dev/fuse:/dev/f:rx", "bad mode"),
+        ("/dev/fuse:/proc/x", "cannot mount under /proc"),
+    ] {
+        let (code, _, err) = m.run_in(&["--device", spec], &["true"]);
+        assert_eq!(code, 125, "{spec}: {err}");
+        assert!(err.contains(needle) && err.lines().count() == 1, "{spec}: {err}");
+    }
+    assert!(m.containers().is_empty());
+}
+
+#[test]
+fn privileged_has_every_capability_no_filter_no_masks_and_the_hosts_devices() {
+    let Some(m) = Mini::new() else { return };
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = mine.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim().to_string();
+    let script = "grep -E '^(CapEff|Seccomp):' /proc/self/status | cut -f2; \
+                  grep -cE ' /proc/(kcore|keys|sys) ' /proc/self/mountinfo; \
+                  awk '$5 == \"/sys\" { split($6, o, \",\"); print o[1] }' /proc/self/mountinfo; \
+                  test -c /dev/fuse && test -b /dev/loop0 && echo devices";
+    let (code, out, err) = m.run_in(&["--privileged"], &["sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{eff}\n0\n0\nrw\ndevices\n"));
+    // Without it: Docker's 14, the filter (2), masks and a read-only /sys.
+    let (_, out, _) = m.run_in(&[], &["sh", "-c", script]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..2], ["00000000a80425fb", "2"]);
+    assert_ne!(lines[2], "0");
+    assert!(lines[3].starts_with("ro"), "{out}");
+    // exec in a privileged container gets no filter either.
+    let out = m.run(&["run", "-d", "--name", "priv", "--privileged", IMAGE, "sleep", "1000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = m.run(&["exec", "priv", "grep", "Seccomp:", "/proc/self/status"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().last(), Some("0"));
+    assert!(m.run(&["rm", "-f", "priv"]).status.success());
+    assert!(m.containers().is_empty());
+}

@@ -49,6 +49,8 @@ struct Plan {
     env: Vec<String>,
     workdir: PathBuf,
     no_new_privs: bool,
+    /// No seccomp filter (`--privileged`).
+    privileged: bool,
     /// The container's capabilities and limits: `exec` gets what the
     /// container got.
     caps: Vec<caps::Capability>,
@@ -138,9 +140,22 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     };
     let env = merge_env(&record.process.env, &opts.env, &|k| std::env::var(k).ok())?;
     let no_new_privs = record.process.no_new_privs;
+    let privileged = record.process.privileged;
     let caps = crate::runtime::security::capabilities_of(record.process.capabilities.as_deref())?;
     let rlimits = record.process.rlimits.clone();
-    Ok(Plan { namespaces, cgroups, user, env, workdir, no_new_privs, caps, rlimits, argv: opts.argv.clone(), opts })
+    Ok(Plan {
+        namespaces,
+        cgroups,
+        user,
+        env,
+        workdir,
+        no_new_privs,
+        privileged,
+        caps,
+        rlimits,
+        argv: opts.argv.clone(),
+        opts,
+    })
 }
 
 /// The container's environment with `-e` entries applied (KEY=VALUE, or
@@ -203,6 +218,7 @@ fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) 
         workdir: &plan.workdir,
         create_workdir: false,
         no_new_privs: plan.no_new_privs,
+        seccomp: !plan.privileged,
         caps: &plan.caps,
         rlimits: &plan.rlimits,
         user: &plan.user,

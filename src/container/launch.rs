@@ -151,6 +151,8 @@ fn prepare_root(
         userns: spec.id_map.is_some(),
         shm_size: spec.shm_size,
     });
+    let extras = rootfs::Extras { sysctls: &spec.sysctls, devices: &spec.devices, privileged: spec.privileged };
+    let root = rootfs::with_extras(root, &extras);
     match &spec.id_map {
         Some(map) => {
             userns::prepare_dirs(&dirs, map)?;

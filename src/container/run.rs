@@ -2,7 +2,7 @@
 //! image, decide the record, prepare the root, set up network and cgroup,
 //! start the isolated process, wait, clean up. The detail is one call down.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mini_store::containers::{Container, State};
 use mini_store::Store;
@@ -13,10 +13,11 @@ use super::{launch, state};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::local::LocalImage;
+use crate::network::Mode;
 use crate::pull::{pull, PullOptions};
 use crate::runtime::cgroups::Cgroups;
 use crate::runtime::process::exit_code;
-use crate::runtime::spec::Userns;
+use crate::runtime::spec::{Device, Userns};
 use crate::runtime::userns::IdMap;
 use crate::sys::process as p;
 
@@ -119,7 +120,16 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     if flags.network.as_deref().is_some_and(|n| n.starts_with("container:")) {
         process.hostname = None; // the joined container's, as its /etc files
     }
-    let cgroups = Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
+    let own_network = matches!(crate::network::Mode::parse(&net.mode)?, Mode::None | Mode::Network(_));
+    process.sysctls = flags.sysctl.iter().map(|s| spec::parse_sysctl(s, own_network)).collect::<Result<_>>()?;
+    process.devices = devices(flags)?;
+    let mut cgroups = Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
+    let rules: Vec<String> = if flags.privileged {
+        vec!["a".to_string()] // every device, as Docker's --privileged
+    } else {
+        process.devices.iter().map(|d| d.cgroup_rule()).collect()
+    };
+    cgroups.allow_devices(&rules);
     let etc = crate::network::etc::files(process.hostname(), net.hosts, net.resolv).to_vec();
     let container = ContainerOptions {
         image_ref: flags.image.clone(),
@@ -159,6 +169,55 @@ fn image_for(config: &Config, store: &Store, flags: &RunFlags) -> Result<LocalIm
             Err(e) => Err(e.hint("pull it again with --pull=always")),
         },
     }
+}
+
+/// The `--device` nodes as the host has them (and with `--privileged`
+/// every device node of the host's /dev, as Docker gives them).
+fn devices(flags: &RunFlags) -> Result<Vec<Device>> {
+    let mut out = Vec::new();
+    for text in &flags.device {
+        let (source, target, perms) = spec::parse_device(text)?;
+        let bad = |why: String| Error::new(format!("invalid --device \"{text}\"")).because(why);
+        let meta = std::fs::metadata(&source).map_err(|e| bad(format!("{}: {e}", source.display())))?;
+        let node = device_node(&meta).ok_or_else(|| bad(format!("{} is not a device node", source.display())))?;
+        out.push(Device { source, target, kind: node.0, major: node.1, minor: node.2, perms });
+    }
+    if flags.privileged {
+        let mut stack = vec![PathBuf::from("/dev")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+                // mini makes its own pts, ptmx, shm and mqueue; the console is the host's terminal.
+                let skip = ["/dev/pts", "/dev/ptmx", "/dev/shm", "/dev/mqueue", "/dev/console"]
+                    .iter()
+                    .any(|s| path == Path::new(s));
+                if skip || out.iter().any(|d: &Device| d.target == path) {
+                    continue;
+                }
+                if meta.is_dir() {
+                    stack.push(path);
+                } else if let Some((kind, major, minor)) = device_node(&meta) {
+                    out.push(Device { source: path.clone(), target: path, kind, major, minor, perms: "rwm".into() });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.target.cmp(&b.target));
+    }
+    Ok(out)
+}
+
+/// (kind, major, minor) of a character or block device.
+fn device_node(meta: &std::fs::Metadata) -> Option<(char, u32, u32)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let kind = match meta.file_type() {
+        t if t.is_char_device() => 'c',
+        t if t.is_block_device() => 'b',
+        _ => return None,
+    };
+    let rdev = meta.rdev();
+    Some((kind, libc::major(rdev), libc::minor(rdev)))
 }
 
 /// Every `-v` source must exist on the host.

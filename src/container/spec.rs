@@ -82,6 +82,15 @@ pub struct RunFlags {
     /// A resource limit: NAME=SOFT[:HARD], e.g. nofile=1024:2048
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<String>,
+    /// A namespaced kernel parameter: KEY=VALUE (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)
+    #[arg(long = "sysctl", value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+    /// A host device for the container: HOST[:CONTAINER[:PERMS]] (PERMS of rwm)
+    #[arg(long = "device", value_name = "HOST[:CONTAINER[:PERMS]]")]
+    pub device: Vec<String>,
+    /// Every capability, no seccomp filter, no masked paths, the host's devices
+    #[arg(long)]
+    pub privileged: bool,
     /// Size of /dev/shm (default 64m)
     #[arg(long = "shm-size", value_name = "SIZE")]
     pub shm_size: Option<String>,
@@ -187,15 +196,96 @@ pub fn process(
         tty: flags.tty,
         userns: parse_userns(flags.userns.as_deref())?,
         no_new_privs: no_new_privs(&flags.security_opt)?,
-        capabilities: cap_names(flags)?,
+        capabilities: if flags.privileged { Some(all_caps()) } else { cap_names(flags)? },
         rlimits: flags
             .ulimit
             .iter()
             .map(|u| parse_ulimit(u, &crate::sys::process::getrlimit))
             .collect::<Result<_>>()?,
         shm_size: flags.shm_size.as_deref().map(parse_shm_size).transpose()?,
+        // Checked once the network is known (net.*) and the nodes are
+        // found on the host: see `container::run`.
+        sysctls: Vec::new(),
+        devices: Vec::new(),
+        privileged: flags.privileged,
         id_map: None,
     })
+}
+
+/// Every capability mini itself may hold (`--privileged`: Docker gives
+/// all its daemon has; asking for more would fail at start).
+fn all_caps() -> Vec<String> {
+    let mine = caps::read(None, caps::CapSet::Bounding).unwrap_or_else(|_| caps::runtime::thread_all_supported());
+    let mut caps: Vec<caps::Capability> = mine.into_iter().collect();
+    caps.sort_by_key(|c| c.index());
+    caps.iter().map(|c| c.to_string()).collect()
+}
+
+/// The sysctls Docker lets a container set: those the kernel keeps per
+/// IPC namespace, and (with a network namespace of its own) net.*.
+const IPC_SYSCTLS: [&str; 8] = [
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// `--sysctl KEY=VALUE`, as Docker validates it; `own_network`: the
+/// container has a network namespace of its own (not host, not another
+/// container's).
+pub fn parse_sysctl(text: &str, own_network: bool) -> Result<(String, String)> {
+    let bad = |why: &str| Error::new(format!("invalid --sysctl \"{text}\"")).because(why.to_string());
+    let (key, value) = text.split_once('=').ok_or_else(|| bad("expected KEY=VALUE"))?;
+    let well_formed = !key.is_empty()
+        && key
+            .split('.')
+            .all(|c| !c.is_empty() && c != ".." && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "_-".contains(ch)));
+    if !well_formed {
+        return Err(bad("not a sysctl name (letters, digits, '_' and '-' between dots)"));
+    }
+    let ipc = IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.");
+    let net = key.starts_with("net.");
+    if net && !own_network {
+        return Err(bad("net.* sysctls need the container's own network namespace (not --network host or container:)"));
+    }
+    if !ipc && !net {
+        return Err(bad(
+            "not a namespaced sysctl; allowed: kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.shmall, \
+             kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced, fs.mqueue.*, net.*",
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`, split as Docker does (a second
+/// part that is a mode is the mode): (host, container path, perms).
+pub fn parse_device(text: &str) -> Result<(PathBuf, PathBuf, String)> {
+    let bad = |why: &str| Error::new(format!("invalid --device \"{text}\"")).because(why.to_string());
+    let mode = |m: &str| {
+        !m.is_empty() && m.len() <= 3 && m.chars().all(|c| "rwm".contains(c)) && {
+            let mut v: Vec<char> = m.chars().collect();
+            v.sort();
+            v.dedup();
+            v.len() == m.len()
+        }
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    let (src, dst, perms) = match parts.as_slice() {
+        [s] => (*s, *s, "rwm"),
+        [s, m] if mode(m) => (*s, *s, *m),
+        [s, d] => (*s, *d, "rwm"),
+        [s, d, m] if mode(m) => (*s, *d, *m),
+        [_, _, m] => return Err(bad(&format!("bad mode \"{m}\" (a combination of r, w and m)"))),
+        _ => return Err(bad("expected HOST[:CONTAINER[:PERMS]]")),
+    };
+    if !src.starts_with('/') {
+        return Err(bad("the host path must be absolute"));
+    }
+    Ok((clean(Path::new(src)), check_target("--device", text, Path::new(dst))?, perms.to_string()))
 }
 
 fn argv(image: &ImageDefaults, flags: &RunFlags) -> Result<Vec<OsString>> {
@@ -633,6 +723,39 @@ mod tests {
         assert!(parse_ulimit("bogus=1", &current).unwrap_err().to_string().contains("unknown resource"));
         assert!(parse_ulimit("nofile=x", &current).unwrap_err().to_string().contains("not a number"));
         assert!(parse_ulimit("nofile", &current).is_err());
+    }
+
+    #[test]
+    fn sysctls_are_namespaced_only_and_net_needs_its_own_network() {
+        assert_eq!(parse_sysctl("kernel.shmmax=42", false).unwrap(), ("kernel.shmmax".into(), "42".into()));
+        assert!(parse_sysctl("fs.mqueue.msg_max=20", false).is_ok());
+        assert_eq!(parse_sysctl("net.ipv4.ip_forward=1", true).unwrap().1, "1");
+        for (bad, own, why) in [
+            ("net.ipv4.ip_forward=1", false, "own network namespace"),
+            ("kernel.core_pattern=x", true, "not a namespaced sysctl"),
+            ("vm.swappiness=1", true, "not a namespaced sysctl"),
+            ("kernel.shmmax", true, "expected KEY=VALUE"),
+            ("net.ipv4..x=1", true, "not a sysctl name"),
+            ("net/ipv4=1", true, "not a sysctl name"),
+        ] {
+            let e = parse_sysctl(bad, own).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid --sysctl \"{bad}\": ")) && e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn devices_split_as_dockers() {
+        let d = |t: &str| parse_device(t).map(|(s, d, m)| (s.display().to_string(), d.display().to_string(), m));
+        assert_eq!(d("/dev/fuse").unwrap(), ("/dev/fuse".into(), "/dev/fuse".into(), "rwm".into()));
+        assert_eq!(d("/dev/fuse:r").unwrap(), ("/dev/fuse".into(), "/dev/fuse".into(), "r".into()));
+        assert_eq!(d("/dev/fuse:/dev/f").unwrap(), ("/dev/fuse".into(), "/dev/f".into(), "rwm".into()));
+        assert_eq!(d("/dev/fuse:/dev/f:mr").unwrap().2, "mr");
+        for (bad, why) in
+            [("/dev/a:/dev/b:x", "bad mode"), ("dev/a", "absolute"), ("/a:/b:r:w", "expected"), ("/a:rel", "absolute")]
+        {
+            let e = d(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid --device \"{bad}\": ")) && e.contains(why), "{e}");
+        }
     }
 
     #[test]

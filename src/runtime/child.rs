@@ -32,6 +32,8 @@ pub struct Command<'a> {
     pub create_workdir: bool,
     /// Set no_new_privs (`--security-opt no-new-privileges`).
     pub no_new_privs: bool,
+    /// Load the seccomp filter (all but `--privileged`).
+    pub seccomp: bool,
     /// The capabilities root keeps (the bounding set for everyone).
     pub caps: &'a [caps::Capability],
     /// `--ulimit`s, set while mini still may raise them.
@@ -97,11 +99,11 @@ fn become_user_and_exec(
     env: &[String],
     report: &mut std::fs::File,
 ) -> Result<Never> {
-    let filters = security::seccomp_program(cmd.caps)?;
+    let filters = if cmd.seccomp { security::seccomp_program(cmd.caps)? } else { Vec::new() };
     for r in cmd.rlimits {
         p::setrlimit(&r.name, r.soft, r.hard)?;
     }
-    if !cmd.no_new_privs {
+    if !cmd.no_new_privs && cmd.seccomp {
         security::apply_seccomp(&filters)?;
     }
     confine(user, cmd)?;
@@ -116,7 +118,7 @@ fn become_user_and_exec(
         // own process dumpable again, as usual).
         p::set_not_dumpable()?;
     }
-    if cmd.no_new_privs {
+    if cmd.no_new_privs && cmd.seccomp {
         security::apply_seccomp(&filters)?;
     }
     if cmd.init {

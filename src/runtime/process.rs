@@ -292,6 +292,7 @@ fn setup_and_exec(
         workdir: &s.workdir,
         create_workdir: true,
         no_new_privs: s.no_new_privs,
+        seccomp: !s.privileged,
         caps: &caps,
         rlimits: &s.rlimits,
         user: &s.user,

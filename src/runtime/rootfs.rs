@@ -66,6 +66,12 @@ pub enum Op {
     MaskDir(PathBuf),
     /// Bind a path onto itself and make it read-only (skipped if absent).
     ReadOnly(PathBuf),
+    /// Write `value` to the container's /proc/sys/`key` (dots become
+    /// slashes): a namespaced `--sysctl`.
+    Sysctl {
+        key: String,
+        value: String,
+    },
     PivotRoot,
     /// After the pivot: the root itself becomes read-only (`--read-only`).
     RootReadOnly,
@@ -180,6 +186,46 @@ pub fn plan(input: &Input) -> Plan {
     Plan { root: input.overlay.target.clone(), ops }
 }
 
+/// What `--sysctl`, `--device` and `--privileged` change in a root plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    pub sysctls: &'a [(String, String)],
+    pub devices: &'a [super::spec::Device],
+    pub privileged: bool,
+}
+
+/// `plan` with the extras: device nodes bound after mini's own, sysctls
+/// written once /proc is there and before /proc/sys becomes read-only;
+/// privileged, no masked or read-only paths and a writable /sys (as
+/// Docker's `--privileged`).
+pub fn with_extras(mut plan: Plan, x: &Extras) -> Plan {
+    if x.privileged {
+        plan.ops.retain(|op| !matches!(op, Op::MaskFile(_) | Op::MaskDir(_) | Op::ReadOnly(_)));
+        for op in plan.ops.iter_mut() {
+            if let Op::Mount { fstype: "sysfs", flags, .. } = op {
+                *flags &= !RDONLY;
+            }
+        }
+    }
+    let after_devpts = plan.ops.iter().position(|op| matches!(op, Op::Mount { fstype: "devpts", .. }));
+    let devices = x.devices.iter().map(|d| Op::Bind {
+        source: d.source.clone(),
+        target: d.target.clone(),
+        kind: Kind::File,
+        ro_flags: None,
+    });
+    let at = after_devpts.map_or(plan.ops.len(), |i| i + 1);
+    plan.ops.splice(at..at, devices);
+    let before = plan
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::MaskFile(_) | Op::MaskDir(_) | Op::ReadOnly(_) | Op::PivotRoot))
+        .unwrap_or(plan.ops.len());
+    let sysctls = x.sysctls.iter().map(|(key, value)| Op::Sysctl { key: key.clone(), value: value.clone() });
+    plan.ops.splice(before..before, sysctls);
+    plan
+}
+
 /// A host path mini's parent side clones (open_tree) for the child to
 /// attach: a volume under `--userns=auto`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +335,13 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
             let t = must(sys.resolve(root, path, Kind::File, false, false)?, path)?;
             sys.mount(None, &t.path, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV | NOEXEC, None)
         }
+        Op::Sysctl { key, value } => {
+            let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+            let t = sys.resolve(root, &path, Kind::File, false, true)?.ok_or_else(|| {
+                crate::error::Error::new(format!("set sysctl {key}")).because("the kernel has no such setting")
+            })?;
+            sys.write_file(&t.path, value).map_err(|e| e.within(format!("set sysctl {key}")))
+        }
         Op::PivotRoot => sys.pivot_root(root),
         Op::RootReadOnly => sys.mount(None, Path::new("/"), None, REMOUNT | BIND | RDONLY, None),
     }
@@ -303,6 +356,49 @@ fn must(r: Option<crate::sys::Resolved>, path: &Path) -> Result<crate::sys::Reso
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extras_bind_devices_write_sysctls_before_proc_sys_is_read_only_and_privileged_unmasks() {
+        let ov = overlay();
+        let input = Input {
+            overlay: &ov,
+            etc_files: &etc(),
+            volumes: &[],
+            tmpfs: &[],
+            read_only: false,
+            userns: false,
+            shm_size: None,
+        };
+        let dev = super::super::spec::Device {
+            source: p("/dev/fuse"),
+            target: p("/dev/fuse"),
+            kind: 'c',
+            major: 10,
+            minor: 229,
+            perms: "rwm".into(),
+        };
+        let sysctls = [("net.ipv4.ip_forward".to_string(), "1".to_string())];
+        let extras = Extras { sysctls: &sysctls, devices: std::slice::from_ref(&dev), privileged: false };
+        let plain = plan(&input);
+        let ops = with_extras(plain.clone(), &extras).ops;
+        let at = |f: &dyn Fn(&Op) -> bool| ops.iter().position(|o| f(o)).unwrap();
+        let bind = at(&|o| matches!(o, Op::Bind { source, .. } if source == Path::new("/dev/fuse")));
+        let devpts = at(&|o| matches!(o, Op::Mount { fstype: "devpts", .. }));
+        let sysctl = at(&|o| matches!(o, Op::Sysctl { key, value } if key == "net.ipv4.ip_forward" && value == "1"));
+        let proc_sys = at(&|o| *o == Op::ReadOnly(p("/proc/sys")));
+        assert_eq!(bind, devpts + 1);
+        assert!(sysctl < proc_sys && sysctl > at(&|o| matches!(o, Op::Mount { fstype: "proc", .. })));
+        assert_eq!(ops.len(), plain.ops.len() + 2);
+        // Privileged: nothing masked or read-only, /sys writable.
+        let ops = with_extras(plain.clone(), &Extras { privileged: true, ..Extras::default() }).ops;
+        assert!(!ops.iter().any(|o| matches!(o, Op::MaskFile(_) | Op::MaskDir(_) | Op::ReadOnly(_))));
+        assert!(ops.iter().any(|o| matches!(o, Op::Mount { fstype: "sysfs", flags, .. } if flags & RDONLY == 0)));
+        // The executor writes the sysctl inside the root, as a path.
+        let fake = FakeSys::new();
+        let one = Plan { root: p("/r"), ops: vec![Op::Sysctl { key: "kernel.shmmax".into(), value: "42".into() }] };
+        execute(&one, &fake, &[]).unwrap();
+        assert!(fake.calls().iter().any(|c| c == "write /r/proc/sys/kernel/shmmax 42"), "{:?}", fake.calls());
+    }
 
     fn etc() -> Vec<PathBuf> {
         ["hostname", "hosts", "resolv.conf"].iter().map(|f| Path::new("/c").join(f)).collect()

@@ -37,6 +37,27 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// A host device node given to the container (`--device`, or every host
+/// device with `--privileged`): bound at `target`, and allowed in the
+/// device cgroup for `perms` (`rwm`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    /// `c` (character) or `b` (block).
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+    pub perms: String,
+}
+
+impl Device {
+    /// Its line for a v1 `devices.allow`.
+    pub fn cgroup_rule(&self) -> String {
+        format!("{} {}:{} {}", self.kind, self.major, self.minor, self.perms)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tmpfs {
     pub target: PathBuf,
@@ -77,6 +98,17 @@ pub struct RunSpec {
     /// `--shm-size` in bytes (Docker's 64 MiB when None).
     #[serde(default)]
     pub shm_size: Option<u64>,
+    /// `--sysctl` (namespaced ones only), written in the container's
+    /// /proc/sys before it becomes read-only.
+    #[serde(default)]
+    pub sysctls: Vec<(String, String)>,
+    /// `--device` nodes (and the host's, `--privileged`).
+    #[serde(default)]
+    pub devices: Vec<Device>,
+    /// `--privileged`: every capability, no seccomp filter, no masked or
+    /// read-only paths, writable /sys, the host's devices.
+    #[serde(default)]
+    pub privileged: bool,
     /// Where container ids 0.. map on the host (`--userns=auto`), chosen
     /// once at create.
     #[serde(default)]

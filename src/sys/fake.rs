@@ -116,6 +116,10 @@ impl Sys for FakeSys {
         self.record(format!("sethostname {name}"))
     }
 
+    fn write_file(&self, path: &Path, value: &str) -> Result<()> {
+        self.record(format!("write {} {value}", d(path)))
+    }
+
     fn loopback_up(&self) -> Result<()> {
         self.record("loopback up".to_string())
     }

@@ -133,6 +133,15 @@ impl Sys for RealSys {
         }
     }
 
+    fn write_file(&self, path: &Path, value: &str) -> Result<()> {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(value.as_bytes()))
+            .map_err(|e| Error::new(format!("write {value:?} to {}", path.display())).because(e))
+    }
+
     fn loopback_up(&self) -> Result<()> {
         super::net::interface_up("lo")
     }

@@ -116,6 +116,8 @@ pub trait Sys {
     /// A character device node with mode `mode` (umask not applied).
     fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()>;
     fn sethostname(&self, name: &str) -> Result<()>;
+    /// Write `value` into an existing file (a sysctl under /proc/sys).
+    fn write_file(&self, path: &Path, value: &str) -> Result<()>;
     /// Bring the loopback interface of the current network namespace up.
     fn loopback_up(&self) -> Result<()>;
 }

@@ -83,6 +83,19 @@ impl Cgroups {
         Ok(Cgroups { plan, required: !limits.is_empty() || parent_source.is_some(), parent_source })
     }
 
+    /// Allow `rules` (v1 `devices.allow` lines: `c 10:229 rwm`, or `a`
+    /// for every device) in the devices cgroup, after the default list.
+    /// On v2 there is no devices file (see docs/resources.md).
+    pub fn allow_devices(&mut self, rules: &[String]) {
+        let Some(dir) = self.plan.dirs.iter().find(|d| d.controllers.iter().any(|c| c == "devices")) else { return };
+        let file = dir.path.join("devices.allow");
+        self.plan.steps.extend(rules.iter().map(|r| place::Step::Write {
+            file: file.clone(),
+            value: r.clone(),
+            optional: false,
+        }));
+    }
+
     pub fn dirs(&self) -> Vec<PathBuf> {
         self.plan.dirs.iter().map(|d| d.path.clone()).collect()
     }
