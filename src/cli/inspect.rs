@@ -114,7 +114,13 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
         .iter()
         .map(|v| {
             let ro = v.read_only;
-            json!({"Type": "bind", "Source": v.source, "Destination": v.target, "Mode": if ro { "ro" } else { "" }, "RW": !ro})
+            let mode = if ro { "ro" } else { "" };
+            // A named volume's source is volumes/<name>/_data in the store.
+            let volume = v.source.strip_prefix(store.root().join("volumes")).ok().and_then(|p| p.iter().next());
+            match volume {
+                Some(name) => json!({"Type": "volume", "Name": name.to_string_lossy(), "Source": v.source, "Destination": v.target, "Driver": "local", "Mode": mode, "RW": !ro}),
+                None => json!({"Type": "bind", "Source": v.source, "Destination": v.target, "Mode": mode, "RW": !ro}),
+            }
         })
         .collect();
     let binds: Vec<String> = r

@@ -43,6 +43,7 @@ mod stop;
 mod tag;
 mod top;
 mod unpause;
+mod volume;
 mod wait;
 
 use crate::config::{Config, Overrides};
@@ -158,6 +159,9 @@ enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(network::Command),
+    /// Manage named volumes
+    #[command(subcommand)]
+    Volume(volume::Command),
     /// Manage containers
     #[command(subcommand)]
     Container(container::Command),
@@ -273,6 +277,7 @@ pub fn main() -> Result<i32> {
         Command::Port(a) => port::run(a, &config),
         Command::Rename(a) => rename::run(a, &config),
         Command::Network(c) => network::run(c, &config),
+        Command::Volume(c) => volume::run(c, &config),
         Command::Container(c) => container::run(c, &config),
         Command::Completion(a) => completion::completion(a),
         Command::Man(a) => completion::man(a),

@@ -151,7 +151,10 @@ fn prepare_root(
         userns: spec.id_map.is_some(),
         shm_size: spec.shm_size,
     });
-    let extras = rootfs::Extras { sysctls: &spec.sysctls, devices: &spec.devices, privileged: spec.privileged };
+    // Under --userns=auto the child cannot write the host's volume dirs:
+    // volumes are not filled from the image there (docs/running.md).
+    let fill = if spec.id_map.is_none() { spec.fill.as_slice() } else { &[] };
+    let extras = rootfs::Extras { sysctls: &spec.sysctls, devices: &spec.devices, privileged: spec.privileged, fill };
     let root = rootfs::with_extras(root, &extras);
     match &spec.id_map {
         Some(map) => {

@@ -23,6 +23,7 @@ pub mod run;
 pub mod spec;
 pub mod state;
 pub mod tree;
+pub mod volume;
 
 use mini_store::containers::{Container, ContainerConfig, Containers, State};
 use mini_store::{Store, StoreError};

@@ -26,6 +26,9 @@ pub struct ContainerOptions {
     pub image_ref: String,
     /// `--rm`: removed when it exits (kept across a `restart`).
     pub rm: bool,
+    /// The named volumes it mounts (`volume rm` refuses them while it exists).
+    #[serde(default)]
+    pub volumes: Vec<String>,
     /// `--restart`: what its monitor does when it exits.
     #[serde(default)]
     pub restart: super::restart::Policy,

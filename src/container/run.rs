@@ -130,11 +130,14 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
         process.devices.iter().map(|d| d.cgroup_rule()).collect()
     };
     cgroups.allow_devices(&rules);
+    // Last, once every flag has been checked: named volumes are made here.
+    let volumes = named_volumes(store, &mut process.volumes)?;
     let etc = crate::network::etc::files(process.hostname(), net.hosts, net.resolv).to_vec();
     let container = ContainerOptions {
         image_ref: flags.image.clone(),
         rm: flags.rm,
         restart,
+        volumes,
         network: net.mode,
         net: net.options,
         stop_signal: image_config.and_then(|c| c.stop_signal().clone()),
@@ -220,9 +223,22 @@ fn device_node(meta: &std::fs::Metadata) -> Option<(char, u32, u32)> {
     Some((kind, libc::major(rdev), libc::minor(rdev)))
 }
 
-/// Every `-v` source must exist on the host.
+/// Named (relative source) and anonymous (empty source) volumes: made if
+/// missing and bound from their data directory; their names.
+fn named_volumes(store: &Store, volumes: &mut [crate::runtime::spec::Volume]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for v in volumes.iter_mut().filter(|v| v.source.is_relative()) {
+        let name = v.source.to_str().filter(|n| !n.is_empty()).map(str::to_string);
+        let (name, data) = super::volume::for_container(store, name.as_deref())?;
+        v.source = data;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Every `-v` source must exist on the host (volume names are made).
 fn check_volume_sources(volumes: &[crate::runtime::spec::Volume]) -> Result<()> {
-    for v in volumes {
+    for v in volumes.iter().filter(|v| v.source.is_absolute()) {
         if !v.source.exists() {
             return Err(Error::new(format!("invalid -v \"{}:{}\"", v.source.display(), v.target.display()))
                 .because(format!("host path {} does not exist", v.source.display())));

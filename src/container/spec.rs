@@ -52,9 +52,12 @@ pub struct RunFlags {
     /// Container host name (default: the short id)
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
-    /// Bind mount a host path: /host:/container[:ro]
+    /// Bind mount a host path or a named volume: /host:/container[:ro], NAME:/container[:ro]
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
+    /// A mount: type=bind|volume|tmpfs,source=…,target=…[,readonly][,volume-nocopy][,tmpfs-size=…][,tmpfs-mode=…]
+    #[arg(long, value_name = "SPEC")]
+    pub mount: Vec<String>,
     /// Mount a tmpfs: /path[:options]
     #[arg(long, value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
@@ -176,6 +179,7 @@ pub fn process(
     env_files: &[EnvFile],
 ) -> Result<RunSpec> {
     let hostname = flags.hostname.as_deref().map(check_hostname).transpose()?;
+    let (volumes, tmpfs, fill) = mounts(flags)?;
     Ok(RunSpec {
         argv: argv(image, flags)?,
         env: env(image, flags, host_env, env_files, hostname.as_deref())?,
@@ -188,8 +192,9 @@ pub fn process(
             }
         })?,
         hostname,
-        volumes: flags.volumes.iter().map(|v| parse_volume(v)).collect::<Result<_>>()?,
-        tmpfs: flags.tmpfs.iter().map(|t| parse_tmpfs(t)).collect::<Result<_>>()?,
+        volumes,
+        tmpfs,
+        fill,
         read_only: flags.read_only,
         init: flags.init,
         interactive: flags.interactive,
@@ -423,24 +428,140 @@ fn check_target(flag: &str, text: &str, target: &Path) -> Result<PathBuf> {
     Ok(t)
 }
 
+/// `-v SRC:DST[:ro|rw]`: SRC an absolute host path (a bind), or a volume
+/// name (a relative source, resolved to the volume's directory at create).
 pub fn parse_volume(text: &str) -> Result<Volume> {
     let bad = |why: &str| Error::new(format!("invalid -v \"{text}\"")).because(why.to_string());
     let parts: Vec<&str> = text.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
         [s, d] => (*s, *d, None),
         [s, d, m] => (*s, *d, Some(*m)),
-        [_] => return Err(bad("expected /host/path:/container/path[:ro]")),
+        [_] => return Err(bad("expected /host/path:/container/path[:ro] or NAME:/container/path[:ro]")),
         _ => return Err(bad("too many ':'")),
     };
-    if src.is_empty() || !src.starts_with('/') {
-        return Err(bad("the host path must be absolute (named volumes are not supported)"));
+    if src.is_empty() {
+        return Err(bad("the source is empty: a host path or a volume name"));
     }
     let read_only = match mode {
         None | Some("rw") => false,
         Some("ro") => true,
         Some(m) => return Err(bad(&format!("unknown mode \"{m}\" (use ro or rw)"))),
     };
-    Ok(Volume { source: clean(Path::new(src)), target: check_target("-v", text, Path::new(dst))?, read_only })
+    let source = if src.starts_with('/') {
+        clean(Path::new(src))
+    } else {
+        crate::container::volume::check_name(&format!("invalid -v \"{text}\": volume"), src)?;
+        PathBuf::from(src)
+    };
+    Ok(Volume { source, target: check_target("-v", text, Path::new(dst))?, read_only })
+}
+
+/// One `--mount`, as Docker's CSV of KEY[=VALUE].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountFlag {
+    Bind(Volume),
+    /// A named volume (relative source) or an anonymous one (empty
+    /// source); `true`: volume-nocopy.
+    Volume(Volume, bool),
+    Tmpfs(Tmpfs),
+}
+
+pub fn parse_mount(text: &str) -> Result<MountFlag> {
+    let bad = |why: String| Error::new(format!("invalid --mount \"{text}\"")).because(why);
+    let (mut kind, mut source, mut target) = ("volume", None, None);
+    let (mut read_only, mut nocopy, mut tmpfs_opts) = (false, false, Vec::new());
+    let boolean = |k: &str, v: Option<&str>| match v {
+        None | Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(v) => Err(bad(format!("invalid value \"{v}\" for {k}: true or false"))),
+    };
+    for field in text.split(',') {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (field, None),
+        };
+        let value = || v.filter(|v| !v.is_empty()).ok_or_else(|| bad(format!("{k} needs a value")));
+        match k {
+            "type" => kind = value()?,
+            "source" | "src" => source = Some(value()?),
+            "target" | "destination" | "dst" => target = Some(value()?),
+            "readonly" | "ro" => read_only = boolean(k, v)?,
+            "volume-nocopy" => nocopy = boolean(k, v)?,
+            "tmpfs-size" => match crate::runtime::cgroups::limits::parse_size(value()?) {
+                Some(b) => tmpfs_opts.push(format!("size={b}")),
+                None => return Err(bad(format!("invalid tmpfs-size \"{}\"", value()?))),
+            },
+            "tmpfs-mode" => match u32::from_str_radix(value()?, 8) {
+                Ok(m) if m <= 0o7777 => tmpfs_opts.push(format!("mode={m:o}")),
+                _ => return Err(bad(format!("invalid tmpfs-mode \"{}\" (octal)", value()?))),
+            },
+            "bind-propagation" | "consistency" => {}
+            _ => return Err(bad(format!("unexpected key '{k}' in '{field}'"))),
+        }
+    }
+    let target = target.ok_or_else(|| bad("target is required".into()))?;
+    let target = check_target("--mount", text, Path::new(target))?;
+    match kind {
+        "bind" => {
+            let src = source.ok_or_else(|| bad("source is required for type=bind".into()))?;
+            if !src.starts_with('/') {
+                return Err(bad("the bind source must be an absolute host path".into()));
+            }
+            Ok(MountFlag::Bind(Volume { source: clean(Path::new(src)), target, read_only }))
+        }
+        "volume" => {
+            if let Some(name) = source {
+                crate::container::volume::check_name(&format!("invalid --mount \"{text}\": volume"), name)?;
+            }
+            let source = PathBuf::from(source.unwrap_or_default());
+            Ok(MountFlag::Volume(Volume { source, target, read_only }, nocopy))
+        }
+        "tmpfs" => {
+            if source.is_some() {
+                return Err(bad("a tmpfs has no source".into()));
+            }
+            let options = (!tmpfs_opts.is_empty()).then(|| tmpfs_opts.join(","));
+            Ok(MountFlag::Tmpfs(Tmpfs { target, options }))
+        }
+        other => Err(bad(format!("unknown type \"{other}\": bind, volume or tmpfs"))),
+    }
+}
+
+/// `-v`, `--tmpfs` and `--mount` together: the binds and volumes, the
+/// tmpfs mounts, and the volume targets to fill from the image. A mount
+/// point given twice is refused, as Docker does.
+fn mounts(flags: &RunFlags) -> Result<(Vec<Volume>, Vec<Tmpfs>, Vec<PathBuf>)> {
+    let (mut volumes, mut tmpfs, mut fill) = (Vec::new(), Vec::new(), Vec::new());
+    for v in &flags.volumes {
+        let v = parse_volume(v)?;
+        if v.source.is_relative() {
+            fill.push(v.target.clone());
+        }
+        volumes.push(v);
+    }
+    for t in &flags.tmpfs {
+        tmpfs.push(parse_tmpfs(t)?);
+    }
+    for m in &flags.mount {
+        match parse_mount(m)? {
+            MountFlag::Bind(v) => volumes.push(v),
+            MountFlag::Volume(v, nocopy) => {
+                if !nocopy {
+                    fill.push(v.target.clone());
+                }
+                volumes.push(v);
+            }
+            MountFlag::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
+    let mut seen: Vec<&Path> = Vec::new();
+    for t in volumes.iter().map(|v| v.target.as_path()).chain(tmpfs.iter().map(|t| t.target.as_path())) {
+        if seen.contains(&t) {
+            return Err(Error::new(format!("mount {}", t.display())).because("duplicate mount point"));
+        }
+        seen.push(t);
+    }
+    Ok((volumes, tmpfs, fill))
 }
 
 pub fn parse_tmpfs(text: &str) -> Result<Tmpfs> {
@@ -693,8 +814,10 @@ mod tests {
         );
         assert!(!parse_volume("/data/../x:/y").unwrap().read_only);
         assert_eq!(parse_volume("/data/../x:/y").unwrap().source, PathBuf::from("/x"));
+        assert_eq!(parse_volume("data:/x").unwrap().source, PathBuf::from("data"), "a named volume");
         for (bad, why) in [
-            ("data:/x", "absolute"),
+            ("-data:/x", "invalid characters"),
+            (":/x", "empty"),
             ("/data:x", "absolute"),
             ("/data:/", "root"),
             ("/data:/a/..", "root"),
@@ -711,6 +834,46 @@ mod tests {
             Tmpfs { target: "/run".into(), options: Some("size=1m".into()) }
         );
         assert!(parse_tmpfs("/").is_err());
+    }
+
+    #[test]
+    fn mount_flags_as_dockers() {
+        let v = |s: &str, t: &str, ro| Volume { source: s.into(), target: t.into(), read_only: ro };
+        assert_eq!(
+            parse_mount("type=bind,source=/data,target=/mnt,readonly").unwrap(),
+            MountFlag::Bind(v("/data", "/mnt", true))
+        );
+        assert_eq!(
+            parse_mount("type=volume,src=db,dst=/var/db").unwrap(),
+            MountFlag::Volume(v("db", "/var/db", false), false)
+        );
+        assert_eq!(parse_mount("target=/x,volume-nocopy").unwrap(), MountFlag::Volume(v("", "/x", false), true));
+        assert_eq!(
+            parse_mount("type=tmpfs,target=/run,tmpfs-size=1m,tmpfs-mode=1770").unwrap(),
+            MountFlag::Tmpfs(Tmpfs { target: "/run".into(), options: Some("size=1048576,mode=1770".into()) })
+        );
+        for (bad, why) in [
+            ("type=bind,target=/x", "source is required"),
+            ("type=volume,source=/x", ""),
+            ("type=bind,source=/a", "target is required"),
+            ("type=nfs,target=/x", "unknown type"),
+            ("type=bind,source=/a,target=/b,foo=bar", "unexpected key 'foo'"),
+            ("type=tmpfs,source=x,target=/t", "no source"),
+            ("type=bind,source=rel,target=/b", "absolute host path"),
+            ("type=bind,source=/a,target=/proc/x", "/proc"),
+            ("type=bind,source=/a,target=/b,ro=maybe", "true or false"),
+        ] {
+            let e = parse_mount(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid --mount \"{bad}\"")) && e.contains(why), "{e}");
+        }
+        let f = RunFlags { volumes: vec!["/a:/x".into()], mount: vec!["type=tmpfs,target=/x".into()], ..flags() };
+        assert!(build(f).unwrap_err().to_string().contains("duplicate mount point"));
+        let f = RunFlags {
+            volumes: vec!["db:/db".into()],
+            mount: vec!["type=volume,target=/v,volume-nocopy".into()],
+            ..flags()
+        };
+        assert_eq!(build(f).unwrap().fill, [PathBuf::from("/db")]);
     }
 
     #[test]

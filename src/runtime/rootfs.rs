@@ -66,6 +66,13 @@ pub enum Op {
     MaskDir(PathBuf),
     /// Bind a path onto itself and make it read-only (skipped if absent).
     ReadOnly(PathBuf),
+    /// Before a volume's bind: when the host directory `source` is empty,
+    /// copy into it what the root has at `target` (a new named volume
+    /// gets the image's content there, as Docker's).
+    Fill {
+        source: PathBuf,
+        target: PathBuf,
+    },
     /// Write `value` to the container's /proc/sys/`key` (dots become
     /// slashes): a namespaced `--sysctl`.
     Sysctl {
@@ -192,6 +199,8 @@ pub struct Extras<'a> {
     pub sysctls: &'a [(String, String)],
     pub devices: &'a [super::spec::Device],
     pub privileged: bool,
+    /// Volume targets to fill from the image when their volume is empty.
+    pub fill: &'a [PathBuf],
 }
 
 /// `plan` with the extras: device nodes bound after mini's own, sysctls
@@ -223,6 +232,14 @@ pub fn with_extras(mut plan: Plan, x: &Extras) -> Plan {
         .unwrap_or(plan.ops.len());
     let sysctls = x.sysctls.iter().map(|(key, value)| Op::Sysctl { key: key.clone(), value: value.clone() });
     plan.ops.splice(before..before, sysctls);
+    for target in x.fill {
+        let bind = plan.ops.iter().position(|op| matches!(op, Op::Bind { target: t, .. } if t == target));
+        if let Some(i) = bind {
+            let Op::Bind { source, .. } = &plan.ops[i] else { continue };
+            let fill = Op::Fill { source: source.clone(), target: target.clone() };
+            plan.ops.insert(i, fill);
+        }
+    }
     plan
 }
 
@@ -335,6 +352,13 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
             let t = must(sys.resolve(root, path, Kind::File, false, false)?, path)?;
             sys.mount(None, &t.path, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV | NOEXEC, None)
         }
+        Op::Fill { source, target } => {
+            let empty = std::fs::read_dir(source).map(|mut d| d.next().is_none()).unwrap_or(false);
+            match sys.resolve(root, target, Kind::Dir, false, false)? {
+                Some(t) if empty && t.path.is_dir() => sys.copy_tree(&t.path, source),
+                _ => Ok(()),
+            }
+        }
         Op::Sysctl { key, value } => {
             let path = Path::new("/proc/sys").join(key.replace('.', "/"));
             let t = sys.resolve(root, &path, Kind::File, false, true)?.ok_or_else(|| {
@@ -357,6 +381,10 @@ fn must(r: Option<crate::sys::Resolved>, path: &Path) -> Result<crate::sys::Reso
 mod tests {
     use super::*;
 
+    fn at2(ops: &[Op], f: &dyn Fn(&Op) -> bool) -> usize {
+        ops.iter().position(f).unwrap()
+    }
+
     #[test]
     fn extras_bind_devices_write_sysctls_before_proc_sys_is_read_only_and_privileged_unmasks() {
         let ov = overlay();
@@ -378,7 +406,7 @@ mod tests {
             perms: "rwm".into(),
         };
         let sysctls = [("net.ipv4.ip_forward".to_string(), "1".to_string())];
-        let extras = Extras { sysctls: &sysctls, devices: std::slice::from_ref(&dev), privileged: false };
+        let extras = Extras { sysctls: &sysctls, devices: std::slice::from_ref(&dev), privileged: false, fill: &[] };
         let plain = plan(&input);
         let ops = with_extras(plain.clone(), &extras).ops;
         let at = |f: &dyn Fn(&Op) -> bool| ops.iter().position(|o| f(o)).unwrap();
@@ -393,6 +421,12 @@ mod tests {
         let ops = with_extras(plain.clone(), &Extras { privileged: true, ..Extras::default() }).ops;
         assert!(!ops.iter().any(|o| matches!(o, Op::MaskFile(_) | Op::MaskDir(_) | Op::ReadOnly(_))));
         assert!(ops.iter().any(|o| matches!(o, Op::Mount { fstype: "sysfs", flags, .. } if flags & RDONLY == 0)));
+        // A volume to fill from the image goes right before its bind.
+        let vols = [Volume { source: p("/s/volumes/db/_data"), target: p("/var/db"), read_only: false }];
+        let with_vol = plan(&Input { volumes: &vols, ..input.clone() });
+        let ops = with_extras(with_vol, &Extras { fill: &[p("/var/db")], ..Extras::default() }).ops;
+        let fill = at2(&ops, &|o| *o == Op::Fill { source: p("/s/volumes/db/_data"), target: p("/var/db") });
+        assert!(matches!(&ops[fill + 1], Op::Bind { target, .. } if target == Path::new("/var/db")));
         // The executor writes the sysctl inside the root, as a path.
         let fake = FakeSys::new();
         let one = Plan { root: p("/r"), ops: vec![Op::Sysctl { key: "kernel.shmmax".into(), value: "42".into() }] };

@@ -105,6 +105,10 @@ pub struct RunSpec {
     /// `--device` nodes (and the host's, `--privileged`).
     #[serde(default)]
     pub devices: Vec<Device>,
+    /// Volume targets to fill with what the image has there when the
+    /// volume is empty at start (named volumes, as Docker copies them).
+    #[serde(default)]
+    pub fill: Vec<PathBuf>,
     /// `--privileged`: every capability, no seccomp filter, no masked or
     /// read-only paths, writable /sys, the host's devices.
     #[serde(default)]

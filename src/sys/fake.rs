@@ -116,6 +116,10 @@ impl Sys for FakeSys {
         self.record(format!("sethostname {name}"))
     }
 
+    fn copy_tree(&self, from: &Path, to: &Path) -> Result<()> {
+        self.record(format!("copy {} -> {}", d(from), d(to)))
+    }
+
     fn write_file(&self, path: &Path, value: &str) -> Result<()> {
         self.record(format!("write {} {value}", d(path)))
     }

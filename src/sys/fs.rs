@@ -75,3 +75,38 @@ pub fn chroot_into(dir: &std::os::fd::OwnedFd) -> Result<()> {
     }
     std::env::set_current_dir("/").map_err(|e| Error::new("enter the container's root").because(e))
 }
+
+/// Copy the tree under `from` into the (empty) directory `to`, keeping
+/// modes, owners and symlinks as they are (a link is copied, never
+/// followed), and give `to` the mode and owner of `from` (how Docker fills
+/// a new volume from the image). Devices, fifos and sockets are skipped.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let fail = |what: &str, p: &Path, e: io::Error| Error::new(format!("{what} {}", p.display())).because(e);
+    // Followed: `from` may be a /proc/self/fd link to the directory.
+    let meta = std::fs::metadata(from).map_err(|e| fail("read", from, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| fail("read", from, e))? {
+        let entry = entry.map_err(|e| fail("read", from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let m = std::fs::symlink_metadata(&src).map_err(|e| fail("read", &src, e))?;
+        let t = m.file_type();
+        if t.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(|e| fail("read", &src, e))?;
+            std::os::unix::fs::symlink(&target, &dst).map_err(|e| fail("create", &dst, e))?;
+        } else if t.is_dir() {
+            std::fs::create_dir(&dst).map_err(|e| fail("create", &dst, e))?;
+            copy_tree(&src, &dst)?;
+            continue; // its mode and owner are set by the call
+        } else if t.is_file() {
+            std::fs::copy(&src, &dst).map_err(|e| fail("copy", &src, e))?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(|e| fail("chmod", &dst, e))?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid())).map_err(|e| fail("chown", &dst, e))?;
+    }
+    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid())).map_err(|e| fail("chown", to, e))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(|e| fail("chmod", to, e))
+}

@@ -142,6 +142,10 @@ impl Sys for RealSys {
             .map_err(|e| Error::new(format!("write {value:?} to {}", path.display())).because(e))
     }
 
+    fn copy_tree(&self, from: &Path, to: &Path) -> Result<()> {
+        super::fs::copy_tree(from, to)
+    }
+
     fn loopback_up(&self) -> Result<()> {
         super::net::interface_up("lo")
     }

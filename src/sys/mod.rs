@@ -118,6 +118,9 @@ pub trait Sys {
     fn sethostname(&self, name: &str) -> Result<()>;
     /// Write `value` into an existing file (a sysctl under /proc/sys).
     fn write_file(&self, path: &Path, value: &str) -> Result<()>;
+    /// Fill the empty host directory `to` with a copy of `from` (a new
+    /// volume with the image's content at its mount point).
+    fn copy_tree(&self, from: &Path, to: &Path) -> Result<()>;
     /// Bring the loopback interface of the current network namespace up.
     fn loopback_up(&self) -> Result<()>;
 }

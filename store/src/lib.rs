@@ -8,6 +8,7 @@
 //! layers/<diff-id-hex>/diff, meta.json         one unpacked directory per distinct layer
 //! layers/.tmp-<random>/                        layer unpacks in flight
 //! containers/                                  container dirs (owned by the runtime side)
+//! volumes/<name>/_data, meta.json              named volumes (see [`volumes`])
 //! trash/                                       trees being deleted
 //! index.lock, gc.lock                          flock files (see [`lock`])
 //! ```
@@ -29,6 +30,7 @@ pub mod lock;
 #[cfg(test)]
 mod testutil;
 mod util;
+pub mod volumes;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -128,6 +130,11 @@ impl Store {
     /// The containers' directories (see [`containers`]).
     pub fn containers(&self) -> Result<containers::Containers> {
         containers::Containers::open(self.containers_dir(), self.trash_dir())
+    }
+
+    /// `volumes/`: named volumes (see [`volumes`]).
+    pub fn volumes(&self) -> Result<volumes::Volumes> {
+        volumes::Volumes::open(self.root.join("volumes"), self.trash_dir())
     }
 
     /// `trash/`: rename trees here, then delete them.
