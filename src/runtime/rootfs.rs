@@ -409,7 +409,7 @@ mod tests {
         let extras = Extras { sysctls: &sysctls, devices: std::slice::from_ref(&dev), privileged: false, fill: &[] };
         let plain = plan(&input);
         let ops = with_extras(plain.clone(), &extras).ops;
-        let at = |f: &dyn Fn(&Op) -> bool| ops.iter().position(|o| f(o)).unwrap();
+        let at = |f: &dyn Fn(&Op) -> bool| at2(&ops, f);
         let bind = at(&|o| matches!(o, Op::Bind { source, .. } if source == Path::new("/dev/fuse")));
         let devpts = at(&|o| matches!(o, Op::Mount { fstype: "devpts", .. }));
         let sysctl = at(&|o| matches!(o, Op::Sysctl { key, value } if key == "net.ipv4.ip_forward" && value == "1"));
