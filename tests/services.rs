@@ -188,3 +188,42 @@ fn pause_freezes_the_container_until_unpause_and_stop_still_ends_it() {
     assert!(!l.m.containers().contains(&id));
     assert!(cgroups.iter().all(|d| !d.exists()), "cgroups left: {cgroups:?}");
 }
+
+#[test]
+fn logs_rotate_at_max_size_keep_max_file_files_and_read_across_them() {
+    let Some(l) = Life::new() else { return };
+    let script = "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done";
+    let id = l.detach(&["--log-opt", "max-size=2k", "--log-opt", "max-file=3"], &["sh", "-c", script]);
+    l.until("exit", || settled(&l, &id));
+    let dir = l.m.root.join("containers").join(&id);
+    for f in ["log", "log.1", "log.2"] {
+        let len = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0 && len < 2048 + 512, "{f}: {len} bytes");
+    }
+    assert!(!dir.join("log.3").exists(), "at most max-file files");
+    let lines = log_lines(&l, &id);
+    let nums: Vec<u32> = lines.iter().map(|x| x.strip_prefix("line ").unwrap().parse().unwrap()).collect();
+    assert_eq!(nums.last(), Some(&299));
+    assert!(nums.len() < 300 && nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
+    let v = inspect(&l, &id);
+    assert_eq!(v["HostConfig"]["LogConfig"]["Config"]["max-file"], "3");
+
+    // --log-driver none: nothing written, and logs says why.
+    let quiet = l.detach(&["--log-driver", "none"], &["echo", "unseen"]);
+    l.until("exit", || settled(&l, &quiet));
+    assert!(!l.m.root.join("containers").join(&quiet).join("log").exists());
+    assert_refused(l.mini(&["logs", &quiet]), "configured logging driver does not support reading");
+    let before = l.m.containers().len();
+    for (flags, needle) in [
+        (vec!["--log-driver", "syslog"], "invalid --log-driver \"syslog\""),
+        (vec!["--log-opt", "max-size=lots"], "invalid --log-opt \"max-size=lots\""),
+        (vec!["--log-opt", "max-file=2"], "max-file needs max-size"),
+        (vec!["--log-opt", "labels=x"], "unknown log opt"),
+    ] {
+        let mut args = vec!["run", "-d"];
+        args.extend(&flags);
+        args.extend([IMAGE, "true"]);
+        assert_refused(l.mini(&args), needle);
+    }
+    assert_eq!(l.m.containers().len(), before);
+}

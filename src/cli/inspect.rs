@@ -161,6 +161,13 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
             "Tmpfs": tmpfs, "UsernsMode": if r.id_map.is_some() { "auto" } else { "" },
             "NetworkMode": o.network,
             "RestartPolicy": {"Name": o.restart.name(), "MaximumRetryCount": o.restart.max_retries()},
+            "LogConfig": {
+                "Type": if o.log.none { "none" } else { "json-file" },
+                "Config": {
+                    "max-size": o.log.max_size.map(|b| b.to_string()),
+                    "max-file": o.log.max_file.map(|n| n.to_string()),
+                },
+            },
         },
         "Mounts": mounts,
         "NetworkSettings": crate::network::manage::container_settings(

@@ -4,8 +4,8 @@
 use clap::Args as ClapArgs;
 
 use crate::config::Config;
-use crate::container::logs::{self, Filter, Tail};
-use crate::error::{Error, Result};
+use crate::container::logs::{self, Filter};
+use crate::error::Result;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -34,15 +34,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     let key = &args.container;
     let (c, _) = crate::container::lifecycle::lookup(&store, "logs", key)?;
-    let mut tail = match Tail::open(&c.log(), 0) {
-        Ok(t) => t,
-        Err(_) => {
-            return Err(Error::new(format!("logs {key}"))
-                .because("the container has no log")
-                .hint("output is logged for containers started detached: run -d, start"))
-        }
-    };
-    let entries = tail.read_new();
+    let (entries, tail) = logs::read_all(&c, key)?;
     logs::print(&logs::select(&entries, &filter), filter.timestamps);
     if args.follow {
         logs::follow(&c, Some(tail), &filter, &mut || std::thread::sleep(logs::FOLLOW_INTERVAL));

@@ -102,7 +102,7 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
             }
         };
         let began = std::time::Instant::now();
-        let exit = supervise(&c, started, io, record.process.interactive, running);
+        let exit = supervise(&c, started, io, &record, running);
         launch::stop_network(&store, &c, network);
         let code = exit_code(exit);
         let Some(wait) = backoff.next(record.container.restart, code, c.is_stopped(), began.elapsed()) else {
@@ -233,15 +233,11 @@ fn stdio_pipes(interactive: bool) -> Result<Io> {
 /// the monitor (SIGTERM, ...) to it, and (-i) what attached clients write
 /// to its stdin. When `running` cannot record that it runs, the container
 /// is killed (and still reaped here).
-fn supervise(
-    c: &Container,
-    started: Started,
-    io: Option<Io>,
-    interactive: bool,
-    running: impl FnOnce() -> bool,
-) -> Exit {
+fn supervise(c: &Container, started: Started, io: Option<Io>, record: &Record, running: impl FnOnce() -> bool) -> Exit {
+    let interactive = record.process.interactive;
     let (pid, master, sigfd) = started.into_parts();
-    let mut log = logs::Writer::open(&c.log()).ok();
+    let cfg = &record.container.log;
+    let mut log = if cfg.none { None } else { logs::Writer::with(&c.log(), cfg).ok() };
     let mut stdin = None;
     let mut sources: Vec<(Option<OwnedFd>, Stream)> = match (master, io) {
         (Some(m), _) => {

@@ -29,6 +29,9 @@ pub struct ContainerOptions {
     /// The named volumes it mounts (`volume rm` refuses them while it exists).
     #[serde(default)]
     pub volumes: Vec<String>,
+    /// `--log-driver`, `--log-opt`: how its output is logged.
+    #[serde(default)]
+    pub log: super::logs::LogConfig,
     /// `--restart`: what its monitor does when it exits.
     #[serde(default)]
     pub restart: super::restart::Policy,

@@ -25,6 +25,12 @@ pub struct RunFlags {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Logging driver: json-file (default) or none
+    #[arg(long = "log-driver", value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// A log driver option: max-size=SIZE, max-file=N
+    #[arg(long = "log-opt", value_name = "OPT=VALUE")]
+    pub log_opt: Vec<String>,
     /// Restart policy: no (default), on-failure[:N], always, unless-stopped
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,

@@ -346,7 +346,8 @@ pub mod files {
     pub const UPPER: &str = "upper";
     pub const WORK: &str = "work";
     pub const ROOTFS: &str = "rootfs";
-    /// The container's output, as the json-file log driver writes it.
+    /// The container's output, as the json-file log driver writes it
+    /// (rotated by `--log-opt max-size`: `log.1`, `log.2`, …).
     pub const LOG: &str = "log";
     /// Held by the container's monitor for as long as it lives.
     pub const MONITOR_LOCK: &str = "monitor.lock";
