@@ -227,3 +227,31 @@ fn logs_rotate_at_max_size_keep_max_file_files_and_read_across_them() {
     }
     assert_eq!(l.m.containers().len(), before);
 }
+
+#[test]
+fn a_foreground_run_logs_its_output_but_not_its_stdin() {
+    let Some(l) = Life::new() else { return };
+    let (code, out, err) = l.mini(&["run", "--name", "fg", IMAGE, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "out\n", "err\n"));
+    let (code, out, err) = l.mini(&["logs", "fg"]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "out\n", "err\n"));
+    // Piped stdin reaches the command and is not logged; its output is.
+    let mut child =
+        l.m.cmd(&["run", "-i", "--name", "fgi", IMAGE, "sh", "-c", "read x; echo got ${#x}"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+    let (code, out) = support::life::finish(child, 20);
+    assert_eq!((code, out.as_str()), (Some(0), "got 6\n"));
+    let (_, logged, _) = l.mini(&["logs", "fgi"]);
+    assert_eq!(logged, "got 6\n");
+    let id = inspect(&l, "fgi")["Id"].as_str().unwrap().to_string();
+    let raw = std::fs::read_to_string(l.m.root.join("containers").join(id).join("log")).unwrap();
+    assert!(raw.contains("got 6") && !raw.contains("secret"), "{raw}");
+    // --rm keeps no log (it goes with the container), and -t output is the terminal's.
+    let (code, out, _) = l.mini(&["run", "--rm", IMAGE, "echo", "gone"]);
+    assert_eq!((code, out.as_str()), (0, "gone\n"));
+}

@@ -173,7 +173,7 @@ impl Writer {
         pending.extend_from_slice(bytes);
         let mut out = Vec::new();
         let mut start = 0;
-        let mut line = |w: &mut Writer, out: &mut Vec<u8>, text: &[u8]| {
+        let line = |w: &mut Writer, out: &mut Vec<u8>, text: &[u8]| {
             let entry = encode(stream, text, now);
             // With rotation, a batch never runs past max-size: what is
             // gathered goes out first, and the next entry may rotate.
@@ -377,7 +377,7 @@ pub fn read_all(c: &Container, key: &str) -> Result<(Vec<Entry>, Tail)> {
     let mut tail = Tail::open(&log, 0).map_err(|_| {
         Error::new(format!("logs {key}"))
             .because("the container has no log")
-            .hint("output is logged for containers started detached: run -d, start")
+            .hint("output is logged for containers run without --rm (and in the foreground without -t)")
     })?;
     entries.extend(tail.read_new());
     Ok((entries, tail))

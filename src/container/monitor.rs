@@ -183,10 +183,13 @@ fn say(report: &OwnedFd, r: &Report) {
 
 /// The container's output ends the monitor reads, and (-i) the write end
 /// of its stdin, held open so the container does not see end of input.
-struct Io {
+/// A foreground `mini run` also copies the output to its own stdout and
+/// stderr (`tee`).
+pub struct Io {
     out: OwnedFd,
     err: Option<OwnedFd>,
     stdin: Option<OwnedFd>,
+    tee: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// Stdio pipes, then the one launch path from the record (the same as a
@@ -226,19 +229,53 @@ fn stdio_pipes(interactive: bool) -> Result<Io> {
     } else {
         None
     };
-    Ok(Io { out: out_r, err: Some(err_r), stdin })
+    Ok(Io { out: out_r, err: Some(err_r), stdin, tee: None })
+}
+
+/// A foreground `mini run`'s output pipes (stdin stays ours, unlogged, as
+/// Docker's): their container ends go on our fds 1 and 2 for the clone to
+/// inherit; [`restore_stdio`] puts ours back once it is started.
+pub fn foreground_pipes() -> Result<Io> {
+    let tee = (p::dup_cloexec(1)?, p::dup_cloexec(2)?);
+    let mut io = stdio_pipes(false).inspect_err(|_| {
+        let _ = p::dup2(tee.0.as_raw_fd(), 1);
+        let _ = p::dup2(tee.1.as_raw_fd(), 2);
+    })?;
+    io.tee = Some(tee);
+    Ok(io)
+}
+
+/// Our own stdout and stderr again, after [`foreground_pipes`].
+pub fn restore_stdio(io: &Io) {
+    if let Some((out, err)) = &io.tee {
+        let _ = p::dup2(out.as_raw_fd(), 1);
+        let _ = p::dup2(err.as_raw_fd(), 2);
+    }
+}
+
+/// A foreground `mini run`: its container's output logged and copied to
+/// our stdout and stderr until it exits, signals forwarded.
+pub fn supervise_foreground(c: &Container, started: Started, io: Io, record: &Record) -> Exit {
+    supervise(c, started, Some(io), record, || true)
 }
 
 /// Log the container's output until it exits; forward signals sent to
 /// the monitor (SIGTERM, ...) to it, and (-i) what attached clients write
 /// to its stdin. When `running` cannot record that it runs, the container
 /// is killed (and still reaped here).
-fn supervise(c: &Container, started: Started, io: Option<Io>, record: &Record, running: impl FnOnce() -> bool) -> Exit {
+fn supervise(
+    c: &Container,
+    started: Started,
+    mut io: Option<Io>,
+    record: &Record,
+    running: impl FnOnce() -> bool,
+) -> Exit {
     let interactive = record.process.interactive;
     let (pid, master, sigfd) = started.into_parts();
     let cfg = &record.container.log;
     let mut log = if cfg.none { None } else { logs::Writer::with(&c.log(), cfg).ok() };
     let mut stdin = None;
+    let tee = io.as_mut().and_then(|io| io.tee.take());
     let mut sources: Vec<(Option<OwnedFd>, Stream)> = match (master, io) {
         (Some(m), _) => {
             // With -t the container's stdin is the pty too.
@@ -269,7 +306,7 @@ fn supervise(c: &Container, started: Started, io: Option<Io>, record: &Record, r
         let ready = tty::poll_readable(&fds, -1);
         for (i, (fd, stream)) in sources.iter_mut().enumerate() {
             if ready[i] {
-                copy_out(fd, *stream, &mut log, &mut buf);
+                copy_out(fd, *stream, &mut log, tee.as_ref(), &mut buf);
             }
         }
         if let Some(a) = attached.as_mut() {
@@ -284,7 +321,7 @@ fn supervise(c: &Container, started: Started, io: Option<Io>, record: &Record, r
                     // Whatever it wrote just before exiting.
                     for (fd, stream) in sources.iter_mut() {
                         while fd.is_some() && tty::poll_readable(&[fd.as_ref().map_or(-1, |f| f.as_raw_fd())], 0)[0] {
-                            copy_out(fd, *stream, &mut log, &mut buf);
+                            copy_out(fd, *stream, &mut log, tee.as_ref(), &mut buf);
                         }
                     }
                     if let Some(l) = log.as_mut() {
@@ -370,11 +407,22 @@ pub fn short_path(dir: &std::fs::File) -> PathBuf {
 }
 
 /// One read from a source into the log; the source is closed at its end.
-fn copy_out(fd: &mut Option<OwnedFd>, stream: Stream, log: &mut Option<logs::Writer>, buf: &mut [u8]) {
+/// With `tee` (a foreground run's stdout and stderr) the bytes go there too.
+fn copy_out(
+    fd: &mut Option<OwnedFd>,
+    stream: Stream,
+    log: &mut Option<logs::Writer>,
+    tee: Option<&(OwnedFd, OwnedFd)>,
+    buf: &mut [u8],
+) {
     let Some(f) = fd.as_ref() else { return };
     match tty::read(f.as_raw_fd(), buf) {
         Ok(0) => *fd = None,
         Ok(n) => {
+            if let Some((out, err)) = tee {
+                let to = if stream == Stream::Stderr { err } else { out };
+                let _ = tty::write_all(to.as_raw_fd(), &buf[..n]);
+            }
             if let Some(l) = log.as_mut() {
                 l.write(stream, &buf[..n]);
             }

@@ -9,7 +9,7 @@ use mini_store::Store;
 
 use super::record::{ContainerOptions, Record};
 use super::spec::{self, EnvFile, ImageDefaults, PullPolicy, RunFlags};
-use super::{launch, state};
+use super::{launch, monitor, state};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::local::LocalImage;
@@ -45,7 +45,15 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     // Prepare the root, set up the network, make the cgroups, start the
     // isolated process: it joins its cgroups, mounts its root, brings up
     // its interfaces, sets its hostname, drops privileges and execs.
-    let (started, network) = launch::start(&store, &c, &cfg, &what.record)?;
+    // Its output is logged (and copied to ours), as Docker's: not with -t,
+    // nor for --rm (the log would go with it), nor --log-driver none.
+    let (process, options) = (&what.record.process, &what.record.container);
+    let io = if process.tty || options.rm || options.log.none { None } else { Some(monitor::foreground_pipes()?) };
+    let launched = launch::start(&store, &c, &cfg, &what.record);
+    if let Some(io) = &io {
+        monitor::restore_stdio(io);
+    }
+    let (started, network) = launched?;
     if let Err(e) = state::running(&c, started.pid, 0) {
         let _ = p::kill(started.pid, libc::SIGKILL);
         let _ = started.wait();
@@ -55,7 +63,11 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
 
     // Wait, then clean up: the network, then record how it ended, or
     // remove it (--rm).
-    let code = exit_code(started.wait()?);
+    let exit = match io {
+        Some(io) => monitor::supervise_foreground(&c, started, io, &what.record),
+        None => started.wait()?,
+    };
+    let code = exit_code(exit);
     launch::stop_network(&store, &c, network);
     let remove = what.record.container.rm && !c.is_restarting(); // read before the exit is recorded
     let oom_killed = code == 137 && cgroups.oom_killed();
