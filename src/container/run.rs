@@ -118,7 +118,12 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     if flags.network.as_deref().is_some_and(|n| n.starts_with("container:")) {
         process.hostname = None; // the joined container's, as its /etc files
     }
-    let cgroups = Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
+    let cgroups = Cgroups::for_container(
+        &flags.resources,
+        config.cgroup_parent.as_deref(),
+        &id,
+        crate::rootless::current().is_some(),
+    )?;
     let etc = crate::network::etc::files(process.hostname(), net.hosts, net.resolv).to_vec();
     let container = ContainerOptions {
         image_ref: flags.image.clone(),
@@ -151,9 +156,20 @@ fn image_for(config: &Config, store: &Store, flags: &RunFlags) -> Result<LocalIm
 /// Every `-v` source must exist on the host.
 fn check_volume_sources(volumes: &[crate::runtime::spec::Volume]) -> Result<()> {
     for v in volumes {
-        if !v.source.exists() {
-            return Err(Error::new(format!("invalid -v \"{}:{}\"", v.source.display(), v.target.display()))
-                .because(format!("host path {} does not exist", v.source.display())));
+        let bad = || Error::new(format!("invalid -v \"{}:{}\"", v.source.display(), v.target.display()));
+        match std::fs::metadata(&v.source) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(bad().because(format!("host path {} cannot be reached: {e}", v.source.display())))
+            }
+            Err(_) => return Err(bad().because(format!("host path {} does not exist", v.source.display()))),
+            // Rootless mini reads with the user's own rights: a path the
+            // user cannot read would only fail inside the container.
+            Ok(_) if crate::rootless::current().is_some() && !crate::sys::fs::readable(&v.source) => {
+                return Err(bad()
+                    .because(format!("host path {} is not readable by you", v.source.display()))
+                    .hint("rootless containers see host files with your own permissions"))
+            }
+            Ok(_) => {}
         }
     }
     Ok(())
@@ -162,6 +178,11 @@ fn check_volume_sources(volumes: &[crate::runtime::spec::Volume]) -> Result<()> 
 fn id_map(userns: Userns) -> Result<Option<IdMap>> {
     if userns != Userns::Auto {
         return Ok(None);
+    }
+    if crate::rootless::current().is_some() {
+        return Err(Error::new("invalid --userns auto")
+            .because("rootless containers already run in your own user namespace, mapped from /etc/subuid")
+            .hint("drop --userns"));
     }
     let subuid = std::fs::read("/etc/subuid").ok();
     let subgid = std::fs::read("/etc/subgid").ok();

@@ -460,6 +460,35 @@ pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
     Ok(())
 }
 
+/// The maps an unprivileged process may write for a namespace it owns:
+/// its own uid and gid alone, with setgroups denied first (the kernel's
+/// condition for an unprivileged gid_map).
+pub fn write_own_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
+    for (file, text) in [("setgroups", "deny"), ("uid_map", uid_map), ("gid_map", gid_map)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| Error::new(format!("write {path}")).because(e))?;
+    }
+    Ok(())
+}
+
+/// /dev/null on stdin, stdout and stderr (a process that outlives the
+/// command that started it must hold none of its pipes).
+pub fn null_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        for fd in 0..3 {
+            let _ = dup2(null.as_raw_fd(), fd);
+        }
+    }
+}
+
+/// Sleep in pause(2) until a signal ends the process.
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause has no arguments.
+        unsafe { libc::pause() };
+    }
+}
+
 /// execve(2) of `path`; only returns on failure.
 pub fn execve(path: &Path, argv: &[OsString], env: &[String]) -> io::Error {
     let c = |b: &[u8]| CString::new(b).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
