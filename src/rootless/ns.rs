@@ -152,6 +152,7 @@ fn no_namespace(cause: &str) -> Error {
 /// in its own session with nothing open until killed.
 fn hold(ready: OwnedFd, go: OwnedFd) -> ! {
     let mut ready = std::fs::File::from(ready);
+    let _ = p::set_name(PAUSE_NAME); // before "ok": mini checks the name next
     if let Err(e) = p::unshare(ns::USER | ns::MOUNT) {
         let _ = write!(ready, "err {e}");
         p::exit_now(1);
@@ -163,7 +164,6 @@ fn hold(ready: OwnedFd, go: OwnedFd) -> ! {
         p::exit_now(1); // mini could not map us: nobody may use this namespace
     }
     let _ = p::setsid();
-    let _ = p::set_name(PAUSE_NAME);
     p::null_stdio();
     p::close_from(3);
     p::pause_forever()

@@ -77,8 +77,13 @@ pub struct Pasta {
 pub const PASTA: &str = "pasta";
 
 impl Pasta {
-    /// pasta's arguments for the namespace of process `pid`.
-    pub fn args(&self, pid: i32) -> Vec<String> {
+    /// pasta's arguments for the namespace open as fd `netns_fd`.
+    ///
+    /// By fd, not `/proc/PID/ns/net`: pasta drops its capabilities before
+    /// it opens the path, and the kernel lets a process open another's
+    /// namespace only if it holds every capability that one does (the
+    /// waiting container process still holds them all); mini opens it.
+    pub fn args(&self, netns_fd: i32) -> Vec<String> {
         let specs = |flag: &str, v: &[String]| -> Vec<String> {
             if v.is_empty() {
                 vec![flag.to_string(), "none".to_string()]
@@ -88,11 +93,14 @@ impl Pasta {
         };
         let mut args = vec!["--config-net".to_string(), "--quiet".to_string(), "--ns-ifname".to_string()];
         args.push(CONTAINER_IF.to_string());
-        args.extend(["--netns".to_string(), format!("/proc/{pid}/ns/net")]);
+        args.extend(["--netns".to_string(), format!("/proc/self/fd/{netns_fd}")]);
         args.extend(["--pid".to_string(), self.pid_file.display().to_string()]);
         args.extend(specs("-t", &self.tcp));
         args.extend(specs("-u", &self.udp));
         args.extend(["-T", "none", "-U", "none"].map(String::from));
+        // pasta drops to "nobody" before it opens the namespace, whose
+        // file only its owner may open: mini's root (rootless: the user).
+        args.extend(["--runas", "0:0"].map(String::from));
         args
     }
 }
@@ -102,8 +110,10 @@ impl Pasta {
 pub fn start_pasta(pid: i32, pasta: &Pasta) -> Result<i32> {
     use crate::error::Error;
     let what = "connect the container's network with pasta";
+    let netns = crate::sys::process::open_ns(pid, "net")?;
+    let fd = crate::sys::process::inheritable(&netns)?;
     let out = std::process::Command::new(PASTA)
-        .args(pasta.args(pid))
+        .args(pasta.args(fd))
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| match e.kind() {

@@ -585,6 +585,17 @@ pub fn dup_cloexec(fd: RawFd) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
+/// Clear close-on-exec on `fd` so the next program mini starts inherits
+/// it (mini is single-threaded: no other spawn can take it along); returns
+/// its number.
+pub fn inheritable(fd: &OwnedFd) -> Result<RawFd> {
+    // SAFETY: F_SETFD on an fd we own.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) } < 0 {
+        return Err(last("pass a file descriptor on"));
+    }
+    Ok(fd.as_raw_fd())
+}
+
 /// Put `fd` in non-blocking mode (the monitor's log pipes: a read never
 /// waits for more than what poll reported).
 pub fn set_nonblocking(fd: RawFd) -> Result<()> {
