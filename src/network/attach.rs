@@ -47,10 +47,10 @@ impl Attached {
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        // pasta also leaves once the namespace is gone; ending it here
-        // makes its end the container's, whoever holds the container.
+        // pasta, given the namespace by fd, does not notice it is gone, and
+        // it keeps SIGTERM blocked: its end is the container's, by SIGKILL.
         if let Some(pid) = self.helper.take() {
-            let _ = crate::sys::process::kill(pid, libc::SIGTERM);
+            let _ = crate::sys::process::kill(pid, libc::SIGKILL);
         }
     }
 }

@@ -137,7 +137,7 @@ pub fn start(l: &Launch) -> Result<Started> {
     };
     if let Err(e) = outcome {
         if let Some(h) = helper {
-            let _ = p::kill(h, libc::SIGTERM);
+            let _ = p::kill(h, libc::SIGKILL);
         }
         let _ = p::kill(pid, libc::SIGKILL);
         let _ = p::wait(pid, false);

@@ -437,7 +437,7 @@ pub fn set_controlling_tty(fd: RawFd) -> Result<()> {
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     // SAFETY: plain credential calls with valid pointers.
     unsafe {
-        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 && !setgroups_denied() {
             return Err(last(format!("set supplementary groups {groups:?}")));
         }
         if libc::setresgid(gid, gid, gid) != 0 {
@@ -448,6 +448,13 @@ pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether this user namespace forbids setgroups (rootless mini without a
+/// subordinate gid range): the process keeps the groups it has, as
+/// Podman's does there.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Write `/proc/<pid>/{uid_map,gid_map}` (and deny setgroups first, as
