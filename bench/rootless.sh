@@ -33,7 +33,7 @@ chmod 755 "$WORK"
 NS=mini-bench-rl-$$
 ip netns add "$NS" && ip -n "$NS" link set lo up
 cleanup() {
-  for f in "$WORK"/run/mini/pause.pid; do [[ -s $f ]] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
+  for f in "$WORK"/run/mini/pause.pid "$WORK"/run/libpod/tmp/pause.pid; do [[ -s $f ]] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
   ip netns pids "$NS" 2>/dev/null | xargs -r kill -9
   ip netns del "$NS" 2>/dev/null || true
   rm -rf "$WORK"
