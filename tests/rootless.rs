@@ -113,14 +113,20 @@ fn image_with_other_owners_and_a_device_node() {
     add("home/app/notes", tar::EntryType::Regular, 0o640, 1000, b"mine\n");
     add("dev/", tar::EntryType::Directory, 0o755, 0, b"");
     add("dev/mynull", tar::EntryType::Char, 0o666, 0, b"");
-    drop(add);
     b.into_inner().unwrap();
     std::os::unix::fs::chown(&tarball, Some(r.uid), None).unwrap();
     let (code, _, err) = r.run(&["import", tarball.to_str().unwrap(), "owners:1"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("skipped 1 device node"), "no note about the device: {err}");
-    let out = r.ok(&["run", "--rm", "owners:1", "/bin/busybox", "sh", "-c",
-        "/bin/busybox stat -c '%u:%g %a' /home/app /home/app/notes; /bin/busybox cat /home/app/notes"]);
+    let out = r.ok(&[
+        "run",
+        "--rm",
+        "owners:1",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "/bin/busybox stat -c '%u:%g %a' /home/app /home/app/notes; /bin/busybox cat /home/app/notes",
+    ]);
     assert_eq!(out, "1000:1000 750\n1000:1000 640\nmine\n");
     let notes = layer_dirs(&r).into_iter().map(|d| d.join("home/app/notes")).find(|p| p.exists()).unwrap();
     let m = std::fs::metadata(notes).unwrap();
@@ -246,13 +252,12 @@ fn published_port_and_outbound_through_pasta() {
         (code == 0).then_some(out)
     });
     assert_eq!(fetched.as_deref(), Some("served-by-container\n"));
-    let pasta_pid: i32 = std::fs::read_to_string(
-        r.store().join("containers").join(r.containers()[0].as_str()).join("pasta.pid"),
-    )
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
+    let pasta_pid: i32 =
+        std::fs::read_to_string(r.store().join("containers").join(r.containers()[0].as_str()).join("pasta.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
     r.ok(&["rm", "-f", "web"]);
     let gone = support::poll_until(std::time::Duration::from_secs(5), || {
         (!Path::new(&format!("/proc/{pasta_pid}")).exists()).then_some(())

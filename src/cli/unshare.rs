@@ -41,10 +41,8 @@ pub fn migrate(config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     let cs = crate::container::containers(&store)?;
     let ids = cs.ids().map_err(|e| Error::new("list containers").because(e))?;
-    let running = ids
-        .iter()
-        .filter(|id| cs.get(id).state().is_ok_and(|s| crate::container::state::is_running(&s)))
-        .count();
+    let running =
+        ids.iter().filter(|id| cs.get(id).state().is_ok_and(|s| crate::container::state::is_running(&s))).count();
     crate::rootless::ns::migrate(&crate::rootless::Paths::of_process(user), running)?;
     Ok(0)
 }

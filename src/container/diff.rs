@@ -145,7 +145,9 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<(String, Upper, BTreeSet<String>)
         let m = std::fs::symlink_metadata(&path)?;
         let kind = if is_whiteout(&m) {
             Upper::Whiteout
-        } else if m.is_dir() && crate::sys::fs::xattrs(&path)?.iter().any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_str()) && v == b"y") {
+        } else if m.is_dir()
+            && crate::sys::fs::xattrs(&path)?.iter().any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_str()) && v == b"y")
+        {
             Upper::OpaqueDir
         } else if m.is_dir() {
             Upper::Dir

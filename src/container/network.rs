@@ -94,8 +94,14 @@ fn rootless_allows(mode: &Mode, flags: &RunFlags) -> Result<()> {
         for m in ports::parse_publish(spec)? {
             if m.host_port != 0 && m.host_port < start {
                 return Err(Error::new(format!("publish port {}", m.host_port))
-                    .because(format!("rootless mini may only listen on ports from {start} (net.ipv4.ip_unprivileged_port_start)"))
-                    .hint(format!("publish on a port >= {start}, e.g. -p {}:{}", 8000 + m.container_port % 1000, m.container_port)));
+                    .because(format!(
+                        "rootless mini may only listen on ports from {start} (net.ipv4.ip_unprivileged_port_start)"
+                    ))
+                    .hint(format!(
+                        "publish on a port >= {start}, e.g. -p {}:{}",
+                        8000 + m.container_port % 1000,
+                        m.container_port
+                    )));
             }
         }
     }

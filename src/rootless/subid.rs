@@ -60,7 +60,6 @@ impl Map {
     pub fn own_line(&self) -> String {
         format!("0 {} 1\n", self.own)
     }
-
 }
 
 /// The one-line note printed when the namespace is made without ranges.

@@ -112,19 +112,18 @@ pub fn start_pasta(pid: i32, pasta: &Pasta) -> Result<i32> {
     let what = "connect the container's network with pasta";
     let netns = crate::sys::process::open_ns(pid, "net")?;
     let fd = crate::sys::process::inheritable(&netns)?;
-    let out = std::process::Command::new(PASTA)
-        .args(pasta.args(fd))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::new(what)
-                .because("pasta is not installed")
-                .hint("install the passt package (apt-get install passt), or run with --network none"),
-            _ => Error::new(what).because(e),
-        })?;
+    let out =
+        std::process::Command::new(PASTA).args(pasta.args(fd)).stdin(std::process::Stdio::null()).output().map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::new(what)
+                    .because("pasta is not installed")
+                    .hint("install the passt package (apt-get install passt), or run with --network none"),
+                _ => Error::new(what).because(e),
+            },
+        )?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stderr);
-        let line = text.lines().filter(|l| !l.contains("syslog")).last().unwrap_or("it failed").to_string();
+        let line = text.lines().rfind(|l| !l.contains("syslog")).unwrap_or("it failed").to_string();
         let hint = if line.contains("tun") {
             "pasta needs /dev/net/tun readable and writable by you (as root: chmod 0666 /dev/net/tun)"
         } else {

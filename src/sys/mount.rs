@@ -46,7 +46,7 @@ fn locked_flags(target: &CString) -> u64 {
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
         (libc::ST_RELATIME, libc::MS_RELATIME),
     ];
-    keep.iter().filter(|(st_bit, _)| st.f_flag & st_bit != 0).fold(0, |acc, (_, ms)| acc | *ms as u64)
+    keep.iter().filter(|(st_bit, _)| st.f_flag & st_bit != 0).fold(0, |acc, (_, ms)| acc | *ms)
 }
 
 pub fn mount(source: Option<&Path>, target: &Path, fstype: Option<&str>, fl: u64, data: Option<&str>) -> Result<()> {

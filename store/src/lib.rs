@@ -222,7 +222,10 @@ fn check_form(root: &Path, form: XattrForm, fresh: bool) -> Result<()> {
     if recorded == form.name() {
         Ok(())
     } else {
-        Err(StoreError::WrongForm { root: root.to_path_buf(), form: if recorded == "user" { "user" } else { "trusted" } })
+        Err(StoreError::WrongForm {
+            root: root.to_path_buf(),
+            form: if recorded == "user" { "user" } else { "trusted" },
+        })
     }
 }
 

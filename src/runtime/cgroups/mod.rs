@@ -73,7 +73,12 @@ impl Cgroups {
     /// `cgroup-parent` (the flag wins). `delegated_only` (rootless): only
     /// v2 hierarchies whose cgroup mini may write count, since no v1
     /// hierarchy and no undelegated v2 tree lets an ordinary user in.
-    pub fn for_container(flags: &Flags, config_parent: Option<&str>, id: &str, delegated_only: bool) -> Result<Cgroups> {
+    pub fn for_container(
+        flags: &Flags,
+        config_parent: Option<&str>,
+        id: &str,
+        delegated_only: bool,
+    ) -> Result<Cgroups> {
         let mut host = Host::current();
         let limits = Limits::from_flags(flags, &host.online_cpus)?;
         if delegated_only {
