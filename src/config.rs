@@ -91,6 +91,41 @@ struct RegistrySection {
     mirrors: Vec<String>,
 }
 
+/// What a config file does not say: root's defaults, or a rootless
+/// user's (XDG paths; the network from pasta, no bridges).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub root: PathBuf,
+    pub config_file: PathBuf,
+    pub default_network: String,
+}
+
+impl Defaults {
+    pub fn root() -> Defaults {
+        Defaults {
+            root: PathBuf::from(DEFAULT_ROOT),
+            config_file: PathBuf::from(DEFAULT_CONFIG_FILE),
+            default_network: crate::network::records::DEFAULT.to_string(),
+        }
+    }
+
+    pub fn rootless(paths: &crate::rootless::Paths) -> Defaults {
+        Defaults {
+            root: paths.store.clone(),
+            config_file: paths.config_file.clone(),
+            default_network: crate::network::PASTA.to_string(),
+        }
+    }
+
+    /// This process's: root's, or its rootless user's.
+    pub fn of_process() -> Defaults {
+        match crate::rootless::current() {
+            Some(user) => Defaults::rootless(&crate::rootless::Paths::of_process(user)),
+            None => Defaults::root(),
+        }
+    }
+}
+
 /// Values that override the file: from the environment or from flags.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -102,25 +137,35 @@ pub struct Overrides {
 
 impl Config {
     /// Load the config file at `path` (a missing file is fine unless it was
-    /// named explicitly) and apply `overrides` on top.
-    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config> {
+    /// named explicitly) over `defaults` and apply `overrides` on top.
+    pub fn load(path: Option<&Path>, overrides: &Overrides, defaults: &Defaults) -> Result<Config> {
         let (path, explicit) = match path {
             Some(p) => (p.to_path_buf(), true),
-            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+            None => (defaults.config_file.clone(), false),
         };
         let mut config = match std::fs::read_to_string(&path) {
-            Ok(text) => Config::parse(&text).map_err(|e| e.within(format!("read config file {}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Config::default(),
+            Ok(text) => Config::parse_over(&text, defaults)
+                .map_err(|e| e.within(format!("read config file {}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Config::over(defaults),
             Err(e) => return Err(Error::new(format!("read config file {}", path.display())).because(e)),
         };
         config.apply(overrides);
         Ok(config)
     }
 
-    /// Parse the TOML text of a config file.
+    /// Parse the TOML text of a config file (over root's defaults).
+    #[cfg(test)]
     pub fn parse(text: &str) -> Result<Config> {
+        Config::parse_over(text, &Defaults::root())
+    }
+
+    fn over(defaults: &Defaults) -> Config {
+        Config { root: defaults.root.clone(), default_network: defaults.default_network.clone(), ..Config::default() }
+    }
+
+    fn parse_over(text: &str, defaults: &Defaults) -> Result<Config> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| Error::new("parse config").because(e.message()))?;
-        let mut config = Config::default();
+        let mut config = Config::over(defaults);
         if let Some(root) = file.root {
             config.root = root;
         }

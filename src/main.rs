@@ -11,6 +11,7 @@ mod network;
 mod pull;
 mod push;
 mod registry;
+mod rootless;
 mod runtime;
 mod sys;
 

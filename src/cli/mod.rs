@@ -43,10 +43,11 @@ mod stop;
 mod tag;
 mod top;
 mod unpause;
+mod unshare;
 mod volume;
 mod wait;
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Defaults, Overrides};
 use crate::error::Result;
 
 #[derive(Debug, Parser)]
@@ -177,6 +178,8 @@ enum Command {
     Man(completion::ManArgs),
     /// Show mini's version and the host's runtime features
     Version,
+    /// Run a command in rootless mini's user namespace
+    Unshare(unshare::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +213,8 @@ enum ImageCommand {
 enum SystemCommand {
     /// Remove everything no image uses
     Prune(prune::Args),
+    /// Rootless: end mini's user namespace, so the next mini makes it anew
+    Migrate,
 }
 
 impl Cli {
@@ -220,7 +225,16 @@ impl Cli {
             insecure_registries: self.insecure_registries.clone(),
             alpine_mirror: self.alpine_mirror.clone(),
         };
-        Config::load(self.config.as_deref(), &overrides)
+        Config::load(self.config.as_deref(), &overrides, &Defaults::of_process())
+    }
+
+    /// Whether the verb works on the store or containers: a rootless mini
+    /// does that inside its user namespace.
+    fn needs_namespace(&self) -> bool {
+        !matches!(
+            self.command,
+            Command::Completion(_) | Command::Man(_) | Command::Version | Command::Login(_) | Command::Logout(_)
+        )
     }
 }
 
@@ -239,6 +253,9 @@ pub fn main() -> Result<i32> {
             return Ok(0);
         }
     };
+    if let Some(user) = crate::rootless::current().filter(|_| cli.needs_namespace()) {
+        crate::rootless::ns::enter(user, &crate::rootless::Paths::of_process(user))?;
+    }
     let config = cli.config()?;
     match cli.command {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(a, &config),
@@ -284,6 +301,8 @@ pub fn main() -> Result<i32> {
         Command::Version => version(),
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
+        Command::System(SystemCommand::Migrate) => unshare::migrate(&config),
+        Command::Unshare(a) => unshare::run(a, &config),
     }
 }
 

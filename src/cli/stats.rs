@@ -105,6 +105,16 @@ fn running(store: &mini_store::Store, keys: &[String], strict: bool) -> Result<V
         match (live, state.pid) {
             (true, Some(pid)) => {
                 let cgroups = Record::of(&c, &cfg)?.container.cgroups.dirs();
+                if cgroups.is_empty() {
+                    let err = Error::new(format!("stats {}", cfg.name))
+                        .because("it runs without cgroups of its own, so mini cannot measure it")
+                        .hint("rootless containers get cgroups only on cgroup v2 with a delegated subtree");
+                    if !keys.is_empty() {
+                        return Err(err);
+                    }
+                    eprintln!("mini: {err}");
+                    continue;
+                }
                 out.push(Watched { id: c.id.clone(), name: cfg.name, pid, cgroups });
             }
             _ if strict && !keys.is_empty() => {

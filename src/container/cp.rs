@@ -215,11 +215,13 @@ fn target(config: &Config, key: &str, write: bool) -> Result<Target> {
             let cfg = c.config().map_err(|e| Error::new(format!("read container {key}")).because(e))?;
             let layers = super::launch::layer_dirs(&store, &cfg)?;
             let dirs = super::launch::dirs_of(&c);
-            View::Stopped(if write {
+            let mut plan = if write {
                 overlay::plan(&layers, &dirs, false)
             } else {
                 overlay::read_only_plan(&layers, &dirs, &c.rootfs())
-            })
+            };
+            plan.userxattr = super::launch::userxattr(&store);
+            View::Stopped(plan)
         }
     };
     Ok(Target { key: key.to_string(), view, id_base })

@@ -21,7 +21,8 @@ use mini_store::Store;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Root's overlay writes the trusted form, a rootless one (userxattr) the user form.
+const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque"];
 /// Mount targets of mini's own /etc files.
 const ENGINE_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
 
@@ -144,7 +145,9 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<(String, Upper, BTreeSet<String>)
         let m = std::fs::symlink_metadata(&path)?;
         let kind = if is_whiteout(&m) {
             Upper::Whiteout
-        } else if m.is_dir() && crate::sys::fs::xattrs(&path)?.iter().any(|(k, v)| k == OPAQUE_XATTR && v == b"y") {
+        } else if m.is_dir()
+            && crate::sys::fs::xattrs(&path)?.iter().any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_str()) && v == b"y")
+        {
             Upper::OpaqueDir
         } else if m.is_dir() {
             Upper::Dir

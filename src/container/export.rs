@@ -44,7 +44,8 @@ pub fn export(config: &Config, key: &str, out: Option<&Path>) -> Result<()> {
     };
     sys::fs::private_mount_namespace().map_err(|e| e.within(what()))?;
     let view = c.rootfs();
-    let plan = overlay::read_only_plan(&layers, &launch::dirs_of(&c), &view);
+    let mut plan = overlay::read_only_plan(&layers, &launch::dirs_of(&c), &view);
+    plan.userxattr = launch::userxattr(&store);
     sys::RealSys.mount_overlay(&plan).map_err(|e| e.within(what()))?;
     let mut w = TarWriter::new(BufWriter::new(writer), Mode::Export, super::tree::id_base(&record));
     w.walk(&view, Path::new(""), 0).map_err(|e| Error::new(what()).because(e))?;

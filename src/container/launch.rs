@@ -25,7 +25,7 @@ use crate::runtime::{cgroups, rootfs, userns};
 pub fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<(Started, Attached)> {
     let layers = layer_dirs(store, cfg)?;
     let spec = &record.process;
-    let (overlay, mut root, detach) = prepare_root(c, &layers, record)?;
+    let (overlay, mut root, detach) = prepare_root(store, c, &layers, record)?;
     let cgroups = &record.container.cgroups;
     let opened = prepare_cgroups(cgroups, &mut root, spec.id_map.is_some())?;
     let network = start_network(store, c, cfg, record)?;
@@ -39,7 +39,11 @@ pub fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Recor
         net: &network.ns,
     });
     match started {
-        Ok(s) => Ok((s, network)),
+        Ok(s) => {
+            let mut network = network;
+            network.helper = s.helper;
+            Ok((s, network))
+        }
         Err(e) => {
             stop_network(store, c, network);
             Err(e)
@@ -53,6 +57,7 @@ fn start_network(store: &Store, c: &Container, cfg: &ContainerConfig, record: &R
     match Mode::parse(&record.container.network)? {
         Mode::None => Ok(Attached::bare(NetNs::New(None))),
         Mode::Host => Ok(Attached::bare(NetNs::Host)),
+        Mode::Pasta => attach::user_mode(store, &c.id, &record.container.net.ports),
         Mode::Container(key) => Ok(Attached::bare(NetNs::Join(namespace_of(store, &key)?))),
         Mode::Network(name) => {
             let who =
@@ -84,6 +89,20 @@ fn namespace_of(store: &Store, key: &str) -> Result<std::os::fd::OwnedFd> {
     std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map(std::os::fd::OwnedFd::from)
         .map_err(|e| Error::new(what()).because(e))
+}
+
+/// Whether overlay reads this store's markers from user.* xattrs.
+pub fn userxattr(store: &Store) -> bool {
+    store.form() == mini_store::XattrForm::User
+}
+
+/// Whether group id `gid` is mapped in mini's user namespace.
+fn gid_mapped(gid: u32) -> bool {
+    let map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+    map.lines().any(|l| {
+        let f: Vec<u32> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        f.len() == 3 && gid >= f[0] && gid - f[0] < f[2]
+    })
 }
 
 /// The overlay's directories of `c`, as the store names them.
@@ -123,6 +142,7 @@ fn prepare_cgroups(
 /// The container's overlay (layers top first over its upper dir), its
 /// /etc files, and the ordered mount plan the child carries out.
 fn prepare_root(
+    store: &Store,
     c: &Container,
     layers: &[PathBuf],
     record: &Record,
@@ -136,9 +156,11 @@ fn prepare_root(
         )));
     }
     let dirs = dirs_of(c);
+    let rootless = crate::rootless::current().is_some();
     // Even with --userns=auto the overlay is mounted from the host's user
-    // namespace (over idmapped layers), so it keeps trusted.* xattrs.
-    let mut overlay = overlay::plan(layers, &dirs, false);
+    // namespace (over idmapped layers), so it keeps trusted.* xattrs; a
+    // rootless store holds the user.* form.
+    let mut overlay = overlay::plan(layers, &dirs, userxattr(store));
     // A --rm container's upper dir goes when it ends: no sync at unmount.
     overlay.volatile = record.container.rm;
     let etc_files = [files::HOSTNAME, files::HOSTS, files::RESOLV_CONF].map(|f| c.etc_file(f));
@@ -149,6 +171,9 @@ fn prepare_root(
         tmpfs: &spec.tmpfs,
         read_only: spec.read_only,
         userns: spec.id_map.is_some(),
+        bind_devices: spec.id_map.is_some() || rootless,
+        devpts_gid5: spec.id_map.is_none() && (!rootless || gid_mapped(5)),
+        bind_sysfs: rootless && Mode::parse(&record.container.network).is_ok_and(|m| m == Mode::Host),
         shm_size: spec.shm_size,
     });
     // Under --userns=auto the child cannot write the host's volume dirs:

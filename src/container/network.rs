@@ -36,6 +36,9 @@ pub fn decide(
 ) -> Result<Decided> {
     let text = flags.network.clone().unwrap_or_else(|| config.default_network.clone());
     let mode = Mode::parse(&text)?;
+    if crate::rootless::current().is_some() {
+        rootless_allows(&mode, flags)?;
+    }
     let network = match mode.network() {
         Some(name) => Some(manage::resolve(config, store, name, parse_ip(flags.ip.as_deref())?)?),
         None => None,
@@ -73,6 +76,36 @@ fn with_flags(host: &str, dns: &Dns) -> String {
 fn parse_ip(text: Option<&str>) -> Result<Option<Ipv4Addr>> {
     text.map(|t| t.parse().map_err(|_| Error::new(format!("invalid --ip \"{t}\"")).because("not an IPv4 address")))
         .transpose()
+}
+
+/// What a rootless mini cannot do: bridges need root in the host's
+/// network namespace; ports below the host's unprivileged start too.
+fn rootless_allows(mode: &Mode, flags: &RunFlags) -> Result<()> {
+    if let Mode::Network(name) = mode {
+        return Err(Error::new(format!("use network {name}"))
+            .because("rootless mini cannot make bridges or veth pairs in the host's network namespace")
+            .hint("use the default (pasta), --network none, host or container:NAME"));
+    }
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|t| t.trim().parse::<u16>().ok())
+        .unwrap_or(1024);
+    for spec in &flags.publish {
+        for m in ports::parse_publish(spec)? {
+            if m.host_port != 0 && m.host_port < start {
+                return Err(Error::new(format!("publish port {}", m.host_port))
+                    .because(format!(
+                        "rootless mini may only listen on ports from {start} (net.ipv4.ip_unprivileged_port_start)"
+                    ))
+                    .hint(format!(
+                        "publish on a port >= {start}, e.g. -p {}:{}",
+                        8000 + m.container_port % 1000,
+                        m.container_port
+                    )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Docker's refusals: what only a user network can have, and what a
@@ -118,7 +151,7 @@ fn options(flags: &RunFlags, exposed: &[String], mode: &Mode, network: Option<&N
         publish.extend(ports::publish_all(&rest));
     }
     ports::check_conflicts(&publish)?;
-    if network.is_none() && !publish.is_empty() {
+    if network.is_none() && *mode != Mode::Pasta && !publish.is_empty() {
         // As Docker: published ports mean nothing without a bridge.
         eprintln!("mini: warning: published ports are discarded with --network {}", mode_name(mode));
         publish.clear();
@@ -140,6 +173,7 @@ fn mode_name(mode: &Mode) -> &str {
         Mode::Host => "host",
         Mode::Container(_) => "container",
         Mode::Network(n) => n,
+        Mode::Pasta => crate::network::PASTA,
     }
 }
 

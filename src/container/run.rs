@@ -136,7 +136,12 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     let own_network = matches!(crate::network::Mode::parse(&net.mode)?, Mode::None | Mode::Network(_));
     process.sysctls = flags.sysctl.iter().map(|s| spec::parse_sysctl(s, own_network)).collect::<Result<_>>()?;
     process.devices = devices(flags)?;
-    let mut cgroups = Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
+    let mut cgroups = Cgroups::for_container(
+        &flags.resources,
+        config.cgroup_parent.as_deref(),
+        &id,
+        crate::rootless::current().is_some(),
+    )?;
     let rules: Vec<String> = if flags.privileged {
         vec!["a".to_string()] // every device, as Docker's --privileged
     } else {
@@ -253,9 +258,20 @@ fn named_volumes(store: &Store, volumes: &mut [crate::runtime::spec::Volume]) ->
 /// Every `-v` source must exist on the host (volume names are made).
 fn check_volume_sources(volumes: &[crate::runtime::spec::Volume]) -> Result<()> {
     for v in volumes.iter().filter(|v| v.source.is_absolute()) {
-        if !v.source.exists() {
-            return Err(Error::new(format!("invalid -v \"{}:{}\"", v.source.display(), v.target.display()))
-                .because(format!("host path {} does not exist", v.source.display())));
+        let bad = || Error::new(format!("invalid -v \"{}:{}\"", v.source.display(), v.target.display()));
+        match std::fs::metadata(&v.source) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(bad().because(format!("host path {} cannot be reached: {e}", v.source.display())))
+            }
+            Err(_) => return Err(bad().because(format!("host path {} does not exist", v.source.display()))),
+            // Rootless mini reads with the user's own rights: a path the
+            // user cannot read would only fail inside the container.
+            Ok(_) if crate::rootless::current().is_some() && !crate::sys::fs::readable(&v.source) => {
+                return Err(bad()
+                    .because(format!("host path {} is not readable by you", v.source.display()))
+                    .hint("rootless containers see host files with your own permissions"))
+            }
+            Ok(_) => {}
         }
     }
     Ok(())
@@ -264,6 +280,11 @@ fn check_volume_sources(volumes: &[crate::runtime::spec::Volume]) -> Result<()> 
 fn id_map(userns: Userns) -> Result<Option<IdMap>> {
     if userns != Userns::Auto {
         return Ok(None);
+    }
+    if crate::rootless::current().is_some() {
+        return Err(Error::new("invalid --userns auto")
+            .because("rootless containers already run in your own user namespace, mapped from /etc/subuid")
+            .hint("drop --userns"));
     }
     let subuid = std::fs::read("/etc/subuid").ok();
     let subgid = std::fs::read("/etc/subgid").ok();

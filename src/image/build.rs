@@ -129,6 +129,7 @@ pub fn unpack_file(store: &Store, path: &Path, diff_id: Option<&Digest>) -> Resu
         return Ok((diff_id, None));
     }
     let pending = store.layers().unpack(&diff_id, decompressed(open()?)?).map_err(|e| Error::from(e).within(what()))?;
+    crate::pull::layer::note_skipped(&pending);
     Ok((diff_id, Some(pending)))
 }
 

@@ -34,13 +34,44 @@ pub struct Who<'a> {
 pub struct Attached {
     pub ns: NetNs,
     _reserved: Vec<OwnedFd>,
+    /// The user-mode network's process (pasta), ended with this.
+    pub helper: Option<i32>,
 }
 
 impl Attached {
-    /// No endpoint to hold (none, host, container:X).
+    /// No endpoint to hold (none, host, container:X, pasta).
     pub fn bare(ns: NetNs) -> Attached {
-        Attached { ns, _reserved: Vec::new() }
+        Attached { ns, _reserved: Vec::new(), helper: None }
     }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        // pasta, given the namespace by fd, does not notice it is gone, and
+        // it keeps SIGTERM blocked: its end is the container's, by SIGKILL.
+        if let Some(pid) = self.helper.take() {
+            let _ = crate::sys::process::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// pasta for container `id` (rootless mini's default network): the
+/// published ports checked free now (pasta binds them) and a host port of
+/// 0 chosen, as for a bridge.
+pub fn user_mode(store: &Store, id: &str, ports: &[PortMapping]) -> Result<Attached> {
+    let (reserved, ports) = reserve(ports)?;
+    drop(reserved); // pasta binds them itself, a moment from now
+    let spec = |m: &PortMapping| match m.host_ip {
+        Some(ip) => format!("{ip}/{}:{}", m.host_port, m.container_port),
+        None => format!("{}:{}", m.host_port, m.container_port),
+    };
+    let of = |proto: Proto| ports.iter().filter(|m| m.proto == proto).map(spec).collect::<Vec<_>>();
+    let pasta = crate::runtime::net::Pasta {
+        tcp: of(Proto::Tcp),
+        udp: of(Proto::Udp),
+        pid_file: store.containers_dir().join(id).join(files::PASTA_PID),
+    };
+    Ok(Attached::bare(NetNs::UserMode(pasta)))
 }
 
 /// Attach container `who` to network `name` for one run.
@@ -70,7 +101,7 @@ pub fn attach(store: &Store, who: &Who, name: &str) -> Result<Attached> {
     let mut touched = neighbours(&recs.data, who.id);
     touched.extend(swept.iter().flat_map(|e| neighbours_on(&recs.data, &e.network)));
     rewrite_hosts(store, &recs.data, &touched);
-    Ok(Attached { ns: NetNs::New(Some(plug)), _reserved: reserved })
+    Ok(Attached { ns: NetNs::New(Some(plug)), _reserved: reserved, helper: None })
 }
 
 /// `mini network connect`: running container `who` (process `pid`, held

@@ -36,13 +36,20 @@ pub enum Mode {
     Container(String),
     /// A network by name: `bridge` (the default) or a user network.
     Network(String),
+    /// A user-mode network stack (pasta) run by mini for the container:
+    /// rootless mini's default, as Podman's.
+    Pasta,
 }
+
+/// The name of rootless mini's default network mode.
+pub const PASTA: &str = "pasta";
 
 impl Mode {
     pub fn parse(text: &str) -> Result<Mode> {
         match text {
             "none" => Ok(Mode::None),
             "host" => Ok(Mode::Host),
+            PASTA => Ok(Mode::Pasta),
             "bridge" | "default" => Ok(Mode::Network(records::DEFAULT.to_string())),
             "" => Err(Error::new("invalid --network \"\"").because("no network named").hint(HINT)),
             t => match t.strip_prefix("container:") {

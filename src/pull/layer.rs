@@ -188,7 +188,27 @@ fn unpack_stream(store: &Store, diff_id: &Digest, mut input: impl Read + Send) -
         }
         _ => store.layers().unpack(diff_id, stream),
     };
-    unpacked.map_err(|e| Error::from(e).within(what()))
+    let pending = unpacked.map_err(|e| Error::from(e).within(what()))?;
+    note_skipped(&pending);
+    Ok(pending)
+}
+
+/// Say what a rootless unpack of a layer left out, in one line.
+pub fn note_skipped(pending: &PendingLayer) {
+    let s = pending.skipped();
+    let mut parts = Vec::new();
+    if s.devices > 0 {
+        parts.push(format!("skipped {} device node(s), which a user namespace cannot make", s.devices));
+    }
+    if s.owners > 0 {
+        parts.push(format!(
+            "kept {} file(s) owned by ids your user namespace does not map as root's (add a range to /etc/subuid)",
+            s.owners
+        ));
+    }
+    if !parts.is_empty() {
+        eprintln!("mini: note: layer {}: {}", &pending.diff_id().to_string()[..19], parts.join("; "));
+    }
 }
 
 /// `Read` over the chunks a download task sends; EOF when the sender is gone.

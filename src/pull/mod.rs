@@ -14,7 +14,7 @@
 //! and then clone with no other thread alive.
 
 pub mod alpine;
-mod layer;
+pub mod layer;
 pub mod progress;
 
 use std::sync::Arc;

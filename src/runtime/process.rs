@@ -77,6 +77,8 @@ impl<'a> CgroupEntry<'a> {
 /// A started container process, as seen from mini.
 pub struct Started {
     pub pid: i32,
+    /// The user-mode network's process (pasta), for its holder to end.
+    pub helper: Option<i32>,
     master: Option<OwnedFd>,
     sigfd: OwnedFd,
     interactive: bool,
@@ -125,11 +127,18 @@ pub fn start(l: &Launch) -> Result<Started> {
     // broken pipe here usually means it failed first).
     let mut report = Vec::new();
     let _ = std::fs::File::from(report_r).read_to_end(&mut report);
+    let (helper, setup) = match setup {
+        Ok(helper) => (helper, Ok(())),
+        Err(e) => (None, Err(e)),
+    };
     let outcome = match Failed::decode(&report) {
         Some(m) => Err(m.into_error()),
         None => setup,
     };
     if let Err(e) = outcome {
+        if let Some(h) = helper {
+            let _ = p::kill(h, libc::SIGKILL);
+        }
         let _ = p::kill(pid, libc::SIGKILL);
         let _ = p::wait(pid, false);
         return Err(e);
@@ -138,7 +147,7 @@ pub fn start(l: &Launch) -> Result<Started> {
         Some(sock) => sys::fdpass::recv_fd(sock.as_raw_fd())?,
         None => None,
     };
-    Ok(Started { pid, master, sigfd, interactive: l.spec.interactive })
+    Ok(Started { pid, helper, master, sigfd, interactive: l.spec.interactive })
 }
 
 /// clone(2); under a user namespace from the container dir, so the child
@@ -173,20 +182,21 @@ fn shared_later(net: &NetNs) -> i32 {
 /// namespace exists: only mini can plug a veth into it, and only once it
 /// exists. Under a user namespace the clone made it already.
 fn reports_ready(l: &Launch) -> bool {
-    l.net.plug().is_some() && l.spec.id_map.is_none()
+    l.net.connects_later() && l.spec.id_map.is_none()
 }
 
 /// The parent's side of the handshake: the cgroups, the id maps and the
-/// mounts it prepares (user namespace only), then "go".
-fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> Result<()> {
+/// mounts it prepares (user namespace only), the network connected from
+/// outside, then "go". Returns the user-mode network's pid, if any.
+fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> Result<Option<i32>> {
     let with_cgroups = match l.cgroups {
         CgroupEntry::Opened(_) => true,
         CgroupEntry::Deferred(cgroups) => cgroups.make()?,
     };
+    if reports_ready(l) && p::recv_byte(&go) != Some(READY) {
+        return Err(Error::new("connect the container's network").because("it ended before making its namespace"));
+    }
     if let Some(plug) = l.net.plug() {
-        if reports_ready(l) && p::recv_byte(&go) != Some(READY) {
-            return Err(Error::new("plug in the container's network").because("it ended before making its namespace"));
-        }
         net::plug_host_side(pid, plug)?;
     }
     if let (Some(map), Some(sock)) = (&l.spec.id_map, root_sock) {
@@ -198,14 +208,19 @@ fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> 
             sys::fdpass::send_fd(sock.as_raw_fd(), fd.as_raw_fd())?;
         }
     }
+    let helper = match l.net {
+        NetNs::UserMode(pasta) => Some(net::start_pasta(pid, pasta)?),
+        _ => None,
+    };
     p::send_byte(&go, if with_cgroups { Go::WithCgroups } else { Go::WithoutCgroups }.encode())
-        .map_err(|e| Error::new("signal the container process to go on").because(e))
+        .map_err(|e| Error::new("signal the container process to go on").because(e))?;
+    Ok(helper)
 }
 
 impl Started {
     /// A process started by other means (`exec`), waited for the same way.
     pub fn adopt(pid: i32, master: Option<OwnedFd>, sigfd: OwnedFd, interactive: bool) -> Started {
-        Started { pid, master, sigfd, interactive }
+        Started { pid, helper: None, master, sigfd, interactive }
     }
 
     /// The pid, the pty master (-t) and the signalfd, for a monitor that

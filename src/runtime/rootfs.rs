@@ -94,8 +94,17 @@ pub struct Input<'a> {
     pub volumes: &'a [Volume],
     pub tmpfs: &'a [Tmpfs],
     pub read_only: bool,
-    /// In a user namespace devpts cannot use gid 5 unless it is mapped.
+    /// `--userns=auto`: the root and volumes come as mounts mini's parent
+    /// side made (see [`for_user_namespace`]).
     pub userns: bool,
+    /// In any user namespace (`--userns=auto`, rootless): mknod is refused,
+    /// the host's device nodes are bound instead.
+    pub bind_devices: bool,
+    /// devpts may name gid 5 (tty) only where that gid is mapped.
+    pub devpts_gid5: bool,
+    /// Rootless in the host's network namespace: sysfs cannot be mounted
+    /// (it belongs to the host's namespaces), the host's is bound read-only.
+    pub bind_sysfs: bool,
     /// `--shm-size` in bytes; Docker's 64 MiB when None.
     pub shm_size: Option<u64>,
 }
@@ -134,19 +143,27 @@ pub fn plan(input: &Input) -> Plan {
         no_symlinks,
     };
     ops.push(m("proc", "/proc", NOSUID | NODEV | NOEXEC, None, true));
-    ops.push(m("sysfs", "/sys", NOSUID | NODEV | NOEXEC | RDONLY, None, true));
+    if input.bind_sysfs {
+        let (source, target) = (p("/sys"), p("/sys"));
+        ops.push(Op::Bind { source, target, kind: Kind::Dir, ro_flags: Some(RDONLY | NOSUID | NODEV | NOEXEC) });
+    } else {
+        ops.push(m("sysfs", "/sys", NOSUID | NODEV | NOEXEC | RDONLY, None, true));
+    }
     ops.push(m("tmpfs", "/dev", NOSUID | STRICTATIME, Some("mode=755,size=65536k"), true));
     for (dev, major, minor) in DEVICES {
         let path = p(&format!("/dev/{dev}"));
         // In a user namespace mknod is not allowed: bind the host's node.
-        ops.push(if input.userns {
+        ops.push(if input.bind_devices {
             Op::Bind { source: path.clone(), target: path, kind: Kind::File, ro_flags: None }
         } else {
             Op::Device { path, major, minor }
         });
     }
-    let pts =
-        if input.userns { "newinstance,ptmxmode=0666,mode=0620" } else { "newinstance,ptmxmode=0666,mode=0620,gid=5" };
+    let pts = if input.devpts_gid5 {
+        "newinstance,ptmxmode=0666,mode=0620,gid=5"
+    } else {
+        "newinstance,ptmxmode=0666,mode=0620"
+    };
     ops.push(m("devpts", "/dev/pts", NOSUID | NOEXEC, Some(pts), false));
     for (target, link) in [
         ("pts/ptmx", "/dev/ptmx"),
@@ -395,6 +412,9 @@ mod tests {
             tmpfs: &[],
             read_only: false,
             userns: false,
+            bind_devices: false,
+            devpts_gid5: true,
+            bind_sysfs: false,
             shm_size: None,
         };
         let dev = super::super::spec::Device {
@@ -456,6 +476,9 @@ mod tests {
             tmpfs: &tmpfs,
             read_only: true,
             userns: false,
+            bind_devices: false,
+            devpts_gid5: true,
+            bind_sysfs: false,
             shm_size: None,
         };
         let plan = plan(&input);
@@ -532,6 +555,9 @@ mod tests {
             tmpfs: &[],
             read_only: false,
             userns: true,
+            bind_devices: true,
+            devpts_gid5: false,
+            bind_sysfs: false,
             shm_size: None,
         };
         let plan = plan(&input);
@@ -556,6 +582,9 @@ mod tests {
             tmpfs: &[],
             read_only: false,
             userns: true,
+            bind_devices: true,
+            devpts_gid5: false,
+            bind_sysfs: false,
             shm_size: None,
         };
         let (plan, detach) = for_user_namespace(&plan(&input), Path::new("/c"), &|p| p == Path::new("/data"));
@@ -579,6 +608,9 @@ mod tests {
             tmpfs: &[],
             read_only: false,
             userns: false,
+            bind_devices: false,
+            devpts_gid5: true,
+            bind_sysfs: false,
             shm_size: None,
         };
         let sys = FakeSys::failing_on("mount sysfs");

@@ -110,3 +110,18 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
         .map_err(|e| fail("chmod", to, e))
 }
+
+/// Whether this process may write `path` (access(2) with W_OK: the real
+/// ids, as mapped in mini's user namespace).
+pub fn writable(path: &Path) -> bool {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+}
+
+/// Whether this process may read `path` (and search it, for a directory).
+pub fn readable(path: &Path) -> bool {
+    let mut want = rustix::fs::Access::READ_OK;
+    if path.is_dir() {
+        want |= rustix::fs::Access::EXEC_OK;
+    }
+    rustix::fs::access(path, want).is_ok()
+}

@@ -28,9 +28,31 @@ pub(crate) fn errno() -> io::Error {
 }
 
 /// mount(2) with an error naming what was mounted where.
+/// The flags a bind remount must keep: in a user namespace the kernel
+/// refuses one that would clear nosuid, nodev, noexec or an atime flag the
+/// mount has (runc keeps them the same way); elsewhere keeping them is
+/// what was meant anyway.
+fn locked_flags(target: &CString) -> u64 {
+    // SAFETY: statvfs fills the zeroed struct; target is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(target.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    let keep = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ];
+    keep.iter().filter(|(st_bit, _)| st.f_flag & st_bit != 0).fold(0, |acc, (_, ms)| acc | *ms)
+}
+
 pub fn mount(source: Option<&Path>, target: &Path, fstype: Option<&str>, fl: u64, data: Option<&str>) -> Result<()> {
     let src = source.map(cstr).transpose()?;
     let tgt = cstr(target)?;
+    let fl = if fl & libc::MS_REMOUNT != 0 && fl & libc::MS_BIND != 0 { fl | locked_flags(&tgt) } else { fl };
     let fst = fstype.map(|f| CString::new(f).unwrap_or_default());
     let dat = data.map(|d| CString::new(d).unwrap_or_default());
     // SAFETY: every pointer is a valid NUL-terminated string or null.

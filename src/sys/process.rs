@@ -437,7 +437,7 @@ pub fn set_controlling_tty(fd: RawFd) -> Result<()> {
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     // SAFETY: plain credential calls with valid pointers.
     unsafe {
-        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 && !setgroups_denied() {
             return Err(last(format!("set supplementary groups {groups:?}")));
         }
         if libc::setresgid(gid, gid, gid) != 0 {
@@ -450,6 +450,13 @@ pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     Ok(())
 }
 
+/// Whether this user namespace forbids setgroups (rootless mini without a
+/// subordinate gid range): the process keeps the groups it has, as
+/// Podman's does there.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 /// Write `/proc/<pid>/{uid_map,gid_map}` (and deny setgroups first, as
 /// the kernel requires of an unprivileged writer; root may keep it).
 pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
@@ -458,6 +465,35 @@ pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
         std::fs::write(&path, text).map_err(|e| Error::new(format!("write {path}")).because(e))?;
     }
     Ok(())
+}
+
+/// The maps an unprivileged process may write for a namespace it owns:
+/// its own uid and gid alone, with setgroups denied first (the kernel's
+/// condition for an unprivileged gid_map).
+pub fn write_own_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
+    for (file, text) in [("setgroups", "deny"), ("uid_map", uid_map), ("gid_map", gid_map)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| Error::new(format!("write {path}")).because(e))?;
+    }
+    Ok(())
+}
+
+/// /dev/null on stdin, stdout and stderr (a process that outlives the
+/// command that started it must hold none of its pipes).
+pub fn null_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        for fd in 0..3 {
+            let _ = dup2(null.as_raw_fd(), fd);
+        }
+    }
+}
+
+/// Sleep in pause(2) until a signal ends the process.
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause has no arguments.
+        unsafe { libc::pause() };
+    }
 }
 
 /// execve(2) of `path`; only returns on failure.
@@ -554,6 +590,17 @@ pub fn dup_cloexec(fd: RawFd) -> Result<OwnedFd> {
     }
     // SAFETY: n is new and ours.
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// Clear close-on-exec on `fd` so the next program mini starts inherits
+/// it (mini is single-threaded: no other spawn can take it along); returns
+/// its number.
+pub fn inheritable(fd: &OwnedFd) -> Result<RawFd> {
+    // SAFETY: F_SETFD on an fd we own.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) } < 0 {
+        return Err(last("pass a file descriptor on"));
+    }
+    Ok(fd.as_raw_fd())
 }
 
 /// Put `fd` in non-blocking mode (the monitor's log pipes: a read never

@@ -365,6 +365,8 @@ pub mod files {
     pub const HOSTNAME: &str = "hostname";
     pub const HOSTS: &str = "hosts";
     pub const RESOLV_CONF: &str = "resolv.conf";
+    /// The pid of the container's user-mode network (pasta), while it runs.
+    pub const PASTA_PID: &str = "pasta.pid";
 }
 
 impl Container {

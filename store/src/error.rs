@@ -38,6 +38,15 @@ pub enum StoreError {
     #[error("the name \"{0}\" is already in use by container {1}")]
     NameInUse(String, String),
 
+    #[error("store {} holds layers in overlay's {form}.* form, which {} cannot use; \
+             give each its own store (rootless mini defaults to ~/.local/share/mini, or pass --root)",
+             root.display(), if *form == "user" { "root" } else { "a rootless mini" })]
+    WrongForm { root: PathBuf, form: &'static str },
+
+    #[error("store {}: its filesystem takes no user.* xattrs ({reason}), which rootless overlay needs; \
+             put the store on ext4, xfs, btrfs or tmpfs (--root or XDG_DATA_HOME)", root.display())]
+    NoUserXattrs { root: PathBuf, reason: String },
+
     #[error("no such container: {0}")]
     NoSuchContainer(String),
 

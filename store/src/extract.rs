@@ -43,6 +43,8 @@ use tar::EntryType;
 use crate::error::{IoContext, Result, StoreError};
 
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// Overlay's opaque marker as a user namespace's overlay (`userxattr`) reads it.
+const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
@@ -107,6 +109,18 @@ pub struct Extractor {
     ids: Option<IdMapper>,
     /// Layers: `.wh.` names are whiteouts. Copies: they are plain names.
     whiteouts: bool,
+    opaque_xattr: &'static str,
+    /// In a user namespace (rootless): device nodes other than whiteouts
+    /// are skipped, owners the namespace does not map are left as ours.
+    unprivileged: bool,
+    skipped: Cell<Skipped>,
+}
+
+/// What an unprivileged extraction left out, for one note to the user.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    pub devices: u32,
+    pub owners: u32,
 }
 
 impl Extractor {
@@ -125,6 +139,41 @@ impl Extractor {
             rename_top: None,
             ids: None,
             whiteouts: true,
+            opaque_xattr: OPAQUE_XATTR,
+            unprivileged: false,
+            skipped: Cell::new(Skipped::default()),
+        }
+    }
+
+    /// For a store used inside a user namespace: overlay's `user.overlay.*`
+    /// form, device nodes skipped (the kernel refuses them there, as
+    /// rootless Podman skips them), unmapped owners kept as the caller's.
+    pub fn unprivileged(mut self) -> Extractor {
+        self.opaque_xattr = USER_OPAQUE_XATTR;
+        self.unprivileged = true;
+        self
+    }
+
+    /// What was left out (unprivileged extraction only).
+    pub fn skipped(&self) -> Skipped {
+        self.skipped.get()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Skipped)) {
+        let mut s = self.skipped.get();
+        f(&mut s);
+        self.skipped.set(s);
+    }
+
+    /// A chown's result: in a user namespace an id it does not map gives
+    /// EINVAL, and the object stays the namespace root's.
+    fn chown_result(&self, r: rustix::io::Result<()>, rel: &Path) -> Result<()> {
+        match r {
+            Err(Errno::INVAL) if self.unprivileged => {
+                self.count(|s| s.owners += 1);
+                Ok(())
+            }
+            r => r.op("change owner of", self.full(rel)),
         }
     }
 
@@ -423,6 +472,10 @@ impl Extractor {
     fn make_node(&mut self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta, ft: FileType, dev: u64) -> Result<()> {
         let n = OsStr::from_bytes(name);
         let mode = Mode::from_raw_mode(meta.mode & 0o777);
+        if self.unprivileged && ft != FileType::Fifo && dev != 0 {
+            self.count(|s| s.devices += 1);
+            return Ok(());
+        }
         self.create_replacing(pfd, name, rel, "create device node", || rustix::fs::mknodat(pfd, n, ft, mode, dev))?;
         self.at_meta(pfd, name, rel, meta, true)
     }
@@ -447,7 +500,7 @@ impl Extractor {
     fn whiteout(&mut self, parent: &Path, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
         let pfd = self.dir_fd(parent, true)?;
         if name == OPAQUE_MARKER {
-            return rustix::fs::fsetxattr(&*pfd, OPAQUE_XATTR, b"y", XattrFlags::empty())
+            return rustix::fs::fsetxattr(&*pfd, self.opaque_xattr, b"y", XattrFlags::empty())
                 .op("set opaque xattr on", self.full(parent));
         }
         if name.starts_with(WHITEOUT_META_PREFIX) {
@@ -487,8 +540,8 @@ impl Extractor {
 
     fn fd_meta_inner(&self, fd: BorrowedFd<'_>, rel: &Path, meta: &Meta, chmod: bool, in_setgid: bool) -> Result<()> {
         if self.needs_chown(meta, in_setgid) {
-            rustix::fs::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
-                .op("change owner of", self.full(rel))?;
+            let r = rustix::fs::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+            self.chown_result(r, rel)?;
         }
         if chmod {
             rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).op("change mode of", self.full(rel))?;
@@ -515,8 +568,8 @@ impl Extractor {
             return Ok(());
         }
         let (u, g) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
-        rustix::fs::chownat(pfd, OsStr::from_bytes(name), u, g, AtFlags::SYMLINK_NOFOLLOW)
-            .op("change owner of", self.full(rel))
+        let r = rustix::fs::chownat(pfd, OsStr::from_bytes(name), u, g, AtFlags::SYMLINK_NOFOLLOW);
+        self.chown_result(r, rel)
     }
 
     /// Metadata for objects we cannot open (symlinks, devices, fifos): by name

@@ -41,11 +41,16 @@ pub struct LayerMeta {
 pub struct LayerStore {
     dir: PathBuf,
     trash: PathBuf,
+    form: crate::XattrForm,
 }
 
 impl LayerStore {
     pub fn new(root: &Path) -> LayerStore {
-        LayerStore { dir: root.join("layers"), trash: root.join("trash") }
+        LayerStore::with_form(root, crate::XattrForm::Trusted)
+    }
+
+    pub fn with_form(root: &Path, form: crate::XattrForm) -> LayerStore {
+        LayerStore { dir: root.join("layers"), trash: root.join("trash"), form }
     }
 
     /// `layers/<hex>`.
@@ -85,13 +90,18 @@ impl LayerStore {
         let diff = pending.tmp.join("diff");
         let root = open_dir(&diff)?;
         let mut reader = BackgroundSha256Reader::new(tar);
-        Extractor::new(root, &diff, &diff_id.to_string()).extract(&mut reader)?;
+        let mut extractor = Extractor::new(root, &diff, &diff_id.to_string());
+        if self.form == crate::XattrForm::User {
+            extractor = extractor.unprivileged();
+        }
+        extractor.extract(&mut reader)?;
         let stream = format!("layer {diff_id}");
         let (actual, size) = reader.drain().op("read tar stream of", stream)?;
         if &actual != diff_id {
             return Err(StoreError::DigestMismatch { what: "layer diff_id".into(), expected: diff_id.clone(), actual });
         }
         pending.size = size;
+        pending.skipped = extractor.skipped();
         Ok(pending)
     }
 
@@ -106,6 +116,7 @@ impl LayerStore {
             diff_id: diff_id.clone(),
             size: 0,
             lock: None,
+            skipped: Default::default(),
         };
         let lock = open_dir(&pending.tmp)?;
         // Marks the dir as in flight, so a concurrent Store::open won't sweep it.
@@ -162,9 +173,15 @@ pub struct PendingLayer {
     diff_id: Digest,
     size: u64,
     lock: Option<OwnedFd>,
+    skipped: crate::extract::Skipped,
 }
 
 impl PendingLayer {
+    /// What an unprivileged unpack left out (device nodes, unmapped owners).
+    pub fn skipped(&self) -> crate::extract::Skipped {
+        self.skipped
+    }
+
     /// Size of the uncompressed tar stream.
     pub fn size(&self) -> u64 {
         self.size

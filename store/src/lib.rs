@@ -11,6 +11,17 @@
 //! volumes/<name>/_data, meta.json              named volumes (see [`volumes`])
 //! trash/                                       trees being deleted
 //! index.lock, gc.lock                          flock files (see [`lock`])
+//! overlay-form                                 `user` when the layers hold overlay's user.* form
+//! ```
+//!
+//! Layers are unpacked in one of two forms, fixed for the life of a store:
+//! `trusted` (root's: `trusted.overlay.opaque`, device nodes as they are)
+//! or `user` (inside a user namespace, where trusted.* xattrs and device
+//! nodes cannot be made and overlay mounts with `userxattr`:
+//! `user.overlay.opaque`, devices skipped). A process opens only a store of
+//! its own form, so a root store is never shared with a rootless one.
+//!
+//! ```text
 //! ```
 //!
 //! Rules: nothing becomes visible until verified (temp, hash while streaming,
@@ -33,6 +44,7 @@ mod util;
 pub mod volumes;
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 pub use content::{ContentStore, Ingest};
@@ -47,10 +59,41 @@ use error::IoContext;
 
 const OCI_LAYOUT: &[u8] = b"{\"imageLayoutVersion\":\"1.0.0\"}";
 
+/// How overlay's markers are written in a store's layers (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XattrForm {
+    Trusted,
+    User,
+}
+
+impl XattrForm {
+    /// The form this process can write: `user` inside a user namespace.
+    pub fn of_process() -> XattrForm {
+        let initial = fs::read_to_string("/proc/self/uid_map")
+            .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+            .unwrap_or(true);
+        if initial {
+            XattrForm::Trusted
+        } else {
+            XattrForm::User
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            XattrForm::Trusted => "trusted",
+            XattrForm::User => "user",
+        }
+    }
+}
+
+const FORM_FILE: &str = "overlay-form";
+
 /// One opened store root.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    form: XattrForm,
     content: ContentStore,
     images: ImageIndex,
     layers: LayerStore,
@@ -60,6 +103,10 @@ impl Store {
     /// Opens (creating if missing) the store at `root`, and sweeps what dead
     /// processes left behind. Safe to call from several processes at once.
     pub fn open(root: &Path) -> Result<Store> {
+        let form = XattrForm::of_process();
+        let fresh = !root.join("index.json").is_file();
+        fs::create_dir_all(root).op("create store directory", root)?;
+        check_form(root, form, fresh)?;
         for dir in ["", "blobs/sha256", "ingest", "layers", "containers", "trash"] {
             let p = root.join(dir);
             fs::create_dir_all(&p).op("create store directory", &p)?;
@@ -74,9 +121,10 @@ impl Store {
         }
         let store = Store {
             root: root.to_path_buf(),
+            form,
             content: ContentStore::new(root),
             images: ImageIndex::new(root),
-            layers: LayerStore::new(root),
+            layers: LayerStore::with_form(root, form),
         };
         store.sweep()?;
         Ok(store)
@@ -108,6 +156,11 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The form of this store's layers: `User` means overlay needs `userxattr`.
+    pub fn form(&self) -> XattrForm {
+        self.form
     }
 
     pub fn content(&self) -> &ContentStore {
@@ -152,6 +205,46 @@ impl Store {
     pub fn lock_gc_exclusive(&self) -> Result<StoreLock> {
         StoreLock::exclusive(&self.root.join("gc.lock"))
     }
+}
+
+/// A store records its form when it is made (an old store without the
+/// file is root's); a process of the other form is refused, before it
+/// could unpack a layer the other one's overlay would misread.
+fn check_form(root: &Path, form: XattrForm, fresh: bool) -> Result<()> {
+    let file = root.join(FORM_FILE);
+    let recorded = match fs::read_to_string(&file) {
+        Ok(text) => text.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if fresh && form == XattrForm::User {
+                probe_user_xattrs(root)?;
+                util::write_new_atomic(&file, b"user\n")?;
+            }
+            return match (fresh, form) {
+                (false, XattrForm::User) => Err(StoreError::WrongForm { root: root.to_path_buf(), form: "trusted" }),
+                _ => Ok(()),
+            };
+        }
+        Err(e) => return Err(e).op("read", &file),
+    };
+    if recorded == form.name() {
+        Ok(())
+    } else {
+        Err(StoreError::WrongForm {
+            root: root.to_path_buf(),
+            form: if recorded == "user" { "user" } else { "trusted" },
+        })
+    }
+}
+
+/// Overlay in a user namespace keeps its whiteout and opaque markers in
+/// user.* xattrs: a filesystem without them (vfat, some FUSE) cannot hold
+/// a rootless store.
+fn probe_user_xattrs(root: &Path) -> Result<()> {
+    let name = "user.mini.probe";
+    rustix::fs::setxattr(root, name, b"1", rustix::fs::XattrFlags::empty())
+        .map_err(|e| StoreError::NoUserXattrs { root: root.to_path_buf(), reason: io::Error::from(e).to_string() })?;
+    let _ = rustix::fs::removexattr(root, name);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod mini;
 pub mod netns;
 pub mod proxy;
 pub mod pty;
+pub mod rootless;
 
 pub use mini::{Mini, IMAGE};
 

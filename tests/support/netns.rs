@@ -63,6 +63,22 @@ impl TestNetns {
         )
     }
 
+    /// A namespace with an interface that has an address and a default
+    /// route (a veth pair with both ends inside): what a user-mode network
+    /// stack such as pasta copies into the container. Nothing answers on
+    /// it: packets to other addresses go nowhere.
+    pub fn with_default_route() -> TestNetns {
+        let ns = TestNetns::new();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let (a, b) = (format!("lan{n}"), format!("lanp{n}"));
+        ip(&["-n", &ns.name, "link", "add", &a, "type", "veth", "peer", "name", &b]);
+        ip(&["-n", &ns.name, "addr", "add", "10.77.0.2/24", "dev", &a]);
+        ip(&["-n", &ns.name, "link", "set", &a, "up"]);
+        ip(&["-n", &ns.name, "link", "set", &b, "up"]);
+        ip(&["-n", &ns.name, "route", "add", "default", "via", "10.77.0.1"]);
+        ns
+    }
+
     /// The interface names in this namespace.
     pub fn links(&self) -> Vec<String> {
         let (_, out, _) = self.run("ip", &["-o", "link", "show"]);

@@ -99,6 +99,15 @@ impl Layout {
 
     /// The hierarchy that drives `controller`: a v1 mount that names it,
     /// else the v2 tree if its root lists it.
+    /// Keep only v2 hierarchies whose own cgroup `writable` says mini may
+    /// write (a delegated subtree).
+    pub fn keep_delegated(&mut self, writable: &dyn Fn(&Path) -> bool) {
+        self.hierarchies.retain(|h| {
+            let own = h.mount.join(h.own.trim_start_matches('/'));
+            h.version == Version::V2 && writable(&own) && writable(&own.join("cgroup.procs"))
+        });
+    }
+
     pub fn hierarchy_of(&self, controller: &str) -> Option<&Hierarchy> {
         let has = |h: &&Hierarchy| h.controllers.iter().any(|c| c == controller);
         self.hierarchies

@@ -70,10 +70,26 @@ pub struct Cgroups {
 
 impl Cgroups {
     /// Validate the flags and plan; `config_parent` is the config file's
-    /// `cgroup-parent` (the flag wins).
-    pub fn for_container(flags: &Flags, config_parent: Option<&str>, id: &str) -> Result<Cgroups> {
-        let host = Host::current();
+    /// `cgroup-parent` (the flag wins). `delegated_only` (rootless): only
+    /// v2 hierarchies whose cgroup mini may write count, since no v1
+    /// hierarchy and no undelegated v2 tree lets an ordinary user in.
+    pub fn for_container(
+        flags: &Flags,
+        config_parent: Option<&str>,
+        id: &str,
+        delegated_only: bool,
+    ) -> Result<Cgroups> {
+        let mut host = Host::current();
         let limits = Limits::from_flags(flags, &host.online_cpus)?;
+        if delegated_only {
+            host.layout.keep_delegated(&|p| crate::sys::fs::writable(p));
+            if host.layout.hierarchies.is_empty() && !limits.is_empty() {
+                return Err(Error::new("set the container's resource limits").because(format!(
+                    "rootless mini has no cgroup of its own to put them in (cgroup {} here, nothing delegated to you)",
+                    Host::current().layout.kind()
+                )).hint("limits need cgroup v2 with a subtree delegated to your user (systemd: Delegate=yes); run without -m/--cpus/--pids-limit"));
+            }
+        }
         let (parent, parent_source) = match (&flags.cgroup_parent, config_parent) {
             (Some(p), _) => (Some(p.as_str()), Some(format!("--cgroup-parent \"{p}\""))),
             (None, Some(p)) => (Some(p), Some(format!("cgroup-parent \"{p}\" (config file)"))),
