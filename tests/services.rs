@@ -255,3 +255,35 @@ fn a_foreground_run_logs_its_output_but_not_its_stdin() {
     let (code, out, _) = l.mini(&["run", "--rm", IMAGE, "echo", "gone"]);
     assert_eq!((code, out.as_str()), (0, "gone\n"));
 }
+
+#[test]
+fn system_boot_starts_always_and_unless_stopped_containers_that_were_not_stopped() {
+    let Some(l) = Life::new() else { return };
+    let always = l.detach(&["--name", "always", "--restart", "always"], &["sleep", "1000"]);
+    let stopped = l.detach(&["--name", "stopped", "--restart", "unless-stopped"], &["sleep", "1000"]);
+    let crashed = l.detach(&["--name", "crashed", "--restart", "unless-stopped"], &["sleep", "1000"]);
+    let plain = l.detach(&["--name", "plain"], &["sleep", "1000"]);
+    for name in ["always", "stopped"] {
+        assert_eq!(l.mini(&["stop", "-t", "0", name]).0, 0);
+    }
+    // The machine goes down: every monitor and container dies at once.
+    for id in [&crashed, &plain] {
+        let s = l.state(id);
+        for key in ["pid", "monitor_pid"] {
+            // SAFETY: kill by pid of processes this test started.
+            unsafe { libc::kill(s[key].as_i64().unwrap() as i32, libc::SIGKILL) };
+        }
+    }
+    l.until("the monitors gone", || l.mini(&["ps", "-q"]).1.is_empty());
+    let (code, out, err) = l.mini(&["system", "boot"]);
+    assert_eq!(code, 0, "{err}");
+    let mut started: Vec<&str> = out.lines().collect();
+    started.sort();
+    let mut want = vec![always.as_str(), crashed.as_str()];
+    want.sort();
+    assert_eq!(started, want, "always (even after a stop, as Docker) and the unless-stopped that was not stopped");
+    assert_eq!((l.status(&always), l.status(&crashed)), ("running".to_string(), "running".to_string()));
+    assert_eq!((l.status(&stopped), l.status(&plain)), ("exited".to_string(), "exited".to_string()));
+    // Nothing more to start.
+    assert_eq!(l.mini(&["system", "boot"]).1, "");
+}

@@ -215,6 +215,8 @@ enum SystemCommand {
     Prune(prune::Args),
     /// Rootless: end mini's user namespace, so the next mini makes it anew
     Migrate,
+    /// Start the containers whose restart policy says so after a reboot (always; unless-stopped unless stopped)
+    Boot,
 }
 
 impl Cli {
@@ -302,6 +304,11 @@ pub fn main() -> Result<i32> {
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
         Command::System(SystemCommand::Migrate) => unshare::migrate(&config),
+        Command::System(SystemCommand::Boot) => {
+            let store = mini_store::Store::open(&config.root)?;
+            crate::container::restart::boot(&config, &store)?.iter().for_each(|id| println!("{id}"));
+            Ok(0)
+        }
         Command::Unshare(a) => unshare::run(a, &config),
     }
 }

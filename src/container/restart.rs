@@ -3,8 +3,12 @@
 //! restart waits 100 ms, each next one twice as long (at most a minute),
 //! and a run that lasted 10 s or more starts the count of waits afresh.
 //! `stop`, `kill` and `rm -f` end a container on purpose (the `stopped`
-//! mark in its dir): then no policy restarts it. Pure: the monitor asks
-//! [`Backoff::next`] after each exit and carries out the answer.
+//! mark in its dir): then no policy restarts it. The monitor asks
+//! [`Backoff::next`] (pure) after each exit and carries out the answer.
+//! After a reboot (or any death of the monitors) [`boot`] (`mini system
+//! boot`, run from the init system) starts what Docker's daemon starts
+//! when it comes up: `always` containers, and `unless-stopped` ones that
+//! were not stopped on purpose.
 
 use std::time::Duration;
 
@@ -23,7 +27,8 @@ pub enum Policy {
         max: u32,
     },
     Always,
-    /// As `always` here: mini has no daemon whose restart it could skip.
+    /// As `always`, except that [`boot`] leaves it alone once it was
+    /// stopped on purpose.
     UnlessStopped,
 }
 
@@ -74,6 +79,48 @@ impl Policy {
             Policy::OnFailure { max } => *max,
             _ => 0,
         }
+    }
+}
+
+/// Whether [`boot`] starts a container of `policy` that was (`stopped`)
+/// or was not ended on purpose.
+pub fn starts_at_boot(policy: Policy, stopped: bool) -> bool {
+    match policy {
+        Policy::Always => true,
+        Policy::UnlessStopped => !stopped,
+        Policy::No | Policy::OnFailure { .. } => false,
+    }
+}
+
+/// `mini system boot`: start every container that does not run and whose
+/// policy says so (see [`starts_at_boot`]); the ids started. One that
+/// cannot start is named on stderr and the others still start; the
+/// error is the last failure.
+pub fn boot(config: &crate::config::Config, store: &mini_store::Store) -> Result<Vec<String>> {
+    super::sweep_stale(store);
+    let cs = super::containers(store)?;
+    let (mut started, mut failed) = (Vec::new(), None);
+    for id in cs.ids().unwrap_or_default() {
+        let c = cs.get(&id);
+        let Ok(state) = c.state() else { continue };
+        if super::state::is_running(&state) || super::state::is_restarting(&state) {
+            continue;
+        }
+        let Ok(record) = super::record::Record::read(&c) else { continue };
+        if !starts_at_boot(record.container.restart, c.is_stopped()) {
+            continue;
+        }
+        match super::monitor::spawn(config, &id) {
+            Ok(_) => started.push(id),
+            Err(e) => {
+                eprintln!("mini: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(started),
     }
 }
 
@@ -135,6 +182,13 @@ mod tests {
             let e = Policy::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("invalid --restart \"{bad}\": ")) && e.contains(why), "{e}");
         }
+    }
+
+    #[test]
+    fn boot_starts_always_and_unless_stopped_unless_stopped() {
+        assert!(starts_at_boot(Policy::Always, false) && starts_at_boot(Policy::Always, true));
+        assert!(starts_at_boot(Policy::UnlessStopped, false) && !starts_at_boot(Policy::UnlessStopped, true));
+        assert!(!starts_at_boot(Policy::No, false) && !starts_at_boot(Policy::OnFailure { max: 0 }, false));
     }
 
     #[test]
