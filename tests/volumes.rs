@@ -115,9 +115,25 @@ fn mount_binds_and_tmpfs_and_prune_takes_anonymous_volumes() {
         &["sh", "-c", "df -k /t | tail -1 | awk '{print $2}'; stat -c %a /t"],
     );
     assert_eq!((code, out.as_str()), (0, "1024\n1770\n"), "{err}");
-    // An anonymous volume: a 64-hex name; prune takes it, -a the named ones too.
+    // A --rm container's anonymous volumes go with it (named ones stay), as Docker's.
     let (code, _, err) = run(&l, &["--mount", "type=volume,target=/anon", "-v", "named:/n"], &["true"]);
     assert_eq!(code, 0, "{err}");
+    assert_eq!(l.mini(&["volume", "ls", "-q"]).1, "named\n");
+    let (code, _, err) = l.mini(&["run", "-d", "--rm", "--mount", "type=volume,target=/a", IMAGE, "true"]);
+    assert_eq!(code, 0, "{err}");
+    l.until("the --rm container gone", || l.m.containers().is_empty());
+    l.until("its volume gone", || l.mini(&["volume", "ls", "-q"]).1 == "named\n");
+    // rm -v takes them too; plain rm leaves them (an anonymous volume:
+    // a 64-hex name), for prune; prune -a takes the named ones too.
+    for (rm, left) in [(vec!["rm", "-v"], 0), (vec!["rm"], 1)] {
+        let (code, id, err) = l.mini(&["create", "--mount", "type=volume,target=/anon", IMAGE, "true"]);
+        assert_eq!(code, 0, "{err}");
+        let mut args = rm.clone();
+        args.push(id.trim());
+        assert_eq!(l.mini(&args).0, 0);
+        let names = l.mini(&["volume", "ls", "-q"]).1;
+        assert_eq!(names.lines().filter(|n| n.len() == 64).count(), left, "{rm:?}: {names}");
+    }
     let names = l.mini(&["volume", "ls", "-q"]).1;
     let anon: Vec<&str> = names.lines().filter(|n| n.len() == 64).collect();
     assert_eq!(anon.len(), 1, "{names}");

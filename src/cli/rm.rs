@@ -1,4 +1,4 @@
-//! `mini rm [-f] CONTAINER...`
+//! `mini rm [-f] [-v] CONTAINER...`
 
 use clap::Args as ClapArgs;
 
@@ -10,6 +10,9 @@ pub struct Args {
     /// Kill a running container first
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the containers' anonymous volumes too
+    #[arg(short, long)]
+    pub volumes: bool,
     /// Containers (name, id or id prefix)
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -18,5 +21,5 @@ pub struct Args {
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     crate::container::sweep_stale(&store);
-    super::each(&args.containers, |key| crate::container::remove(&store, key, args.force).map(|_| ()))
+    super::each(&args.containers, |key| crate::container::remove(&store, key, args.force, args.volumes).map(|_| ()))
 }

@@ -284,7 +284,7 @@ pub fn prune(store: &Store) -> Result<Vec<String>> {
     for id in cs.ids().unwrap_or_default() {
         let Ok(state) = cs.get(&id).state() else { continue };
         if state.status != Status::Running {
-            super::remove(store, &id, false)?;
+            super::remove(store, &id, false, false)?;
             removed.push(id);
         }
     }

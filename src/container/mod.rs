@@ -151,8 +151,9 @@ pub fn settle_or_warn(cs: &Containers, c: &Container, state: State) -> Option<St
 }
 
 /// Remove a container: refused while it runs unless `force` (then it is
-/// killed first and its monitor given a moment to record the exit).
-pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
+/// killed first and its monitor given a moment to record the exit); with
+/// `volumes` (`rm -v`) its anonymous volumes too.
+pub fn remove(store: &Store, key: &str, force: bool, volumes: bool) -> Result<String> {
     let cs = containers(store)?;
     let c = cs.find(key).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     let state = c.state().unwrap_or_else(|_| State::created());
@@ -196,10 +197,14 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<String> {
         eprintln!("mini: warning: {e}");
     }
     // A record that cannot be read names no cgroups: the container still goes.
-    if let Ok(record) = Record::read(&c) {
+    let record = Record::read(&c).ok();
+    if let Some(record) = &record {
         record.container.cgroups.remove();
     }
     cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
+    if let Some(record) = record.filter(|_| volumes) {
+        volume::remove_anonymous(store, &record.container.volumes);
+    }
     Ok(c.id.clone())
 }
 

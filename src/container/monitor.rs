@@ -451,6 +451,7 @@ fn finish(store: &Store, c: &Container, record: &Record, code: i32) -> Result<i3
         super::containers(store)?
             .remove(&c.id)
             .map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))?;
+        super::volume::remove_anonymous(store, &record.container.volumes);
     }
     Ok(0)
 }

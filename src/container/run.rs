@@ -75,6 +75,7 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     cleanup.keep = true;
     if remove {
         super::discard_in_background(&store, &c.id);
+        super::volume::remove_anonymous(&store, &what.record.container.volumes);
     } else {
         state::exited(&c, code, oom_killed)?;
     }

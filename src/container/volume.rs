@@ -110,6 +110,20 @@ pub fn prune(store: &Store, all: bool) -> Result<Vec<String>> {
     Ok(gone)
 }
 
+/// After a container's removal: its anonymous volumes that no other
+/// container uses go too (`--rm`, `rm -v`, as Docker does); named ones stay.
+pub fn remove_anonymous(store: &Store, names: &[String]) {
+    let Ok(vs) = volumes(store) else { return };
+    for name in names {
+        let anonymous = vs.find(name).is_some_and(|v| v.meta().is_ok_and(|m| m.anonymous));
+        if anonymous && users(store, name).is_empty() {
+            if let Err(e) = vs.remove(name) {
+                eprintln!("mini: warning: remove volume {name}: {e}");
+            }
+        }
+    }
+}
+
 /// The data directory of volume `name` for a container being created,
 /// made (anonymous when `name` is None) if missing; its name.
 pub fn for_container(store: &Store, name: Option<&str>) -> Result<(String, std::path::PathBuf)> {
