@@ -46,6 +46,10 @@ pub struct Config {
     pub default_network: String,
     pub bridge_name: String,
     pub bridge_subnet: ipnet::Ipv4Net,
+    /// `log-driver` and `log-opts` (as `KEY=VALUE`): the defaults of
+    /// `--log-driver` and `--log-opt`, as Docker's daemon.json has them.
+    pub log_driver: Option<String>,
+    pub log_opts: Vec<String>,
 }
 
 pub const DEFAULT_BRIDGE_NAME: &str = "mini0";
@@ -62,6 +66,8 @@ impl Default for Config {
             default_network: crate::network::records::DEFAULT.to_string(),
             bridge_name: DEFAULT_BRIDGE_NAME.to_string(),
             bridge_subnet: DEFAULT_BRIDGE_SUBNET.parse().expect("the default subnet parses"),
+            log_driver: None,
+            log_opts: Vec::new(),
         }
     }
 }
@@ -80,6 +86,9 @@ struct ConfigFile {
     default_network: Option<String>,
     bridge_name: Option<String>,
     bridge_subnet: Option<String>,
+    log_driver: Option<String>,
+    #[serde(default)]
+    log_opts: BTreeMap<String, String>,
     #[serde(default)]
     registry: BTreeMap<String, RegistrySection>,
 }
@@ -197,6 +206,10 @@ impl Config {
             }
         }
         check_url(&config.alpine_mirror)?;
+        config.log_driver = file.log_driver;
+        config.log_opts = file.log_opts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        crate::container::logs::LogConfig::parse(config.log_driver.as_deref(), &config.log_opts)
+            .map_err(|e| e.within("log-driver/log-opts"))?;
         Ok(config)
     }
 

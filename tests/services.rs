@@ -287,3 +287,22 @@ fn system_boot_starts_always_and_unless_stopped_containers_that_were_not_stopped
     // Nothing more to start.
     assert_eq!(l.mini(&["system", "boot"]).1, "");
 }
+
+#[test]
+fn log_defaults_come_from_the_config_file_under_the_flags() {
+    let Some(l) = Life::new() else { return };
+    let config = l.m.dir().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("log-opts = { max-size = \"1k\", max-file = \"2\" }\n");
+    std::fs::write(&config, &text).unwrap();
+    let script = "i=0; while [ $i -lt 100 ]; do echo line $i; i=$((i+1)); done";
+    let id = l.detach(&[], &["sh", "-c", script]);
+    l.until("exit", || settled(&l, &id));
+    let dir = l.m.root.join("containers").join(&id);
+    assert!(dir.join("log.1").exists() && !dir.join("log.2").exists(), "max-file 2 from the config file");
+    let flagged = l.detach(&["--log-opt", "max-file=3"], &["sh", "-c", script]);
+    l.until("exit", || settled(&l, &flagged));
+    assert!(l.m.root.join("containers").join(&flagged).join("log.2").exists(), "the flag wins");
+    std::fs::write(&config, text.replace("\"1k\"", "\"lots\"")).unwrap();
+    assert_refused(l.mini(&["ps"]), "log-driver/log-opts");
+}

@@ -102,6 +102,18 @@ impl LogConfig {
     }
 }
 
+impl LogConfig {
+    /// The flags over the config file's defaults: its options apply only
+    /// to its own driver (as Docker's daemon.json `log-opts`), and a flag
+    /// for the same option wins.
+    pub fn of(config: &crate::config::Config, driver: Option<&str>, opts: &[String]) -> Result<LogConfig> {
+        let same_driver = driver.is_none() || driver == config.log_driver.as_deref().or(Some("json-file"));
+        let mut all: Vec<String> = if same_driver { config.log_opts.clone() } else { Vec::new() };
+        all.extend(opts.iter().cloned());
+        LogConfig::parse(driver.or(config.log_driver.as_deref()), &all)
+    }
+}
+
 /// Rotated log number `n` beside `path` (`log.1`, `log.2`, …).
 pub fn rotated(path: &Path, n: u32) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -482,6 +494,13 @@ mod tests {
             assert!(e.contains(why), "{e}");
         }
         assert!(LogConfig::parse(Some("none"), &[]).unwrap().none);
+        // The config file's defaults, under the flags.
+        let config = crate::config::Config::parse("log-opts = { max-size = \"1m\", max-file = \"2\" }").unwrap();
+        let cfg = LogConfig::of(&config, None, &["max-file=5".into()]).unwrap();
+        assert_eq!((cfg.max_size, cfg.max_file), (Some(1 << 20), Some(5)));
+        assert!(LogConfig::of(&config, Some("none"), &[]).unwrap().none, "its options are json-file's");
+        let e = crate::config::Config::parse("log-opts = { max-size = \"x\" }").unwrap_err().to_string();
+        assert!(e.contains("log-driver/log-opts") && e.contains("max-size=x"), "{e}");
     }
 
     #[test]

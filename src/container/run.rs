@@ -117,7 +117,7 @@ struct Decided {
 fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     let env_files = read_env_files(&flags.env_file)?;
     let restart = restart_policy(flags)?;
-    let log = super::logs::LogConfig::parse(flags.log_driver.as_deref(), &flags.log_opt)?;
+    let log = super::logs::LogConfig::of(config, flags.log_driver.as_deref(), &flags.log_opt)?;
     let image = image_for(config, store, flags)?;
     let host_env = |k: &str| std::env::var(k).ok();
     let mut process = spec::process(&ImageDefaults::from_oci(&image.config), flags, &host_env, &env_files)?;
