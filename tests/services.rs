@@ -251,9 +251,20 @@ fn a_foreground_run_logs_its_output_but_not_its_stdin() {
     let id = inspect(&l, "fgi")["Id"].as_str().unwrap().to_string();
     let raw = std::fs::read_to_string(l.m.root.join("containers").join(id).join("log")).unwrap();
     assert!(raw.contains("got 6") && !raw.contains("secret"), "{raw}");
-    // --rm keeps no log (it goes with the container), and -t output is the terminal's.
+    // --rm keeps no log (it goes with the container).
     let (code, out, _) = l.mini(&["run", "--rm", IMAGE, "echo", "gone"]);
     assert_eq!((code, out.as_str()), (0, "gone\n"));
+    // -t: what the terminal showed, as stdout lines ending in \r\n (as Docker's).
+    let pty = support::pty::Pty::open(24, 80);
+    let mut cmd = l.m.cmd(&["run", "-t", "--name", "fgt", IMAGE, "sh", "-c", "echo on-tty"]);
+    pty.attach(&mut cmd);
+    let status = cmd.spawn().unwrap().wait().unwrap();
+    drop(cmd);
+    assert_eq!(status.code(), Some(0));
+    assert!(pty.output().contains("on-tty"));
+    let id = inspect(&l, "fgt")["Id"].as_str().unwrap().to_string();
+    let raw = std::fs::read_to_string(l.m.root.join("containers").join(id).join("log")).unwrap();
+    assert!(raw.contains(r#""log":"on-tty\r\n","stream":"stdout""#), "{raw}");
 }
 
 #[test]

@@ -389,7 +389,7 @@ pub fn read_all(c: &Container, key: &str) -> Result<(Vec<Entry>, Tail)> {
     let mut tail = Tail::open(&log, 0).map_err(|_| {
         Error::new(format!("logs {key}"))
             .because("the container has no log")
-            .hint("output is logged for containers run without --rm (and in the foreground without -t)")
+            .hint("output is logged for containers run without --rm")
     })?;
     entries.extend(tail.read_new());
     Ok((entries, tail))

@@ -45,10 +45,13 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     // Prepare the root, set up the network, make the cgroups, start the
     // isolated process: it joins its cgroups, mounts its root, brings up
     // its interfaces, sets its hostname, drops privileges and execs.
-    // Its output is logged (and copied to ours), as Docker's: not with -t,
-    // nor for --rm (the log would go with it), nor --log-driver none.
+    // Its output is logged (and copied to ours), as Docker's: not for --rm
+    // (the log would go with it), nor --log-driver none; with -t from the
+    // terminal relay, else through pipes.
     let (process, options) = (&what.record.process, &what.record.container);
-    let io = if process.tty || options.rm || options.log.none { None } else { Some(monitor::foreground_pipes()?) };
+    let logged = !options.rm && !options.log.none;
+    let logged_tty = logged && process.tty;
+    let io = if logged && !process.tty { Some(monitor::foreground_pipes()?) } else { None };
     let launched = launch::start(&store, &c, &cfg, &what.record);
     if let Some(io) = &io {
         monitor::restore_stdio(io);
@@ -65,6 +68,19 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     // remove it (--rm).
     let exit = match io {
         Some(io) => monitor::supervise_foreground(&c, started, io, &what.record),
+        // -t: what the terminal shows is logged, as stdout (as Docker's).
+        None if logged_tty => {
+            let mut log = super::logs::Writer::with(&c.log(), &options.log).ok();
+            let exit = started.wait_seeing(&mut |b| {
+                if let Some(l) = log.as_mut() {
+                    l.write(super::logs::Stream::Stdout, b)
+                }
+            });
+            if let Some(l) = log.as_mut() {
+                l.flush();
+            }
+            exit?
+        }
         None => started.wait()?,
     };
     let code = exit_code(exit);

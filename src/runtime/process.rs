@@ -232,8 +232,14 @@ impl Started {
     /// Wait for the container to exit, forwarding signals (and, with -t,
     /// relaying the terminal).
     pub fn wait(self) -> Result<Exit> {
+        self.wait_seeing(&mut |_| {})
+    }
+
+    /// [`Started::wait`], handing what the terminal shows (-t) to `output`
+    /// too (a foreground run's log).
+    pub fn wait_seeing(self, output: &mut dyn FnMut(&[u8])) -> Result<Exit> {
         if let Some(master) = self.master {
-            return rtty::relay(master, self.pid, &self.sigfd, self.interactive);
+            return rtty::relay(master, self.pid, &self.sigfd, self.interactive, output);
         }
         loop {
             match p::read_signal(&self.sigfd) {

@@ -11,7 +11,13 @@ use crate::sys::tty;
 
 /// Copy between the host's stdio and the pty `master` until process `pid`
 /// ends; forwards signals from `sigfd` (SIGWINCH resizes instead).
-pub fn relay(master: OwnedFd, pid: i32, sigfd: &OwnedFd, interactive: bool) -> Result<Exit> {
+pub fn relay(
+    master: OwnedFd,
+    pid: i32,
+    sigfd: &OwnedFd,
+    interactive: bool,
+    output: &mut dyn FnMut(&[u8]),
+) -> Result<Exit> {
     let stdin_tty = tty::isatty(0);
     let _raw = if stdin_tty && interactive { Some(tty::raw_mode(0)?) } else { None };
     if stdin_tty {
@@ -29,6 +35,7 @@ pub fn relay(master: OwnedFd, pid: i32, sigfd: &OwnedFd, interactive: bool) -> R
                 Ok(0) | Err(_) => output_open = false,
                 Ok(n) => {
                     let _ = tty::write_all(1, &buf[..n]);
+                    output(&buf[..n]);
                 }
             }
         }
@@ -48,7 +55,7 @@ pub fn relay(master: OwnedFd, pid: i32, sigfd: &OwnedFd, interactive: bool) -> R
             match p::read_signal(sigfd) {
                 Some(libc::SIGCHLD) => {
                     if let Some((_, exit)) = p::wait(pid, true)? {
-                        drain(m, &mut buf);
+                        drain(m, &mut buf, output);
                         return Ok(exit);
                     }
                 }
@@ -63,13 +70,14 @@ pub fn relay(master: OwnedFd, pid: i32, sigfd: &OwnedFd, interactive: bool) -> R
 }
 
 /// Whatever the container wrote just before exiting.
-fn drain(m: i32, buf: &mut [u8]) {
+fn drain(m: i32, buf: &mut [u8], output: &mut dyn FnMut(&[u8])) {
     let fd = m;
     while tty::poll_readable(&[fd], 0)[0] {
         match tty::read(fd, buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let _ = tty::write_all(1, &buf[..n]);
+                output(&buf[..n]);
             }
         }
     }
