@@ -322,6 +322,19 @@ mod tests {
     }
 
     #[test]
+    fn rootless_defaults_come_from_xdg_and_the_file_still_wins() {
+        let user = crate::rootless::User { uid: 1000, gid: 1000, name: "a".into(), home: "/home/a".into() };
+        let d = Defaults::rootless(&crate::rootless::Paths::new(&user, &|_| None));
+        assert_eq!(d.root, PathBuf::from("/home/a/.local/share/mini"));
+        assert_eq!(d.config_file, PathBuf::from("/home/a/.config/mini/config.toml"));
+        let c = Config::parse_over("", &d).unwrap();
+        assert_eq!((c.root.as_path(), c.default_network.as_str()), (d.root.as_path(), "pasta"));
+        let c = Config::parse_over("root = \"/srv/x\"\ndefault-network = \"none\"\n", &d).unwrap();
+        assert_eq!((c.root.as_path(), c.default_network.as_str()), (Path::new("/srv/x"), "none"));
+        assert_eq!(Config::over(&Defaults::root()), Config::default());
+    }
+
+    #[test]
     fn loopback_is_always_insecure() {
         let c = Config::default();
         assert!(c.is_insecure("127.0.0.1:5000"));

@@ -309,3 +309,24 @@ fn no_newuidmap_and_a_store_without_user_xattrs() {
     assert_eq!(code, 125, "{err}");
     assert!(err.contains("takes no user.* xattrs"), "{err}");
 }
+
+#[test]
+fn host_network_binds_the_hosts_sys_read_only() {
+    let Some(r) = Rootless::new(WITH_RANGE) else { return };
+    // In a network namespace its user namespace does not own, a fresh
+    // sysfs is refused (EPERM): the run succeeding at all is the bind,
+    // which shows the interfaces of the namespace /sys was mounted for.
+    let out = r.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep ' /sys ' /proc/mounts; ls /sys/class/net; touch /sys/x 2>&1; true",
+    ]);
+    assert!(out.contains(" /sys sysfs ro,"), "{out}");
+    assert!(out.contains("lo\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+}
