@@ -113,7 +113,7 @@ impl Defaults {
         Defaults {
             root: paths.store.clone(),
             config_file: paths.config_file.clone(),
-            default_network: crate::network::PASTA.to_string(),
+            default_network: crate::network::user_mode_default().to_string(),
         }
     }
 
@@ -328,7 +328,8 @@ mod tests {
         assert_eq!(d.root, PathBuf::from("/home/a/.local/share/mini"));
         assert_eq!(d.config_file, PathBuf::from("/home/a/.config/mini/config.toml"));
         let c = Config::parse_over("", &d).unwrap();
-        assert_eq!((c.root.as_path(), c.default_network.as_str()), (d.root.as_path(), "pasta"));
+        assert_eq!((c.root.as_path(), c.default_network.as_str()), (d.root.as_path(), d.default_network.as_str()));
+        assert!(["pasta", "slirp4netns"].contains(&d.default_network.as_str()));
         let c = Config::parse_over("root = \"/srv/x\"\ndefault-network = \"none\"\n", &d).unwrap();
         assert_eq!((c.root.as_path(), c.default_network.as_str()), (Path::new("/srv/x"), "none"));
         assert_eq!(Config::over(&Defaults::root()), Config::default());

@@ -330,3 +330,58 @@ fn host_network_binds_the_hosts_sys_read_only() {
     assert!(out.contains("lo\n"), "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
 }
+
+/// Processes of `uid` whose command is `comm`.
+fn processes(uid: u32, comm: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let c = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let owner = std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid()).unwrap_or(0);
+            c.trim() == comm && owner == uid
+        })
+        .collect()
+}
+
+#[test]
+fn slirp4netns_is_the_default_where_pasta_is_missing() {
+    let Some(mut r) = Rootless::new(WITH_RANGE) else { return };
+    let ns = r.netns.as_ref().unwrap();
+    let bin = r.dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["newuidmap", "newgidmap", "slirp4netns"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.join(tool)).unwrap();
+    }
+    std::fs::write(r.home().join(".config/mini/config.toml"), "").unwrap(); // the default network
+    let www = r.dir.join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "host-via-slirp\n").unwrap();
+    let mut server = ns.cmd("busybox", &["httpd", "-f", "-p", "127.0.0.1:18093", "-h", www.to_str().unwrap()]);
+    let mut server = server.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    r.env = vec![("PATH".into(), bin.display().to_string())];
+    let script = "cat /etc/resolv.conf; ip -4 -o addr show eth0; wget -q -O- http://10.0.2.2:18093/";
+    let out = r.ok(&["run", "--rm", IMAGE, "sh", "-c", script]);
+    assert!(out.contains("nameserver 10.0.2.3") && out.contains("10.0.2."), "{out}");
+    assert!(out.ends_with("host-via-slirp\n"), "{out}");
+    let ended = support::poll_until(std::time::Duration::from_secs(5), || {
+        processes(r.uid, "slirp4netns").is_empty().then_some(())
+    });
+    assert!(ended.is_some(), "slirp4netns outlived the --rm container");
+    let web = "mkdir /www && echo via-slirp > /www/index.html && httpd -f -p 80 -h /www";
+    r.ok(&["run", "-d", "--name", "web", "-p", "18094:80", IMAGE, "sh", "-c", web]);
+    let fetched = support::poll_until(std::time::Duration::from_secs(5), || {
+        let (code, out, _) = ns.run("busybox", &["wget", "-q", "-O-", "http://127.0.0.1:18094/"]);
+        (code == 0).then_some(out)
+    });
+    assert_eq!(fetched.as_deref(), Some("via-slirp\n"));
+    assert!(!processes(r.uid, "slirp4netns").is_empty());
+    r.ok(&["rm", "-f", "web"]);
+    let gone = support::poll_until(std::time::Duration::from_secs(5), || {
+        processes(r.uid, "slirp4netns").is_empty().then_some(())
+    });
+    assert!(gone.is_some(), "slirp4netns outlived its container");
+    let _ = server.kill();
+    let _ = server.wait();
+}
