@@ -59,7 +59,7 @@ pub fn decide(
             let hosts = etc::hosts(hostname, &[], &options.add_hosts, &[]);
             let mut dns = dns;
             // slirp4netns answers DNS itself, on an address of its own.
-            if let (Mode::UserMode(stack), true) = (&mode, dns.servers.is_empty()) {
+            if let (Mode::Stack(stack), true) = (&mode, dns.servers.is_empty()) {
                 dns.servers.extend(stack.nameserver().map(String::from));
             }
             (hosts, etc::resolv_conf(&etc::read_host("/etc/resolv.conf"), &dns))
@@ -156,7 +156,7 @@ fn options(flags: &RunFlags, exposed: &[String], mode: &Mode, network: Option<&N
         publish.extend(ports::publish_all(&rest));
     }
     ports::check_conflicts(&publish)?;
-    if network.is_none() && !matches!(mode, Mode::UserMode(_)) && !publish.is_empty() {
+    if network.is_none() && !matches!(mode, Mode::Stack(_)) && !publish.is_empty() {
         // As Docker: published ports mean nothing without a bridge.
         eprintln!("mini: warning: published ports are discarded with --network {}", mode_name(mode));
         publish.clear();
@@ -178,7 +178,7 @@ fn mode_name(mode: &Mode) -> &str {
         Mode::Host => "host",
         Mode::Container(_) => "container",
         Mode::Network(n) => n,
-        Mode::UserMode(stack) => stack.program(),
+        Mode::Stack(stack) => stack.program(),
     }
 }
 

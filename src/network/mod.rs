@@ -38,7 +38,7 @@ pub enum Mode {
     Network(String),
     /// A user-mode network stack (pasta or slirp4netns) run by mini for
     /// the container: rootless mini's default, as Podman's.
-    UserMode(Stack),
+    Stack(Stack),
 }
 
 use crate::runtime::usermode::Stack;
@@ -54,8 +54,8 @@ impl Mode {
         match text {
             "none" => Ok(Mode::None),
             "host" => Ok(Mode::Host),
-            "pasta" => Ok(Mode::UserMode(Stack::Pasta)),
-            "slirp4netns" => Ok(Mode::UserMode(Stack::Slirp4netns)),
+            "pasta" => Ok(Mode::Stack(Stack::Pasta)),
+            "slirp4netns" => Ok(Mode::Stack(Stack::Slirp4netns)),
             "bridge" | "default" => Ok(Mode::Network(records::DEFAULT.to_string())),
             "" => Err(Error::new("invalid --network \"\"").because("no network named").hint(HINT)),
             t => match t.strip_prefix("container:") {
