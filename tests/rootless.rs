@@ -385,3 +385,23 @@ fn slirp4netns_is_the_default_where_pasta_is_missing() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn a_lost_namespace_holder_is_replaced_in_the_running_containers_namespace() {
+    let Some(r) = Rootless::new(WITH_RANGE) else { return };
+    r.ok(&["run", "-d", "--name", "keep", IMAGE, "sleep", "60"]);
+    let old = r.holder().expect("a holder");
+    let userns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let before = userns(old);
+    // SAFETY: kill by pid, the holder this test's mini started.
+    unsafe { libc::kill(old, libc::SIGKILL) };
+    support::wait_for(std::time::Duration::from_secs(5), "the holder to end", || {
+        (!Path::new(&format!("/proc/{old}")).exists()).then_some(())
+    });
+    // exec must reach the container, which needs its user namespace.
+    assert_eq!(r.ok(&["exec", "keep", "echo", "reached"]), "reached\n");
+    let new = r.holder().expect("a new holder");
+    assert_ne!(new, old);
+    assert_eq!(userns(new), before, "the new holder holds the running container's namespace");
+    r.ok(&["rm", "-f", "keep"]);
+}
