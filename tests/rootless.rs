@@ -405,3 +405,36 @@ fn a_lost_namespace_holder_is_replaced_in_the_running_containers_namespace() {
     assert_eq!(userns(new), before, "the new holder holds the running container's namespace");
     r.ok(&["rm", "-f", "keep"]);
 }
+
+#[test]
+fn unshare_runs_commands_in_the_namespace_and_migrate_ends_it() {
+    let Some(r) = Rootless::new(WITH_RANGE) else { return };
+    let out = r.ok(&["unshare", "sh", "-c", "id -u; cat /proc/self/uid_map; echo $MINI_STORE"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", &r.uid.to_string(), "1"], "{out}");
+    assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["1", &SUB.to_string(), "65536"], "{out}");
+    assert_eq!(lines.last().copied(), Some(r.store().to_str().unwrap()));
+    // What the user cannot remove from outside (owned by its subuids),
+    // it can from inside.
+    let (code, _, err) = r.run(&["unshare", "rm", "-rf", r.store().join("trash").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = r.run(&["unshare", "no-such-command"]);
+    assert_eq!(code, 127);
+    // migrate: refused while a container runs, then the holder ends.
+    r.ok(&["run", "-d", "--name", "m1", IMAGE, "sleep", "60"]);
+    let (code, _, err) = r.run(&["system", "migrate"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("1 container(s) run in it"), "{err}");
+    r.ok(&["rm", "-f", "m1"]);
+    let holder = r.holder().unwrap();
+    r.ok(&["system", "migrate"]);
+    let gone = support::poll_until(std::time::Duration::from_secs(5), || {
+        (!Path::new(&format!("/proc/{holder}")).exists()).then_some(())
+    });
+    assert!(gone.is_some());
+    // Root has no namespace to enter.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mini")).args(["unshare", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is for rootless mini"));
+}
