@@ -122,7 +122,7 @@ impl Defaults {
         Defaults {
             root: paths.store.clone(),
             config_file: paths.config_file.clone(),
-            default_network: crate::network::PASTA.to_string(),
+            default_network: crate::network::user_mode_default().to_string(),
         }
     }
 
@@ -332,6 +332,20 @@ mod tests {
         assert_eq!(c.mirrors_for("docker.io"), ["http://b"]);
         assert!(c.is_insecure("x:1"));
         assert_eq!(c.alpine_mirror, "http://m");
+    }
+
+    #[test]
+    fn rootless_defaults_come_from_xdg_and_the_file_still_wins() {
+        let user = crate::rootless::User { uid: 1000, gid: 1000, name: "a".into(), home: "/home/a".into() };
+        let d = Defaults::rootless(&crate::rootless::Paths::new(&user, &|_| None));
+        assert_eq!(d.root, PathBuf::from("/home/a/.local/share/mini"));
+        assert_eq!(d.config_file, PathBuf::from("/home/a/.config/mini/config.toml"));
+        let c = Config::parse_over("", &d).unwrap();
+        assert_eq!((c.root.as_path(), c.default_network.as_str()), (d.root.as_path(), d.default_network.as_str()));
+        assert!(["pasta", "slirp4netns"].contains(&d.default_network.as_str()));
+        let c = Config::parse_over("root = \"/srv/x\"\ndefault-network = \"none\"\n", &d).unwrap();
+        assert_eq!((c.root.as_path(), c.default_network.as_str()), (Path::new("/srv/x"), "none"));
+        assert_eq!(Config::over(&Defaults::root()), Config::default());
     }
 
     #[test]

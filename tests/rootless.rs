@@ -309,3 +309,132 @@ fn no_newuidmap_and_a_store_without_user_xattrs() {
     assert_eq!(code, 125, "{err}");
     assert!(err.contains("takes no user.* xattrs"), "{err}");
 }
+
+#[test]
+fn host_network_binds_the_hosts_sys_read_only() {
+    let Some(r) = Rootless::new(WITH_RANGE) else { return };
+    // In a network namespace its user namespace does not own, a fresh
+    // sysfs is refused (EPERM): the run succeeding at all is the bind,
+    // which shows the interfaces of the namespace /sys was mounted for.
+    let out = r.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep ' /sys ' /proc/mounts; ls /sys/class/net; touch /sys/x 2>&1; true",
+    ]);
+    assert!(out.contains(" /sys sysfs ro,"), "{out}");
+    assert!(out.contains("lo\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+}
+
+/// Processes of `uid` whose command is `comm`.
+fn processes(uid: u32, comm: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let c = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let owner = std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid()).unwrap_or(0);
+            c.trim() == comm && owner == uid
+        })
+        .collect()
+}
+
+#[test]
+fn slirp4netns_is_the_default_where_pasta_is_missing() {
+    let Some(mut r) = Rootless::new(WITH_RANGE) else { return };
+    let ns = r.netns.as_ref().unwrap();
+    let bin = r.dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["newuidmap", "newgidmap", "slirp4netns"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.join(tool)).unwrap();
+    }
+    std::fs::write(r.home().join(".config/mini/config.toml"), "").unwrap(); // the default network
+    let www = r.dir.join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "host-via-slirp\n").unwrap();
+    let mut server = ns.cmd("busybox", &["httpd", "-f", "-p", "127.0.0.1:18093", "-h", www.to_str().unwrap()]);
+    let mut server = server.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    r.env = vec![("PATH".into(), bin.display().to_string())];
+    let script = "cat /etc/resolv.conf; ip -4 -o addr show eth0; wget -q -O- http://10.0.2.2:18093/";
+    let out = r.ok(&["run", "--rm", IMAGE, "sh", "-c", script]);
+    assert!(out.contains("nameserver 10.0.2.3") && out.contains("10.0.2."), "{out}");
+    assert!(out.ends_with("host-via-slirp\n"), "{out}");
+    let ended = support::poll_until(std::time::Duration::from_secs(5), || {
+        processes(r.uid, "slirp4netns").is_empty().then_some(())
+    });
+    assert!(ended.is_some(), "slirp4netns outlived the --rm container");
+    let web = "mkdir /www && echo via-slirp > /www/index.html && httpd -f -p 80 -h /www";
+    r.ok(&["run", "-d", "--name", "web", "-p", "18094:80", IMAGE, "sh", "-c", web]);
+    let fetched = support::poll_until(std::time::Duration::from_secs(5), || {
+        let (code, out, _) = ns.run("busybox", &["wget", "-q", "-O-", "http://127.0.0.1:18094/"]);
+        (code == 0).then_some(out)
+    });
+    assert_eq!(fetched.as_deref(), Some("via-slirp\n"));
+    assert!(!processes(r.uid, "slirp4netns").is_empty());
+    r.ok(&["rm", "-f", "web"]);
+    let gone = support::poll_until(std::time::Duration::from_secs(5), || {
+        processes(r.uid, "slirp4netns").is_empty().then_some(())
+    });
+    assert!(gone.is_some(), "slirp4netns outlived its container");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn a_lost_namespace_holder_is_replaced_in_the_running_containers_namespace() {
+    let Some(r) = Rootless::new(WITH_RANGE) else { return };
+    r.ok(&["run", "-d", "--name", "keep", IMAGE, "sleep", "60"]);
+    let old = r.holder().expect("a holder");
+    let userns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+    let before = userns(old);
+    // SAFETY: kill by pid, the holder this test's mini started.
+    unsafe { libc::kill(old, libc::SIGKILL) };
+    support::wait_for(std::time::Duration::from_secs(5), "the holder to end", || {
+        (!Path::new(&format!("/proc/{old}")).exists()).then_some(())
+    });
+    // exec must reach the container, which needs its user namespace.
+    assert_eq!(r.ok(&["exec", "keep", "echo", "reached"]), "reached\n");
+    let new = r.holder().expect("a new holder");
+    assert_ne!(new, old);
+    assert_eq!(userns(new), before, "the new holder holds the running container's namespace");
+    r.ok(&["rm", "-f", "keep"]);
+}
+
+#[test]
+fn unshare_runs_commands_in_the_namespace_and_migrate_ends_it() {
+    let Some(r) = Rootless::new(WITH_RANGE) else { return };
+    let out = r.ok(&["unshare", "sh", "-c", "id -u; cat /proc/self/uid_map; echo $MINI_STORE"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", &r.uid.to_string(), "1"], "{out}");
+    assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["1", &SUB.to_string(), "65536"], "{out}");
+    assert_eq!(lines.last().copied(), Some(r.store().to_str().unwrap()));
+    // What the user cannot remove from outside (owned by its subuids),
+    // it can from inside.
+    let (code, _, err) = r.run(&["unshare", "rm", "-rf", r.store().join("trash").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = r.run(&["unshare", "no-such-command"]);
+    assert_eq!(code, 127);
+    // migrate: refused while a container runs, then the holder ends.
+    r.ok(&["run", "-d", "--name", "m1", IMAGE, "sleep", "60"]);
+    let (code, _, err) = r.run(&["system", "migrate"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("1 container(s) run in it"), "{err}");
+    r.ok(&["rm", "-f", "m1"]);
+    let holder = r.holder().unwrap();
+    r.ok(&["system", "migrate"]);
+    let gone = support::poll_until(std::time::Duration::from_secs(5), || {
+        (!Path::new(&format!("/proc/{holder}")).exists()).then_some(())
+    });
+    assert!(gone.is_some());
+    // Root has no namespace to enter.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mini")).args(["unshare", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is for rootless mini"));
+}

@@ -39,9 +39,9 @@ pub fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Recor
         net: &network.ns,
     });
     match started {
-        Ok(s) => {
+        Ok(mut s) => {
             let mut network = network;
-            network.helper = s.helper;
+            network.helper = s.helper.take();
             Ok((s, network))
         }
         Err(e) => {
@@ -57,7 +57,7 @@ fn start_network(store: &Store, c: &Container, cfg: &ContainerConfig, record: &R
     match Mode::parse(&record.container.network)? {
         Mode::None => Ok(Attached::bare(NetNs::New(None))),
         Mode::Host => Ok(Attached::bare(NetNs::Host)),
-        Mode::Pasta => attach::user_mode(store, &c.id, &record.container.net.ports),
+        Mode::Stack(stack) => attach::user_mode(store, &c.id, stack, &record.container.net.ports),
         Mode::Container(key) => Ok(Attached::bare(NetNs::Join(namespace_of(store, &key)?))),
         Mode::Network(name) => {
             let who =

@@ -52,6 +52,9 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
     let _ = p::setsid();
     let store = Store::open(&config.root)?;
     let c = super::containers(&store)?.get(id);
+    // Rootless: listed as a way back into the user namespace while it runs.
+    let _registered = crate::rootless::current()
+        .and_then(|u| crate::rootless::ns::register_monitor(&crate::rootless::Paths::of_process(u)));
     let failed = |e: &Error| {
         say(&report, &Report::Failed(Failed::of(e)));
         Ok(e.exit_code())

@@ -57,6 +57,11 @@ pub fn decide(
         }
         _ => {
             let hosts = etc::hosts(hostname, &[], &options.add_hosts, &[]);
+            let mut dns = dns;
+            // slirp4netns answers DNS itself, on an address of its own.
+            if let (Mode::Stack(stack), true) = (&mode, dns.servers.is_empty()) {
+                dns.servers.extend(stack.nameserver().map(String::from));
+            }
             (hosts, etc::resolv_conf(&etc::read_host("/etc/resolv.conf"), &dns))
         }
     };
@@ -84,7 +89,7 @@ fn rootless_allows(mode: &Mode, flags: &RunFlags) -> Result<()> {
     if let Mode::Network(name) = mode {
         return Err(Error::new(format!("use network {name}"))
             .because("rootless mini cannot make bridges or veth pairs in the host's network namespace")
-            .hint("use the default (pasta), --network none, host or container:NAME"));
+            .hint("use the default (pasta or slirp4netns), --network none, host or container:NAME"));
     }
     let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
         .ok()
@@ -151,7 +156,7 @@ fn options(flags: &RunFlags, exposed: &[String], mode: &Mode, network: Option<&N
         publish.extend(ports::publish_all(&rest));
     }
     ports::check_conflicts(&publish)?;
-    if network.is_none() && *mode != Mode::Pasta && !publish.is_empty() {
+    if network.is_none() && !matches!(mode, Mode::Stack(_)) && !publish.is_empty() {
         // As Docker: published ports mean nothing without a bridge.
         eprintln!("mini: warning: published ports are discarded with --network {}", mode_name(mode));
         publish.clear();
@@ -173,7 +178,7 @@ fn mode_name(mode: &Mode) -> &str {
         Mode::Host => "host",
         Mode::Container(_) => "container",
         Mode::Network(n) => n,
-        Mode::Pasta => crate::network::PASTA,
+        Mode::Stack(stack) => stack.program(),
     }
 }
 

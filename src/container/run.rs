@@ -150,7 +150,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     if flags.network.as_deref().is_some_and(|n| n.starts_with("container:")) {
         process.hostname = None; // the joined container's, as its /etc files
     }
-    let own_network = matches!(crate::network::Mode::parse(&net.mode)?, Mode::None | Mode::Network(_));
+    let own_network = !matches!(crate::network::Mode::parse(&net.mode)?, Mode::Host | Mode::Container(_));
     process.sysctls = flags.sysctl.iter().map(|s| spec::parse_sysctl(s, own_network)).collect::<Result<_>>()?;
     process.devices = devices(flags)?;
     let mut cgroups = Cgroups::for_container(

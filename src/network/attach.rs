@@ -19,6 +19,7 @@ use super::records::{Endpoint, Holder, Locked, Networks};
 use super::{host, ipam, NetOptions};
 use crate::error::{Error, Result};
 use crate::runtime::net::{NetNs, Plug, CONTAINER_IF};
+use crate::runtime::usermode::{Forward, Helper, Stack, UserMode};
 use crate::sys::process as p;
 
 /// The container being attached.
@@ -34,8 +35,8 @@ pub struct Who<'a> {
 pub struct Attached {
     pub ns: NetNs,
     _reserved: Vec<OwnedFd>,
-    /// The user-mode network's process (pasta), ended with this.
-    pub helper: Option<i32>,
+    /// The user-mode network's process, ended with this.
+    pub helper: Option<Helper>,
 }
 
 impl Attached {
@@ -45,33 +46,23 @@ impl Attached {
     }
 }
 
-impl Drop for Attached {
-    fn drop(&mut self) {
-        // pasta, given the namespace by fd, does not notice it is gone, and
-        // it keeps SIGTERM blocked: its end is the container's, by SIGKILL.
-        if let Some(pid) = self.helper.take() {
-            let _ = crate::sys::process::kill(pid, libc::SIGKILL);
-        }
-    }
-}
-
-/// pasta for container `id` (rootless mini's default network): the
-/// published ports checked free now (pasta binds them) and a host port of
-/// 0 chosen, as for a bridge.
-pub fn user_mode(store: &Store, id: &str, ports: &[PortMapping]) -> Result<Attached> {
+/// A user-mode network (rootless mini's default) for container `id`: the
+/// published ports checked free now (the stack binds them) and a host port
+/// of 0 chosen, as for a bridge.
+pub fn user_mode(store: &Store, id: &str, stack: Stack, ports: &[PortMapping]) -> Result<Attached> {
     let (reserved, ports) = reserve(ports)?;
-    drop(reserved); // pasta binds them itself, a moment from now
-    let spec = |m: &PortMapping| match m.host_ip {
-        Some(ip) => format!("{ip}/{}:{}", m.host_port, m.container_port),
-        None => format!("{}:{}", m.host_port, m.container_port),
-    };
-    let of = |proto: Proto| ports.iter().filter(|m| m.proto == proto).map(spec).collect::<Vec<_>>();
-    let pasta = crate::runtime::net::Pasta {
-        tcp: of(Proto::Tcp),
-        udp: of(Proto::Udp),
-        pid_file: store.containers_dir().join(id).join(files::PASTA_PID),
-    };
-    Ok(Attached::bare(NetNs::UserMode(pasta)))
+    drop(reserved); // the stack binds them itself, a moment from now
+    let ports = ports
+        .iter()
+        .map(|m| Forward {
+            udp: m.proto == Proto::Udp,
+            host_ip: m.host_ip,
+            host_port: m.host_port,
+            container_port: m.container_port,
+        })
+        .collect();
+    let dir = store.containers_dir().join(id);
+    Ok(Attached::bare(NetNs::UserMode(UserMode { stack, ports, dir })))
 }
 
 /// Attach container `who` to network `name` for one run.

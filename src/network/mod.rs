@@ -36,20 +36,26 @@ pub enum Mode {
     Container(String),
     /// A network by name: `bridge` (the default) or a user network.
     Network(String),
-    /// A user-mode network stack (pasta) run by mini for the container:
-    /// rootless mini's default, as Podman's.
-    Pasta,
+    /// A user-mode network stack (pasta or slirp4netns) run by mini for
+    /// the container: rootless mini's default, as Podman's.
+    Stack(Stack),
 }
 
-/// The name of rootless mini's default network mode.
-pub const PASTA: &str = "pasta";
+use crate::runtime::usermode::Stack;
+
+/// Rootless mini's default network: pasta, else slirp4netns (as Podman
+/// picks), else pasta (whose absence is then reported at run).
+pub fn user_mode_default() -> &'static str {
+    Stack::detect().unwrap_or(Stack::Pasta).program()
+}
 
 impl Mode {
     pub fn parse(text: &str) -> Result<Mode> {
         match text {
             "none" => Ok(Mode::None),
             "host" => Ok(Mode::Host),
-            PASTA => Ok(Mode::Pasta),
+            "pasta" => Ok(Mode::Stack(Stack::Pasta)),
+            "slirp4netns" => Ok(Mode::Stack(Stack::Slirp4netns)),
             "bridge" | "default" => Ok(Mode::Network(records::DEFAULT.to_string())),
             "" => Err(Error::new("invalid --network \"\"").because("no network named").hint(HINT)),
             t => match t.strip_prefix("container:") {

@@ -36,7 +36,12 @@ pub fn enter(user: &User, paths: &Paths) -> Result<()> {
         match holder(paths) {
             Some(fds) => fds,
             None => {
-                let pid = create(user)?;
+                // A lost holder (killed) while containers still run in its
+                // namespace: hold theirs again, or exec could not reach them.
+                let pid = match adoptable(paths) {
+                    Some(monitor) => create_in(&monitor)?,
+                    None => create(user)?,
+                };
                 write_pid(paths, pid)?;
                 holder(paths).ok_or_else(|| {
                     Error::new("set up rootless mini's user namespace").because("its holder process ended at once")
@@ -51,6 +56,38 @@ pub fn enter(user: &User, paths: &Paths) -> Result<()> {
     Ok(())
 }
 
+/// Monitors of running containers list themselves here (`holders/PID`),
+/// so a lost holder's namespace can be found again through them.
+fn holders_dir(paths: &Paths) -> PathBuf {
+    paths.runtime_dir.join("holders")
+}
+
+/// A monitor's entry, made when it starts and removed when it ends (a
+/// stale one is ignored: its pid is checked like the holder's).
+pub struct Registered(PathBuf);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Called by a rootless container's monitor.
+pub fn register_monitor(paths: &Paths) -> Option<Registered> {
+    let dir = holders_dir(paths);
+    let _ = std::fs::create_dir(&dir);
+    let file = dir.join(std::process::id().to_string());
+    std::fs::write(&file, b"").ok().map(|()| Registered(file))
+}
+
+/// The namespace files of a live monitor in a namespace other than ours.
+fn adoptable(paths: &Paths) -> Option<Held> {
+    let entries = std::fs::read_dir(holders_dir(paths)).ok()?;
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()).find_map(|pid| held_by(pid, MONITOR))
+}
+
+const MONITOR: &str = "mini-monitor";
+
 /// The namespace files of a live holder.
 struct Held {
     user: OwnedFd,
@@ -59,11 +96,17 @@ struct Held {
 
 fn holder(paths: &Paths) -> Option<Held> {
     let pid: i32 = std::fs::read_to_string(pid_file(paths)).ok()?.trim().parse().ok()?;
+    held_by(pid, PAUSE_NAME)
+}
+
+/// Process `pid`'s user and mount namespaces, if it is called `name` and
+/// lives in a user namespace other than ours.
+fn held_by(pid: i32, name: &str) -> Option<Held> {
     let held = Held { user: p::open_ns(pid, "user").ok()?, mnt: p::open_ns(pid, "mnt").ok()? };
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok()?;
     let ours = std::fs::read_link("/proc/self/ns/user").ok()?;
-    (comm.trim() == PAUSE_NAME && theirs != ours).then_some(held)
+    (comm.trim() == name && theirs != ours).then_some(held)
 }
 
 fn join(held: &Held) -> Result<()> {
@@ -136,6 +179,41 @@ fn create(user: &User) -> Result<i32> {
                 eprintln!("{}", subid::fallback_note(&user.name));
             }
             Ok(pid)
+        }
+    }
+}
+
+/// A new holder in the namespaces of `held` (a running monitor's).
+fn create_in(held: &Held) -> Result<i32> {
+    let (ready_r, ready_w) = p::pipe()?;
+    match p::fork()? {
+        None => {
+            drop(ready_r);
+            match p::fork() {
+                Ok(None) => {
+                    let _ = p::set_name(PAUSE_NAME);
+                    let mut ready = std::fs::File::from(ready_w);
+                    if join(held).is_err() {
+                        p::exit_now(1);
+                    }
+                    let _ = write!(ready, "ok {}", std::process::id());
+                    drop(ready);
+                    let _ = p::setsid();
+                    p::null_stdio();
+                    p::close_from(3);
+                    p::pause_forever()
+                }
+                _ => p::exit_now(0),
+            }
+        }
+        Some(middle) => {
+            drop(ready_w);
+            let _ = p::wait(middle, false);
+            let mut line = String::new();
+            let _ = std::fs::File::from(ready_r).read_to_string(&mut line);
+            line.strip_prefix("ok ").and_then(|p| p.trim().parse().ok()).ok_or_else(|| {
+                Error::new("hold rootless mini's user namespace again").because("joining a running monitor's failed")
+            })
         }
     }
 }

@@ -16,4 +16,5 @@ pub mod security;
 pub mod spec;
 pub mod tty;
 pub mod user;
+pub mod usermode;
 pub mod userns;

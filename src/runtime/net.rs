@@ -16,9 +16,9 @@ pub const CONTAINER_IF: &str = "eth0";
 pub enum NetNs {
     /// Its own, with loopback up and, when plugged, an `eth0`.
     New(Option<Plug>),
-    /// Its own, connected by a user-mode network stack (pasta) that mini
-    /// starts once the namespace exists.
-    UserMode(Pasta),
+    /// Its own, connected by a user-mode network stack (pasta or
+    /// slirp4netns) that mini starts once the namespace exists.
+    UserMode(super::usermode::UserMode),
     /// That of another container (`--network container:X`): its
     /// `/proc/PID/ns/net`, opened by the engine.
     Join(OwnedFd),
@@ -60,81 +60,6 @@ pub struct Plug {
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
-}
-
-/// pasta for one container: a tap `eth0` in its namespace with the host's
-/// addresses and routes copied (`--config-net`), the gateway address
-/// mapped to the host's loopback, and the published ports forwarded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pasta {
-    /// `-t` specs (`[ADDR/]HOSTPORT:PORT`), then `-u` specs.
-    pub tcp: Vec<String>,
-    pub udp: Vec<String>,
-    /// Where pasta writes its pid (the container dir's).
-    pub pid_file: std::path::PathBuf,
-}
-
-pub const PASTA: &str = "pasta";
-
-impl Pasta {
-    /// pasta's arguments for the namespace open as fd `netns_fd`.
-    ///
-    /// By fd, not `/proc/PID/ns/net`: pasta drops its capabilities before
-    /// it opens the path, and the kernel lets a process open another's
-    /// namespace only if it holds every capability that one does (the
-    /// waiting container process still holds them all); mini opens it.
-    pub fn args(&self, netns_fd: i32) -> Vec<String> {
-        let specs = |flag: &str, v: &[String]| -> Vec<String> {
-            if v.is_empty() {
-                vec![flag.to_string(), "none".to_string()]
-            } else {
-                v.iter().flat_map(|s| [flag.to_string(), s.clone()]).collect()
-            }
-        };
-        let mut args = vec!["--config-net".to_string(), "--quiet".to_string(), "--ns-ifname".to_string()];
-        args.push(CONTAINER_IF.to_string());
-        args.extend(["--netns".to_string(), format!("/proc/self/fd/{netns_fd}")]);
-        args.extend(["--pid".to_string(), self.pid_file.display().to_string()]);
-        args.extend(specs("-t", &self.tcp));
-        args.extend(specs("-u", &self.udp));
-        args.extend(["-T", "none", "-U", "none"].map(String::from));
-        // pasta drops to "nobody" before it opens the namespace, whose
-        // file only its owner may open: mini's root (rootless: the user).
-        args.extend(["--runas", "0:0"].map(String::from));
-        args
-    }
-}
-
-/// Start pasta for process `pid`'s namespace; returns once the namespace
-/// is connected (pasta forks into the background then), with pasta's pid.
-pub fn start_pasta(pid: i32, pasta: &Pasta) -> Result<i32> {
-    use crate::error::Error;
-    let what = "connect the container's network with pasta";
-    let netns = crate::sys::process::open_ns(pid, "net")?;
-    let fd = crate::sys::process::inheritable(&netns)?;
-    let out =
-        std::process::Command::new(PASTA).args(pasta.args(fd)).stdin(std::process::Stdio::null()).output().map_err(
-            |e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::new(what)
-                    .because("pasta is not installed")
-                    .hint("install the passt package (apt-get install passt), or run with --network none"),
-                _ => Error::new(what).because(e),
-            },
-        )?;
-    if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let line = text.lines().rfind(|l| !l.contains("syslog")).unwrap_or("it failed").to_string();
-        let hint = if line.contains("tun") {
-            "pasta needs /dev/net/tun readable and writable by you (as root: chmod 0666 /dev/net/tun)"
-        } else {
-            "run with --network none, or check `pasta --config-net` on this host"
-        };
-        return Err(Error::new(what).because(line).hint(hint));
-    }
-    std::fs::read_to_string(&pasta.pid_file)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| Error::new(what).because(format!("it wrote no pid to {}", pasta.pid_file.display())))
 }
 
 /// The host's half, run by mini once the child made its namespace: the

@@ -77,8 +77,8 @@ impl<'a> CgroupEntry<'a> {
 /// A started container process, as seen from mini.
 pub struct Started {
     pub pid: i32,
-    /// The user-mode network's process (pasta), for its holder to end.
-    pub helper: Option<i32>,
+    /// The user-mode network's process, for its holder to end.
+    pub helper: Option<super::usermode::Helper>,
     master: Option<OwnedFd>,
     sigfd: OwnedFd,
     interactive: bool,
@@ -136,9 +136,7 @@ pub fn start(l: &Launch) -> Result<Started> {
         None => setup,
     };
     if let Err(e) = outcome {
-        if let Some(h) = helper {
-            let _ = p::kill(h, libc::SIGKILL);
-        }
+        drop(helper); // ends it
         let _ = p::kill(pid, libc::SIGKILL);
         let _ = p::wait(pid, false);
         return Err(e);
@@ -188,7 +186,12 @@ fn reports_ready(l: &Launch) -> bool {
 /// The parent's side of the handshake: the cgroups, the id maps and the
 /// mounts it prepares (user namespace only), the network connected from
 /// outside, then "go". Returns the user-mode network's pid, if any.
-fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> Result<Option<i32>> {
+fn handshake(
+    l: &Launch,
+    pid: i32,
+    go: OwnedFd,
+    root_sock: Option<&OwnedFd>,
+) -> Result<Option<super::usermode::Helper>> {
     let with_cgroups = match l.cgroups {
         CgroupEntry::Opened(_) => true,
         CgroupEntry::Deferred(cgroups) => cgroups.make()?,
@@ -209,7 +212,7 @@ fn handshake(l: &Launch, pid: i32, go: OwnedFd, root_sock: Option<&OwnedFd>) -> 
         }
     }
     let helper = match l.net {
-        NetNs::UserMode(pasta) => Some(net::start_pasta(pid, pasta)?),
+        NetNs::UserMode(stack) => Some(super::usermode::start(pid, stack)?),
         _ => None,
     };
     p::send_byte(&go, if with_cgroups { Go::WithCgroups } else { Go::WithoutCgroups }.encode())

@@ -365,8 +365,8 @@ pub mod files {
     pub const HOSTNAME: &str = "hostname";
     pub const HOSTS: &str = "hosts";
     pub const RESOLV_CONF: &str = "resolv.conf";
-    /// The pid of the container's user-mode network (pasta), while it runs.
-    pub const PASTA_PID: &str = "pasta.pid";
+    // The runtime's user-mode network may add its own files while the
+    // container runs (runtime::usermode: pasta.pid, slirp.sock).
 }
 
 impl Container {

@@ -302,3 +302,28 @@ fn the_freezer_is_v2s_cgroup_freeze_else_v1s_freezer_state() {
     // No freezer at all: pause is refused.
     assert_eq!(Freezer::of(&[]), None);
 }
+
+#[test]
+fn rootless_keeps_only_a_delegated_v2_tree() {
+    let f = Fake::new();
+    let ctl = ("cgroup.controllers", "cpu memory pids\n");
+    f.cgroup("unified", &[ctl, ("cgroup.subtree_control", "cpu memory pids\n")]);
+    let ty = ("cgroup.type", "domain\n");
+    f.cgroup("unified/user/alice", &[ctl, ty, ("cgroup.subtree_control", "cpu memory pids\n"), ("cgroup.procs", "")]);
+    let mounts = [V1_MOUNTS[0], V1_MOUNTS[1], ("unified", "cgroup2", "")];
+    let self_cgroup = b"4:memory:/\n3:pids:/\n0::/user/alice\n";
+    // Delegated: the user's own v2 cgroup is writable; v1 never counts.
+    let delegated = f.p("unified/user/alice");
+    let mut layout = f.layout(&mounts, self_cgroup);
+    layout.keep_delegated(&|p| p.starts_with(&delegated));
+    assert_eq!(layout.hierarchies.len(), 1);
+    assert_eq!(layout.hierarchies[0].version, Version::V2);
+    let p = plan_of(&f, &layout, "mini", &limits(|x| x.memory = Some("16m".into())));
+    let dirs: Vec<PathBuf> = p.dirs.iter().map(|d| d.path.clone()).collect();
+    assert_eq!(dirs, [f.p("unified/user/alice/mini/abc")]);
+    assert!(p.steps.iter().any(|s| matches!(s, Step::Write { file, .. } if file.ends_with("memory.max"))));
+    // Nothing writable (this machine's case): nothing left to place in.
+    let mut none = f.layout(&mounts, self_cgroup);
+    none.keep_delegated(&|_| false);
+    assert!(none.hierarchies.is_empty());
+}
