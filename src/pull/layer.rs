@@ -34,14 +34,10 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    pub fn commit(self) -> Result<()> {
-        if let Some(blob) = self.blob {
-            blob.commit()?;
-        }
-        if let Some(layer) = self.layer {
-            layer.commit()?;
-        }
-        Ok(())
+    /// The blob and the unpacked layer, for [`mini_store::Store::publish`]
+    /// (`None` for what the store already had).
+    pub fn into_parts(self) -> (Option<Ingest>, Option<PendingLayer>) {
+        (self.blob, self.layer)
     }
 }
 

@@ -95,7 +95,12 @@ pub struct Extractor {
     root_path: PathBuf,
     layer: String,
     cache: HashMap<PathBuf, Rc<Dir>>,
-    dir_times: Vec<(PathBuf, Timestamps)>,
+    /// Directory mtimes still to set: last, since creating children changes them.
+    dir_times: HashMap<PathBuf, Timestamps>,
+    /// Directories whose mtime was set as their fd left the cache (no open
+    /// just for that at the end); one resolved again may change, so its
+    /// time goes back to `dir_times`.
+    dir_times_set: HashMap<PathBuf, Timestamps>,
     buf: Vec<u8>,
     euid: u32,
     egid: u32,
@@ -107,6 +112,9 @@ pub struct Extractor {
     ids: Option<IdMapper>,
     /// Layers: `.wh.` names are whiteouts. Copies: they are plain names.
     whiteouts: bool,
+    /// Layers: start the writeback of each finished file of at least this
+    /// many bytes (see [`Extractor::start_writeback`]). Copies: `None`.
+    writeback_min: Option<u64>,
 }
 
 impl Extractor {
@@ -117,7 +125,8 @@ impl Extractor {
             root_path: root_path.to_path_buf(),
             layer: layer.to_string(),
             cache: HashMap::new(),
-            dir_times: Vec::new(),
+            dir_times: HashMap::new(),
+            dir_times_set: HashMap::new(),
             buf: vec![0; COPY_BUF],
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
@@ -125,7 +134,17 @@ impl Extractor {
             rename_top: None,
             ids: None,
             whiteouts: true,
+            writeback_min: None,
         }
+    }
+
+    /// Start writing each finished file of at least `min_bytes` back to disk
+    /// while the extraction goes on (sync_file_range WRITE: queued, not
+    /// waited for), so the caller's one sync at the end finds most of the
+    /// layer already on its way.
+    pub fn start_writeback(mut self, min_bytes: u64) -> Extractor {
+        self.writeback_min = Some(min_bytes);
+        self
     }
 
     /// For copies rather than layers: `.wh.` names stay plain files, the
@@ -293,8 +312,11 @@ impl Extractor {
             }
             Err(e) => return Err(e).op("open directory", self.full(rel)),
         };
+        if let Some(ts) = self.dir_times_set.remove(rel) {
+            self.dir_times.insert(rel.to_path_buf(), ts); // may change again
+        }
         let dir = Rc::new(Dir::new(fd));
-        self.remember(rel, dir.clone());
+        self.remember(rel, dir.clone())?;
         Ok(dir)
     }
 
@@ -309,11 +331,24 @@ impl Extractor {
         }
     }
 
-    fn remember(&mut self, rel: &Path, fd: Rc<Dir>) {
+    fn remember(&mut self, rel: &Path, fd: Rc<Dir>) -> Result<()> {
         if self.cache.len() >= MAX_CACHED_DIRS {
-            self.cache.clear();
+            self.drop_cache()?;
         }
         self.cache.insert(rel.to_path_buf(), fd);
+        Ok(())
+    }
+
+    /// Empties the parent cache, first setting the pending mtime of each
+    /// directory leaving it through the fd at hand.
+    fn drop_cache(&mut self) -> Result<()> {
+        for (rel, dir) in std::mem::take(&mut self.cache) {
+            if let Some(ts) = self.dir_times.remove(&rel) {
+                rustix::fs::futimens(&*dir, &ts).op("set times of", self.full(&rel))?;
+                self.dir_times_set.insert(rel, ts);
+            }
+        }
+        Ok(())
     }
 
     /// Removes whatever is at `pfd/name` (a whole tree for a directory).
@@ -332,7 +367,7 @@ impl Extractor {
             rustix::fs::unlinkat(pfd, OsStr::from_bytes(name), AtFlags::empty()).op("remove", self.full(rel))?;
         }
         if matches!(ft, FileType::Directory | FileType::Symlink) {
-            self.cache.clear(); // cached resolutions may have passed through it
+            self.drop_cache()?; // cached resolutions may have passed through it
         }
         Ok(())
     }
@@ -357,24 +392,37 @@ impl Extractor {
 
     fn make_dir(&mut self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
         let n = OsStr::from_bytes(name);
-        match rustix::fs::mkdirat(pfd, n, Mode::from_raw_mode(0o700)) {
+        // Created with its own permission bits, so no fchmod is needed when
+        // the umask keeps them all (the old code made it 0700 and chmodded
+        // at once: nothing waited in between).
+        let create_mode = Mode::from_raw_mode(meta.mode & 0o777);
+        let mut created = true;
+        match rustix::fs::mkdirat(pfd, n, create_mode) {
             Ok(()) => {}
             Err(Errno::EXIST) => {
                 let st = rustix::fs::statat(pfd, n, AtFlags::SYMLINK_NOFOLLOW).op("stat", self.full(rel))?;
                 if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
                     self.remove_at(pfd, name, rel)?;
-                    rustix::fs::mkdirat(pfd, n, Mode::from_raw_mode(0o700)).op("create directory", self.full(rel))?;
+                    rustix::fs::mkdirat(pfd, n, create_mode).op("create directory", self.full(rel))?;
+                } else {
+                    created = false; // made earlier (as a parent, or by an earlier entry): chmod it
                 }
             }
             Err(e) => return Err(e).op("create directory", self.full(rel)),
         }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(pfd, n, flags, Mode::empty()).op("open directory", self.full(rel))?;
-        self.fd_meta(&fd, rel, meta, pfd.setgid.get())?;
-        self.dir_times.push((rel.to_path_buf(), meta.times()));
+        // In a setgid directory a new directory inherits the setgid bit:
+        // only fchmod clears it.
+        if created && !pfd.setgid.get() {
+            self.fd_meta_created(fd.as_fd(), rel, meta, false)?;
+        } else {
+            self.fd_meta(&fd, rel, meta, pfd.setgid.get())?;
+        }
+        self.dir_times.insert(rel.to_path_buf(), meta.times());
+        self.dir_times_set.remove(rel);
         let dir = Dir { fd, setgid: Cell::new(meta.mode & 0o2000 != 0) };
-        self.remember(rel, Rc::new(dir));
-        Ok(())
+        self.remember(rel, Rc::new(dir))
     }
 
     fn root_meta(&mut self, meta: &Meta) -> Result<()> {
@@ -382,7 +430,7 @@ impl Extractor {
         // The root's own parent is outside the layer: always chown.
         self.fd_meta(&*root, Path::new(""), meta, true)?;
         root.setgid.set(meta.mode & 0o2000 != 0);
-        self.dir_times.push((PathBuf::new(), meta.times()));
+        self.dir_times.insert(PathBuf::new(), meta.times());
         Ok(())
     }
 
@@ -400,6 +448,7 @@ impl Extractor {
         let fd =
             self.create_replacing(pfd, name, rel, "create file", || rustix::fs::openat(pfd, n, flags, create_mode))?;
         let mut file = File::from(fd);
+        let mut size = 0u64;
         loop {
             let got = match data.read(&mut self.buf) {
                 Ok(0) => break,
@@ -408,6 +457,10 @@ impl Extractor {
                 Err(e) => return Err(e).op("read tar data for", self.full(rel)),
             };
             file.write_all(&self.buf[..got]).op("write", self.full(rel))?;
+            size += got as u64;
+        }
+        if self.writeback_min.is_some_and(|min| size >= min && size > 0) {
+            crate::util::start_writeback(&file, 0, 0);
         }
         self.fd_meta_created(file.as_fd(), rel, meta, pfd.setgid.get())?;
         rustix::fs::futimens(&file, &meta.times()).op("set times of", self.full(rel))
@@ -540,19 +593,19 @@ impl Extractor {
     fn finish_dir_times(&mut self) -> Result<()> {
         let times = std::mem::take(&mut self.dir_times);
         for (rel, ts) in &times {
-            let fd = if rel.as_os_str().is_empty() {
-                self.root.clone()
+            let set = |fd: BorrowedFd<'_>| rustix::fs::futimens(fd, ts).op("set times of", self.full(rel));
+            if rel.as_os_str().is_empty() {
+                set(self.root.as_fd())?;
             } else if let Some(dir) = self.cache.get(rel) {
-                dir.clone()
+                set(dir.as_fd())?;
             } else {
                 match self.open_in_root(rel, OFlags::NOFOLLOW) {
-                    Ok(fd) => Rc::new(Dir::new(fd)),
+                    Ok(fd) => set(fd.as_fd())?,
                     // Replaced later in the layer by a non-directory or removed: nothing to set.
                     Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
                     Err(e) => return Err(e).op("open directory", self.full(rel)),
                 }
-            };
-            rustix::fs::futimens(&*fd, ts).op("set times of", self.full(rel))?;
+            }
         }
         Ok(())
     }

@@ -85,7 +85,7 @@ impl LayerStore {
         let diff = pending.tmp.join("diff");
         let root = open_dir(&diff)?;
         let mut reader = BackgroundSha256Reader::new(tar);
-        Extractor::new(root, &diff, &diff_id.to_string()).extract(&mut reader)?;
+        Extractor::new(root, &diff, &diff_id.to_string()).start_writeback(writeback_min()).extract(&mut reader)?;
         let stream = format!("layer {diff_id}");
         let (actual, size) = reader.drain().op("read tar stream of", stream)?;
         if &actual != diff_id {
@@ -176,9 +176,26 @@ impl PendingLayer {
 
     /// Writes meta.json, syncs the tree, and renames into `layers/<hex>`.
     /// An existing layer with that diff-id is success (ours is discarded).
+    /// (A pull commits all its layers at once with [`crate::Store::publish`].)
     pub fn commit(mut self) -> Result<()> {
-        if self.target.join("meta.json").is_file() {
+        let Some(meta) = self.write_meta()? else {
             return Ok(()); // Drop discards ours
+        };
+        // One syncfs flushes every file of the tree (and meta.json) at once.
+        util::sync_filesystems(&[(&meta, &self.tmp)])?;
+        drop(meta);
+        if self.place()? {
+            util::fsync_dir(&self.layers_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes meta.json into the temp dir (not synced) and returns it open,
+    /// for the caller's syncfs; `None` when the layer is already committed
+    /// (by another process), so ours is to be discarded.
+    pub(crate) fn write_meta(&mut self) -> Result<Option<fs::File>> {
+        if self.target.join("meta.json").is_file() {
+            return Ok(None);
         }
         let meta = LayerMeta { diff_id: self.diff_id.clone(), size: self.size, unpacked_at: util::rfc3339_now() };
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Corrupt {
@@ -188,18 +205,32 @@ impl PendingLayer {
         let meta_path = self.tmp.join("meta.json");
         let mut f = util::create_new(&meta_path)?;
         io::Write::write_all(&mut f, &bytes).op("write layer metadata", &meta_path)?;
-        // One syncfs flushes every file of the tree (and meta.json) at once.
-        rustix::fs::syncfs(&f).op("sync filesystem of", &self.tmp)?;
-        drop(f);
+        Ok(Some(f))
+    }
+
+    /// Renames the (durable) temp dir to `layers/<hex>`; false when another
+    /// process committed the same layer first. The caller fsyncs `layers/`
+    /// when this returned true.
+    pub(crate) fn place(&mut self) -> Result<bool> {
         match rustix::fs::renameat(rustix::fs::CWD, &self.tmp, rustix::fs::CWD, &self.target) {
             Ok(()) => {
                 self.tmp = PathBuf::new();
-                util::fsync_dir(&self.layers_dir)
+                Ok(true)
             }
             // Someone else committed the same layer between our check and rename.
-            Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => Ok(()),
+            Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => Ok(false),
             Err(e) => Err(e).op("rename layer into place", &self.target),
         }
+    }
+
+    /// `layers/`, which [`PendingLayer::place`] renames into.
+    pub(crate) fn layers_dir(&self) -> &Path {
+        &self.layers_dir
+    }
+
+    /// The temp dir (for error messages).
+    pub(crate) fn temp_path(&self) -> &Path {
+        &self.tmp
     }
 }
 
@@ -209,6 +240,12 @@ impl Drop for PendingLayer {
             let _ = util::remove_via_trash(&self.tmp, &self.trash);
         }
     }
+}
+
+/// Files at least this big get their writeback started as soon as they
+/// are written (measured: store/README.md, "Durability").
+fn writeback_min() -> u64 {
+    std::env::var("MINI_WRITEBACK_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {
