@@ -34,19 +34,20 @@ cat >"$WORK/registries.conf" <<CONF
 location = "127.0.0.1:5000"
 insecure = true
 CONF
-# podman's blob temp files go to its storage (on the disk under test), not /var/tmp.
 cat >"$WORK/containers.conf" <<CONF
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
-image_copy_tmp_dir = "storage"
 CONF
 # podman ROOT ARGS..., as a script so /usr/bin/time can run it; podman
 # needs a private mount namespace without the cgroup2 mount on this host
-# (HOST-NOTES), even to pull.
+# (HOST-NOTES), even to pull. Its blob temp files (TMPDIR, else /var/tmp)
+# go to the disk under test too.
 cat >"$WORK/podman-in" <<'SCRIPT'
 #!/bin/sh
 root=$1; shift
+export TMPDIR="$root.tmp"
+mkdir -p "$TMPDIR"
 exec unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' sh \
   podman --root "$root" --runroot "/run/mb-pull-$(basename "$(dirname "$root")")" --storage-driver overlay "$@"
 SCRIPT

@@ -101,16 +101,7 @@ impl Puller<'_> {
         for (bytes, digest) in resolved.documents.iter().rev() {
             blobs.extend(self.store.content().stage(bytes, digest)?);
         }
-        if std::env::var_os("MINI_PUBLISH_SERIAL").is_some() {
-            for b in blobs {
-                b.commit()?;
-            }
-            for l in layers {
-                l.commit()?;
-            }
-        } else {
-            self.store.publish(blobs, layers)?;
-        }
+        self.store.publish(blobs, layers)?;
         let record = record_for(reference, &resolved);
         self.store.images().put(record.clone())?;
         self.progress.say(&format!("Digest: {}", resolved.index.as_ref().unwrap_or(&resolved.digest)));

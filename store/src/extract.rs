@@ -112,9 +112,6 @@ pub struct Extractor {
     ids: Option<IdMapper>,
     /// Layers: `.wh.` names are whiteouts. Copies: they are plain names.
     whiteouts: bool,
-    /// Layers: start the writeback of each finished file of at least this
-    /// many bytes (see [`Extractor::start_writeback`]). Copies: `None`.
-    writeback_min: Option<u64>,
 }
 
 impl Extractor {
@@ -134,17 +131,7 @@ impl Extractor {
             rename_top: None,
             ids: None,
             whiteouts: true,
-            writeback_min: None,
         }
-    }
-
-    /// Start writing each finished file of at least `min_bytes` back to disk
-    /// while the extraction goes on (sync_file_range WRITE: queued, not
-    /// waited for), so the caller's one sync at the end finds most of the
-    /// layer already on its way.
-    pub fn start_writeback(mut self, min_bytes: u64) -> Extractor {
-        self.writeback_min = Some(min_bytes);
-        self
     }
 
     /// For copies rather than layers: `.wh.` names stay plain files, the
@@ -448,7 +435,6 @@ impl Extractor {
         let fd =
             self.create_replacing(pfd, name, rel, "create file", || rustix::fs::openat(pfd, n, flags, create_mode))?;
         let mut file = File::from(fd);
-        let mut size = 0u64;
         loop {
             let got = match data.read(&mut self.buf) {
                 Ok(0) => break,
@@ -457,10 +443,6 @@ impl Extractor {
                 Err(e) => return Err(e).op("read tar data for", self.full(rel)),
             };
             file.write_all(&self.buf[..got]).op("write", self.full(rel))?;
-            size += got as u64;
-        }
-        if self.writeback_min.is_some_and(|min| size >= min && size > 0) {
-            crate::util::start_writeback(&file, 0, 0);
         }
         self.fd_meta_created(file.as_fd(), rel, meta, pfd.setgid.get())?;
         rustix::fs::futimens(&file, &meta.times()).op("set times of", self.full(rel))

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +38,16 @@ pub(crate) fn start_writeback(fd: impl AsFd, offset: u64, len: u64) {
     unsafe {
         libc::sync_file_range(fd, offset as libc::off64_t, len as libc::off64_t, libc::SYNC_FILE_RANGE_WRITE);
     }
+}
+
+/// A syncfs(2) of `fd`'s filesystem on a thread of its own: the writeback
+/// of everything dirty there starts now and goes on while the caller
+/// works. Join the handle before relying on anything, and before the
+/// process forks (mini clones containers with no other thread alive).
+pub(crate) fn flush_in_background(fd: OwnedFd) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let _ = rustix::fs::syncfs(&fd);
+    })
 }
 
 /// One syncfs(2) for every distinct filesystem among `fds`: it returns once
