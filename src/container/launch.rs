@@ -151,6 +151,13 @@ fn prepare_root(
         userns: spec.id_map.is_some(),
         shm_size: spec.shm_size,
     });
+    let root = if record.container.etc_in_memory.is_empty() {
+        root
+    } else {
+        let contents: Vec<(String, Vec<u8>)> =
+            record.container.etc_in_memory.iter().map(|(n, c)| (n.clone(), c.clone().into_bytes())).collect();
+        rootfs::etc_in_memory(&root, &etc_files, &contents)
+    };
     match &spec.id_map {
         Some(map) => {
             userns::prepare_dirs(&dirs, map)?;

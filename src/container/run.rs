@@ -120,7 +120,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     }
     let cgroups = Cgroups::for_container(&flags.resources, config.cgroup_parent.as_deref(), &id)?;
     let etc = crate::network::etc::files(process.hostname(), net.hosts, net.resolv).to_vec();
-    let container = ContainerOptions {
+    let mut container = ContainerOptions {
         image_ref: flags.image.clone(),
         rm: flags.rm,
         network: net.mode,
@@ -128,6 +128,13 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
         stop_signal: image_config.and_then(|c| c.stop_signal().clone()),
         resources: flags.resources.clone(),
         cgroups,
+        etc_in_memory: Vec::new(),
+    };
+    let etc = if container.etc_fits_in_memory(process.id_map.is_some()) {
+        container.etc_in_memory = etc.into_iter().map(|(n, c)| (n.to_string(), c)).collect();
+        Vec::new() // no files in the container dir
+    } else {
+        etc
     };
     Ok(Decided { image, id, name, record: Record { process, container }, etc })
 }

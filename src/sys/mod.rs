@@ -116,6 +116,9 @@ pub trait Sys {
     /// A character device node with mode `mode` (umask not applied).
     fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()>;
     fn sethostname(&self, name: &str) -> Result<()>;
+    /// A new file (O_EXCL, no symlink followed) holding `content`, mode 0644.
+    fn write_file(&self, path: &Path, content: &[u8]) -> Result<()>;
+    fn remove_file(&self, path: &Path) -> Result<()>;
     /// Bring the loopback interface of the current network namespace up.
     fn loopback_up(&self) -> Result<()>;
 }
