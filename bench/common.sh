@@ -54,6 +54,7 @@ fresh_fs() {
   case $FS in
     tmpfs) mount -t tmpfs -o size=8g,mode=0755 mini-bench "$dir" ;;
     ext4 | xfs)
+      command -v "mkfs.$FS" >/dev/null || { echo "bench: FS=$FS needs mkfs.$FS (xfsprogs for xfs)" >&2; return 1; }
       img=$(mktemp /var/tmp/mini-bench-fs.XXXXXX)
       FS_IMAGE[$dir]=$img
       truncate -s 6G "$img"

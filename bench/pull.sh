@@ -15,7 +15,8 @@
 # not does not: mini's pull is durable when it returns, podman's is not.
 #
 #   FS=tmpfs|ext4|xfs bench/pull.sh [ROUNDS]   needs root, fixtures/up.sh --big,
-#                                               podman, skopeo (umoci with UMOCI=1)
+#                                               podman, skopeo (umoci with UMOCI=1),
+#                                               mkfs.xfs (xfsprogs) for FS=xfs
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS=${1:-3}

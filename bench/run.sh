@@ -40,7 +40,8 @@
 # host's rlimits and a short runroot.
 #
 # usage: [FS=tmpfs|ext4|xfs] bench/run.sh [RUNS]   (a table on stdout;
-#        RESULTS=DIR keeps hyperfine's JSON of every round there)
+#        RESULTS=DIR keeps hyperfine's JSON of every round there; FS=xfs
+#        needs mkfs.xfs from xfsprogs)
 #
 # FS chooses the disk under the store, the bundles and the state dirs:
 # tmpfs (default), a fresh journaled ext4 or a fresh XFS on a loop device
@@ -75,62 +76,62 @@ trap cleanup EXIT
 # One round's disk, ready: WORK with a store holding the image, the
 # bundles, the /etc files, and podman's storage with the image.
 prepare() {
-export MINI_ROOT=$WORK/store
-$MINI pull -q "$IMAGE" >/dev/null
-# A bundle of exactly the image's rootfs (exported by mini).
-$MINI create --name bench-src "$IMAGE" true >/dev/null
-mkdir -p "$WORK/bundle/rootfs" "$WORK/etc"
-$MINI export bench-src | tar -x -C "$WORK/bundle/rootfs"
-$MINI rm bench-src >/dev/null
-echo bench >"$WORK/etc/hostname"
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\tbench\n' >"$WORK/etc/hosts"
-cp /etc/resolv.conf "$WORK/etc/resolv.conf"
-denied=$(grep -oE '^ +\("[a-z_0-9]+", libc::SYS_' src/runtime/security.rs | grep -oE '"[a-z_0-9]+"' | paste -sd, -)
-(cd "$WORK/bundle" && runc spec)
-# clone is denied when it asks for a new namespace (CLONE_NEWNS, NEWUTS,
-# NEWIPC, NEWUSER, NEWPID, NEWNET, NEWCGROUP); clone3 answers ENOSYS.
-jq --arg etc "$WORK/etc" --argjson denied "[$denied]" '
-  def caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-             "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-             "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
-  def bind($f): {destination: ("/etc/" + $f), type: "bind", source: ($etc + "/" + $f), options: ["rbind", "rprivate"]};
-  .process.args = ["true"] | .process.terminal = false | .hostname = "bench"
-  | .process.capabilities = {bounding: caps, effective: caps, permitted: caps}
-  | .mounts += [bind("hostname"), bind("hosts"), bind("resolv.conf")]
-  | .linux.cgroupsPath = "mini-bench"
-  | .linux.namespaces += [{"type": "cgroup"}]
-  | .linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
-      syscalls: ([{names: $denied, action: "SCMP_ACT_ERRNO", errnoRet: 1}]
-        + ([131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432]
-           | map({names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
-                  args: [{index: 0, value: ., valueTwo: ., op: "SCMP_CMP_MASKED_EQ"}]}))
-        + [{names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}])}' \
-  "$WORK/bundle/config.json" >"$WORK/bundle/config.json.new"
-mv "$WORK/bundle/config.json.new" "$WORK/bundle/config.json"
-# The same bundle with the limits mini's second row sets (Docker's swap
-# default: twice the memory).
-mkdir -p "$WORK/bundle-limits"
-jq --arg root "$WORK/bundle/rootfs" '.root.path = $root | .linux.cgroupsPath = "mini-bench-limits"
-    | .linux.resources.memory = {"limit": 67108864, "swap": 134217728}
-    | .linux.resources.cpu = {"quota": 100000, "period": 100000}
-    | .linux.resources.pids = {"limit": 100}' \
-  "$WORK/bundle/config.json" >"$WORK/bundle-limits/config.json"
+  export MINI_ROOT=$WORK/store
+  $MINI pull -q "$IMAGE" >/dev/null
+  # A bundle of exactly the image's rootfs (exported by mini).
+  $MINI create --name bench-src "$IMAGE" true >/dev/null
+  mkdir -p "$WORK/bundle/rootfs" "$WORK/etc"
+  $MINI export bench-src | tar -x -C "$WORK/bundle/rootfs"
+  $MINI rm bench-src >/dev/null
+  echo bench >"$WORK/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\tbench\n' >"$WORK/etc/hosts"
+  cp /etc/resolv.conf "$WORK/etc/resolv.conf"
+  denied=$(grep -oE '^ +\("[a-z_0-9]+", libc::SYS_' src/runtime/security.rs | grep -oE '"[a-z_0-9]+"' | paste -sd, -)
+  (cd "$WORK/bundle" && runc spec)
+  # clone is denied when it asks for a new namespace (CLONE_NEWNS, NEWUTS,
+  # NEWIPC, NEWUSER, NEWPID, NEWNET, NEWCGROUP); clone3 answers ENOSYS.
+  jq --arg etc "$WORK/etc" --argjson denied "[$denied]" '
+    def caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+               "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
+    def bind($f): {destination: ("/etc/" + $f), type: "bind", source: ($etc + "/" + $f), options: ["rbind", "rprivate"]};
+    .process.args = ["true"] | .process.terminal = false | .hostname = "bench"
+    | .process.capabilities = {bounding: caps, effective: caps, permitted: caps}
+    | .mounts += [bind("hostname"), bind("hosts"), bind("resolv.conf")]
+    | .linux.cgroupsPath = "mini-bench"
+    | .linux.namespaces += [{"type": "cgroup"}]
+    | .linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
+        syscalls: ([{names: $denied, action: "SCMP_ACT_ERRNO", errnoRet: 1}]
+          + ([131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432]
+             | map({names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
+                    args: [{index: 0, value: ., valueTwo: ., op: "SCMP_CMP_MASKED_EQ"}]}))
+          + [{names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}])}' \
+    "$WORK/bundle/config.json" >"$WORK/bundle/config.json.new"
+  mv "$WORK/bundle/config.json.new" "$WORK/bundle/config.json"
+  # The same bundle with the limits mini's second row sets (Docker's swap
+  # default: twice the memory).
+  mkdir -p "$WORK/bundle-limits"
+  jq --arg root "$WORK/bundle/rootfs" '.root.path = $root | .linux.cgroupsPath = "mini-bench-limits"
+      | .linux.resources.memory = {"limit": 67108864, "swap": 134217728}
+      | .linux.resources.cpu = {"quota": 100000, "period": 100000}
+      | .linux.resources.pids = {"limit": 100}' \
+    "$WORK/bundle/config.json" >"$WORK/bundle-limits/config.json"
 
-later=()
-contenders=(
-  "$MINI run --rm --network none $IMAGE true"
-  "$MINI run --rm --network none --memory 64m --cpus 1 --pids-limit 100 $IMAGE true"
-  "$MINI run --rm --network bridge $IMAGE true"
-  "$MINI run --rm --network bridge -p 18080:80 $IMAGE true"
-  "runc --root $WORK/runc run --bundle $WORK/bundle bench-runc"
-  "crun --root $WORK/crun run --bundle $WORK/bundle bench-crun"
-  "crun --root $WORK/crun run --bundle $WORK/bundle-limits bench-crun-limits"
-)
-names=(mini mini-limits mini-bridge mini-bridge-p runc crun crun-limits)
+  later=()
+  contenders=(
+    "$MINI run --rm --network none $IMAGE true"
+    "$MINI run --rm --network none --memory 64m --cpus 1 --pids-limit 100 $IMAGE true"
+    "$MINI run --rm --network bridge $IMAGE true"
+    "$MINI run --rm --network bridge -p 18080:80 $IMAGE true"
+    "runc --root $WORK/runc run --bundle $WORK/bundle bench-runc"
+    "crun --root $WORK/crun run --bundle $WORK/bundle bench-crun"
+    "crun --root $WORK/crun run --bundle $WORK/bundle-limits bench-crun-limits"
+  )
+  names=(mini mini-limits mini-bridge mini-bridge-p runc crun crun-limits)
 
-if command -v podman >/dev/null; then
-  mkdir -p "$WORK/podman"
-  cat >"$WORK/podman/containers.conf" <<CONF
+  if command -v podman >/dev/null; then
+    mkdir -p "$WORK/podman"
+    cat >"$WORK/podman/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
@@ -138,18 +139,18 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "crun"
 CONF
-  cat >"$WORK/podman/registries.conf" <<CONF
+    cat >"$WORK/podman/registries.conf" <<CONF
 [[registry]]
 location = "127.0.0.1:5000"
 insecure = true
 CONF
-  export CONTAINERS_CONF=$WORK/podman/containers.conf
-  export CONTAINERS_REGISTRIES_CONF=$WORK/podman/registries.conf
-  P="podman --root $WORK/podman/root --runroot /run/mb-pod-$round --storage-driver overlay"
-  # podman needs the same private-namespace trick as crun, even to pull.
-  unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P pull -q $IMAGE" >/dev/null
-  later=(-n podman "$P run --rm --network none $IMAGE true" -n podman-bridge "$P run --rm $IMAGE true")
-fi
+    export CONTAINERS_CONF=$WORK/podman/containers.conf
+    export CONTAINERS_REGISTRIES_CONF=$WORK/podman/registries.conf
+    P="podman --root $WORK/podman/root --runroot /run/mb-pod-$round --storage-driver overlay"
+    # podman needs the same private-namespace trick as crun, even to pull.
+    unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P pull -q $IMAGE" >/dev/null
+    later=(-n podman "$P run --rm --network none $IMAGE true" -n podman-bridge "$P run --rm $IMAGE true")
+  fi
 
 }
 
