@@ -101,6 +101,10 @@ pub struct Extractor {
     /// just for that at the end); one resolved again may change, so its
     /// time goes back to `dir_times`.
     dir_times_set: HashMap<PathBuf, Timestamps>,
+    /// Directories dropped from the cache during the current entry, which
+    /// may still change it (a parent it writes into): their times are set
+    /// when the next entry starts.
+    evicted: Vec<(PathBuf, Rc<Dir>)>,
     buf: Vec<u8>,
     euid: u32,
     egid: u32,
@@ -124,6 +128,7 @@ impl Extractor {
             cache: HashMap::new(),
             dir_times: HashMap::new(),
             dir_times_set: HashMap::new(),
+            evicted: Vec::new(),
             buf: vec![0; COPY_BUF],
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
@@ -156,6 +161,7 @@ impl Extractor {
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
+        self.set_evicted_times()?;
         let kind = e.header().entry_type();
         if matches!(
             kind,
@@ -303,7 +309,7 @@ impl Extractor {
             self.dir_times.insert(rel.to_path_buf(), ts); // may change again
         }
         let dir = Rc::new(Dir::new(fd));
-        self.remember(rel, dir.clone())?;
+        self.remember(rel, dir.clone());
         Ok(dir)
     }
 
@@ -318,18 +324,28 @@ impl Extractor {
         }
     }
 
-    fn remember(&mut self, rel: &Path, fd: Rc<Dir>) -> Result<()> {
+    fn remember(&mut self, rel: &Path, fd: Rc<Dir>) {
         if self.cache.len() >= MAX_CACHED_DIRS {
-            self.drop_cache()?;
+            self.drop_cache();
         }
         self.cache.insert(rel.to_path_buf(), fd);
-        Ok(())
     }
 
-    /// Empties the parent cache, first setting the pending mtime of each
-    /// directory leaving it through the fd at hand.
-    fn drop_cache(&mut self) -> Result<()> {
-        for (rel, dir) in std::mem::take(&mut self.cache) {
+    /// Empties the parent cache; the fds leaving it are kept until the next
+    /// entry starts, to set their directories' pending times then.
+    fn drop_cache(&mut self) {
+        self.evicted.extend(self.cache.drain());
+    }
+
+    /// Sets the pending mtime of each directory evicted during the last
+    /// entry (which is done changing them) through the fd at hand; one
+    /// back in the cache by now keeps its time pending. A later entry that
+    /// resolves one again puts its time back (see `dir_fd`).
+    fn set_evicted_times(&mut self) -> Result<()> {
+        for (rel, dir) in std::mem::take(&mut self.evicted) {
+            if self.cache.contains_key(&rel) {
+                continue;
+            }
             if let Some(ts) = self.dir_times.remove(&rel) {
                 rustix::fs::futimens(&*dir, &ts).op("set times of", self.full(&rel))?;
                 self.dir_times_set.insert(rel, ts);
@@ -354,7 +370,7 @@ impl Extractor {
             rustix::fs::unlinkat(pfd, OsStr::from_bytes(name), AtFlags::empty()).op("remove", self.full(rel))?;
         }
         if matches!(ft, FileType::Directory | FileType::Symlink) {
-            self.drop_cache()?; // cached resolutions may have passed through it
+            self.drop_cache(); // cached resolutions may have passed through it
         }
         Ok(())
     }
@@ -409,7 +425,8 @@ impl Extractor {
         self.dir_times.insert(rel.to_path_buf(), meta.times());
         self.dir_times_set.remove(rel);
         let dir = Dir { fd, setgid: Cell::new(meta.mode & 0o2000 != 0) };
-        self.remember(rel, Rc::new(dir))
+        self.remember(rel, Rc::new(dir));
+        Ok(())
     }
 
     fn root_meta(&mut self, meta: &Meta) -> Result<()> {
@@ -573,6 +590,7 @@ impl Extractor {
 
     /// Directory mtimes, set last: creating children changed them.
     fn finish_dir_times(&mut self) -> Result<()> {
+        self.set_evicted_times()?;
         let times = std::mem::take(&mut self.dir_times);
         for (rel, ts) in &times {
             let set = |fd: BorrowedFd<'_>| rustix::fs::futimens(fd, ts).op("set times of", self.full(rel));

@@ -538,3 +538,33 @@ fn directory_modes_are_exact_also_under_a_setgid_parent() {
     assert_eq!(mode("sg/child"), 0o755, "the inherited setgid bit is cleared");
     assert_eq!(mode("sg/kept"), 0o2750);
 }
+
+/// The parent cache overflows in the middle of an entry: a hardlink into
+/// `b254`, whose target's directory must be resolved again, evicts `b254`
+/// itself, and the link is made after that; its time still wins.
+#[test]
+fn a_directory_evicted_mid_entry_keeps_its_time() {
+    let (_t, s) = store();
+    let mut t = Tar::new();
+    t.entry(E { name: b"t/", kind: EntryType::Directory, mode: 0o755, mtime: 1_000, ..E::default() });
+    t.entry(E { name: b"t/f", data: b"target", ..E::default() });
+    // t plus 255 more fill the cache; the 256th new one empties it.
+    let a: Vec<String> = (0..256).map(|i| format!("a{i:03}/")).collect();
+    let b: Vec<String> = (0..255).map(|i| format!("b{i:03}/")).collect();
+    for (i, name) in a.iter().chain(&b).enumerate() {
+        t.entry(E {
+            name: name.as_bytes(),
+            kind: EntryType::Directory,
+            mode: 0o755,
+            mtime: 2_000 + i as u64,
+            ..E::default()
+        });
+    }
+    t.hardlink("b254/link", "t/f");
+    let root = unpack(&s, &t.finish()).unwrap();
+    assert_eq!(fs::read(root.join("b254/link")).unwrap(), b"target");
+    let m = |p: &str| fs::metadata(root.join(p)).unwrap().mtime();
+    assert_eq!(m("b254"), 2_000 + 256 + 254);
+    assert_eq!(m("t"), 1_000);
+    assert_eq!(m("a000"), 2_000);
+}
