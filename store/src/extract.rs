@@ -46,8 +46,10 @@ const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
-/// Bound on cached parent fds (RLIMIT_NOFILE's soft limit may be 1024).
-const MAX_CACHED_DIRS: usize = 256;
+/// Bound on cached parent fds (RLIMIT_NOFILE's soft limit may be 1024, and
+/// a pull runs three extractors at once): the cache holds this many, and
+/// as many again may wait in `evicted` until the next entry.
+const MAX_CACHED_DIRS: usize = 128;
 const COPY_BUF: usize = 256 * 1024;
 
 /// Ownership, permissions, times and xattrs of one entry.
