@@ -1,46 +1,85 @@
 #!/usr/bin/env bash
 # Pull benchmark: `mini pull` of the ~150 MB, 6-layer fixture image from the
-# local registry into a fresh store, against `skopeo copy` + `umoci unpack` of
-# the same image (the pair that does the same work: fetch, verify, unpack),
-# and against `skopeo copy` alone. Rounds alternate the contenders and use
-# fresh, uniquely named directories.
+# local registry into a fresh store, against `podman pull` of the same image
+# (podman 4.3, overlay storage: fetch, verify, unpack every layer, as mini)
+# and `skopeo copy` into an OCI layout (fetch and verify only, no unpack);
+# with UMOCI=1 also `skopeo copy` + `umoci unpack` (slow: ~6 s on tmpfs).
 #
-# The default BENCH_DIR is on tmpfs (/dev/shm): on this host's ext4, creating
-# files within seconds of mass deletes spends most of its time in the
-# kernel's ext4 `recently_deleted` inode probe (seen with perf), which slows
-# every contender 5-20x and measures the disk's history, not the tools. Set
-# BENCH_DIR=/var/tmp/... to measure on ext4 anyway.
+# FS chooses the disk: tmpfs (default), ext4 (journaled) or xfs. Every
+# contender gets a fresh file system of that kind for every round (on a
+# loop device for ext4 and xfs, see bench/common.sh), so none inherits
+# another's deleted inodes or dirty pages; rounds alternate the order of
+# the contenders. Wall time and peak RSS (/usr/bin/time) per run; the
+# unmount after each run (which writes back whatever the contender left
+# dirty) is not timed, so a tool that syncs pays for it and one that does
+# not does not: mini's pull is durable when it returns, podman's is not.
 #
-#   bench/pull.sh [ROUNDS]         needs root, fixtures/up.sh --big, a release build
+#   FS=tmpfs|ext4|xfs bench/pull.sh [ROUNDS]   needs root, fixtures/up.sh --big,
+#                                               podman, skopeo (umoci with UMOCI=1),
+#                                               mkfs.xfs (xfsprogs) for FS=xfs
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROUNDS=${1:-5}
+ROUNDS=${1:-3}
 IMAGE=127.0.0.1:5000/test/big:latest
-MINI=${MINI:-target/x86_64-unknown-linux-gnu/release/mini}
-WORK=${BENCH_DIR:-/dev/shm/mini-bench}/pull-$$
-[[ -x $MINI ]] || cargo build --release
 curl -sf "http://127.0.0.1:5000/v2/test/big/tags/list" >/dev/null || fixtures/up.sh --big >/dev/null
-mkdir -p "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release -q
+MINI=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini
+source bench/common.sh
+# Control files (time's output, configs) on tmpfs; the disks under it.
+WORK=$(mktemp -d /dev/shm/mini-bench-pull.XXXXXX)
+trap 'fs_cleanup; rm -rf "$WORK" /run/mb-pull-*' EXIT
 
-now() { date +%s.%N; }
-declare -A total
-run() { # name command...
-  local name=$1; shift
-  local t0 t1; t0=$(now); "$@" >/dev/null 2>&1 || { echo "bench: $name failed" >&2; exit 1; }; t1=$(now)
-  total[$name]=$(echo "${total[$name]:-0} + $t1 - $t0" | bc -l)
-  printf '  %-22s %6.2fs\n' "$name" "$(echo "$t1 - $t0" | bc -l)"
+cat >"$WORK/registries.conf" <<CONF
+[[registry]]
+location = "127.0.0.1:5000"
+insecure = true
+CONF
+cat >"$WORK/containers.conf" <<CONF
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+# podman ROOT ARGS..., as a script so /usr/bin/time can run it; podman
+# needs a private mount namespace without the cgroup2 mount on this host
+# (HOST-NOTES), even to pull. Its blob temp files (TMPDIR, else /var/tmp)
+# go to the disk under test too.
+cat >"$WORK/podman-in" <<'SCRIPT'
+#!/bin/sh
+root=$1; shift
+export TMPDIR="$root.tmp"
+mkdir -p "$TMPDIR"
+exec unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' sh \
+  podman --root "$root" --runroot "/run/mb-pull-$(basename "$(dirname "$root")")" --storage-driver overlay "$@"
+SCRIPT
+chmod +x "$WORK/podman-in"
+export CONTAINERS_REGISTRIES_CONF=$WORK/registries.conf CONTAINERS_CONF=$WORK/containers.conf
+
+names=("mini pull" "podman pull" "skopeo copy")
+[[ -z ${UMOCI:-} ]] || names+=("skopeo+umoci")
+declare -A total rss
+pull() { # NAME DIR
+  case $1 in
+    "mini pull") timed "$1" "$MINI" --root "$2/store" pull -q "$IMAGE" ;;
+    "podman pull") timed "$1" "$WORK/podman-in" "$2/podman" pull -q "$IMAGE" ;;
+    "skopeo copy") timed "$1" skopeo copy -q --src-tls-verify=false "docker://$IMAGE" "oci:$2/oci:big" ;;
+    "skopeo+umoci") timed "$1" sh -c "skopeo copy -q --src-tls-verify=false docker://$IMAGE oci:$2/oci:big && umoci unpack --image $2/oci:big $2/bundle" ;;
+  esac
 }
-
-for i in $(seq 1 "$ROUNDS"); do
-  echo "round $i"
-  run "mini pull" "$MINI" --root "$WORK/mini-$i" pull -q "$IMAGE"
-  run "skopeo copy" skopeo copy --src-tls-verify=false "docker://$IMAGE" "oci:$WORK/skopeo-$i:big"
-  run "skopeo+umoci unpack" bash -c "skopeo copy --src-tls-verify=false docker://$IMAGE oci:$WORK/su-$i:big && umoci unpack --image $WORK/su-$i:big $WORK/su-$i-bundle"
-  rm -rf "$WORK"/*-"$i"*
+echo "FS=$FS, $ROUNDS rounds"
+for ((i = 0; i < ROUNDS; i++)); do
+  echo "round $((i + 1))"
+  for ((k = 0; k < ${#names[@]}; k++)); do
+    name=${names[$(((i + k) % ${#names[@]}))]}
+    dir=$WORK/disk-$i-$k
+    fresh_fs "$dir"
+    pull "$name" "$dir"
+    drop_fs "$dir"
+  done
 done
 echo
-echo "mean over $ROUNDS rounds (fetch + verify + unpack unless noted):"
-for name in "mini pull" "skopeo+umoci unpack" "skopeo copy"; do
-  printf '  %-22s %6.2fs\n' "$name" "$(echo "${total[$name]} / $ROUNDS" | bc -l)"
+echo "mean over $ROUNDS rounds on $FS, peak RSS:"
+for name in "${names[@]}"; do
+  printf '  %-14s %6.2fs  %6d KiB\n' "$name" "$(echo "${total[$name]} / $ROUNDS" | bc -l)" "${rss[$name]}"
 done
+printf '  mini / podman  %6.2fx\n' "$(echo "${total["mini pull"]} / ${total["podman pull"]}" | bc -l)"

@@ -39,81 +39,99 @@
 # (its cgroups then go beneath ours). podman gets a config within this
 # host's rlimits and a short runroot.
 #
-# usage: bench/run.sh [RUNS]   (a table on stdout; RESULTS=DIR keeps
-#        hyperfine's JSON of every round there)
+# usage: [FS=tmpfs|ext4|xfs] bench/run.sh [RUNS]   (a table on stdout;
+#        RESULTS=DIR keeps hyperfine's JSON of every round there; FS=xfs
+#        needs mkfs.xfs from xfsprogs)
+#
+# FS chooses the disk under the store, the bundles and the state dirs:
+# tmpfs (default), a fresh journaled ext4 or a fresh XFS on a loop device
+# (bench/common.sh). Every round gets a fresh file system of that kind,
+# made ready (image pulled, bundles exported) before any contender is
+# timed on it, so all contenders of a round share one disk and none
+# inherits an earlier round's deleted inodes (on ext4 a run that creates
+# and frees inodes slows down as they pile up: see HOST-NOTES).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${1:-100}
 ROUNDS=${ROUNDS:-5}
 IMAGE=${IMAGE:-127.0.0.1:5000/test/busybox:oci}
-# Store, bundles and state dirs go on tmpfs by default (BENCH_DIR), as in
-# bench/pull.sh. This host's ext4 root has no journal, so ext4 skips inodes
-# freed in the last 1–5 minutes when it allocates new ones, and after a few
-# hundred container runs (each making and freeing some 20 inodes: container
-# dir, overlay upper/work, /etc files) most of a run's time goes to that
-# scan (perf: ~40 % of mini's samples in find_inode_bit/recently_deleted).
-# That measures the disk's recent history, and weighs on whoever creates
-# the most files per run; BENCH_DIR=/var/tmp shows it.
 source bench/common.sh
-bench_setup run "${BENCH_DIR:-/dev/shm}"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release -q
+MINI=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini
+# Results and hyperfine's stderr on tmpfs; each round's disk under it.
+CTRL=$(mktemp -d /dev/shm/mini-bench-run.XXXXXX)
 NETNS=(mini-bench-$$ mini-bench-pod-$$)
 for ns in "${NETNS[@]}"; do ip netns add "$ns" && ip -n "$ns" link set lo up; done
-trap 'rm -rf "$WORK"; for ns in "${NETNS[@]}"; do ip netns pids "$ns" | xargs -r kill -9; ip netns del "$ns"; done' EXIT
+cleanup() {
+  for ns in "${NETNS[@]}"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  fs_cleanup
+  rm -rf "$CTRL" /run/mb-pod-*
+}
+trap cleanup EXIT
 
-# A bundle of exactly the image's rootfs (exported by mini).
-$MINI create --name bench-src "$IMAGE" true >/dev/null
-mkdir -p "$WORK/bundle/rootfs" "$WORK/etc"
-$MINI export bench-src | tar -x -C "$WORK/bundle/rootfs"
-$MINI rm bench-src >/dev/null
-echo bench >"$WORK/etc/hostname"
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\tbench\n' >"$WORK/etc/hosts"
-cp /etc/resolv.conf "$WORK/etc/resolv.conf"
-denied=$(grep -oE '^ +\("[a-z_0-9]+", libc::SYS_' src/runtime/security.rs | grep -oE '"[a-z_0-9]+"' | paste -sd, -)
-(cd "$WORK/bundle" && runc spec)
-# clone is denied when it asks for a new namespace (CLONE_NEWNS, NEWUTS,
-# NEWIPC, NEWUSER, NEWPID, NEWNET, NEWCGROUP); clone3 answers ENOSYS.
-jq --arg etc "$WORK/etc" --argjson denied "[$denied]" '
-  def caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-             "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-             "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
-  def bind($f): {destination: ("/etc/" + $f), type: "bind", source: ($etc + "/" + $f), options: ["rbind", "rprivate"]};
-  .process.args = ["true"] | .process.terminal = false | .hostname = "bench"
-  | .process.capabilities = {bounding: caps, effective: caps, permitted: caps}
-  | .mounts += [bind("hostname"), bind("hosts"), bind("resolv.conf")]
-  | .linux.cgroupsPath = "mini-bench"
-  | .linux.namespaces += [{"type": "cgroup"}]
-  | .linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
-      syscalls: ([{names: $denied, action: "SCMP_ACT_ERRNO", errnoRet: 1}]
-        + ([131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432]
-           | map({names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
-                  args: [{index: 0, value: ., valueTwo: ., op: "SCMP_CMP_MASKED_EQ"}]}))
-        + [{names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}])}' \
-  "$WORK/bundle/config.json" >"$WORK/bundle/config.json.new"
-mv "$WORK/bundle/config.json.new" "$WORK/bundle/config.json"
-# The same bundle with the limits mini's second row sets (Docker's swap
-# default: twice the memory).
-mkdir -p "$WORK/bundle-limits"
-jq --arg root "$WORK/bundle/rootfs" '.root.path = $root | .linux.cgroupsPath = "mini-bench-limits"
-    | .linux.resources.memory = {"limit": 67108864, "swap": 134217728}
-    | .linux.resources.cpu = {"quota": 100000, "period": 100000}
-    | .linux.resources.pids = {"limit": 100}' \
-  "$WORK/bundle/config.json" >"$WORK/bundle-limits/config.json"
+# One round's disk, ready: WORK with a store holding the image, the
+# bundles, the /etc files, and podman's storage with the image.
+prepare() {
+  export MINI_ROOT=$WORK/store
+  $MINI pull -q "$IMAGE" >/dev/null
+  # A bundle of exactly the image's rootfs (exported by mini).
+  $MINI create --name bench-src "$IMAGE" true >/dev/null
+  mkdir -p "$WORK/bundle/rootfs" "$WORK/etc"
+  $MINI export bench-src | tar -x -C "$WORK/bundle/rootfs"
+  $MINI rm bench-src >/dev/null
+  echo bench >"$WORK/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\tbench\n' >"$WORK/etc/hosts"
+  cp /etc/resolv.conf "$WORK/etc/resolv.conf"
+  denied=$(grep -oE '^ +\("[a-z_0-9]+", libc::SYS_' src/runtime/security.rs | grep -oE '"[a-z_0-9]+"' | paste -sd, -)
+  (cd "$WORK/bundle" && runc spec)
+  # clone is denied when it asks for a new namespace (CLONE_NEWNS, NEWUTS,
+  # NEWIPC, NEWUSER, NEWPID, NEWNET, NEWCGROUP); clone3 answers ENOSYS.
+  jq --arg etc "$WORK/etc" --argjson denied "[$denied]" '
+    def caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+               "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
+    def bind($f): {destination: ("/etc/" + $f), type: "bind", source: ($etc + "/" + $f), options: ["rbind", "rprivate"]};
+    .process.args = ["true"] | .process.terminal = false | .hostname = "bench"
+    | .process.capabilities = {bounding: caps, effective: caps, permitted: caps}
+    | .mounts += [bind("hostname"), bind("hosts"), bind("resolv.conf")]
+    | .linux.cgroupsPath = "mini-bench"
+    | .linux.namespaces += [{"type": "cgroup"}]
+    | .linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
+        syscalls: ([{names: $denied, action: "SCMP_ACT_ERRNO", errnoRet: 1}]
+          + ([131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432]
+             | map({names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
+                    args: [{index: 0, value: ., valueTwo: ., op: "SCMP_CMP_MASKED_EQ"}]}))
+          + [{names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}])}' \
+    "$WORK/bundle/config.json" >"$WORK/bundle/config.json.new"
+  mv "$WORK/bundle/config.json.new" "$WORK/bundle/config.json"
+  # The same bundle with the limits mini's second row sets (Docker's swap
+  # default: twice the memory).
+  mkdir -p "$WORK/bundle-limits"
+  jq --arg root "$WORK/bundle/rootfs" '.root.path = $root | .linux.cgroupsPath = "mini-bench-limits"
+      | .linux.resources.memory = {"limit": 67108864, "swap": 134217728}
+      | .linux.resources.cpu = {"quota": 100000, "period": 100000}
+      | .linux.resources.pids = {"limit": 100}' \
+    "$WORK/bundle/config.json" >"$WORK/bundle-limits/config.json"
 
-later=()
-contenders=(
-  "$MINI run --rm --network none $IMAGE true"
-  "$MINI run --rm --network none --memory 64m --cpus 1 --pids-limit 100 $IMAGE true"
-  "$MINI run --rm --network bridge $IMAGE true"
-  "$MINI run --rm --network bridge -p 18080:80 $IMAGE true"
-  "runc --root $WORK/runc run --bundle $WORK/bundle bench-runc"
-  "crun --root $WORK/crun run --bundle $WORK/bundle bench-crun"
-  "crun --root $WORK/crun run --bundle $WORK/bundle-limits bench-crun-limits"
-)
-names=(mini mini-limits mini-bridge mini-bridge-p runc crun crun-limits)
+  later=()
+  contenders=(
+    "$MINI run --rm --network none $IMAGE true"
+    "$MINI run --rm --network none --memory 64m --cpus 1 --pids-limit 100 $IMAGE true"
+    "$MINI run --rm --network bridge $IMAGE true"
+    "$MINI run --rm --network bridge -p 18080:80 $IMAGE true"
+    "runc --root $WORK/runc run --bundle $WORK/bundle bench-runc"
+    "crun --root $WORK/crun run --bundle $WORK/bundle bench-crun"
+    "crun --root $WORK/crun run --bundle $WORK/bundle-limits bench-crun-limits"
+  )
+  names=(mini mini-limits mini-bridge mini-bridge-p runc crun crun-limits)
 
-if command -v podman >/dev/null; then
-  mkdir -p "$WORK/podman"
-  cat >"$WORK/podman/containers.conf" <<CONF
+  if command -v podman >/dev/null; then
+    mkdir -p "$WORK/podman"
+    cat >"$WORK/podman/containers.conf" <<CONF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
@@ -121,44 +139,51 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "crun"
 CONF
-  cat >"$WORK/podman/registries.conf" <<CONF
+    cat >"$WORK/podman/registries.conf" <<CONF
 [[registry]]
 location = "127.0.0.1:5000"
 insecure = true
 CONF
-  export CONTAINERS_CONF=$WORK/podman/containers.conf
-  export CONTAINERS_REGISTRIES_CONF=$WORK/podman/registries.conf
-  P="podman --root $WORK/podman/root --runroot /run/mb-pod --storage-driver overlay"
-  # podman needs the same private-namespace trick as crun, even to pull.
-  unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P pull -q $IMAGE" >/dev/null
-  later=(-n podman "$P run --rm --network none $IMAGE true" -n podman-bridge "$P run --rm $IMAGE true")
-fi
+    export CONTAINERS_CONF=$WORK/podman/containers.conf
+    export CONTAINERS_REGISTRIES_CONF=$WORK/podman/registries.conf
+    P="podman --root $WORK/podman/root --runroot /run/mb-pod-$round --storage-driver overlay"
+    # podman needs the same private-namespace trick as crun, even to pull.
+    unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P pull -q $IMAGE" >/dev/null
+    later=(-n podman "$P run --rm --network none $IMAGE true" -n podman-bridge "$P run --rm $IMAGE true")
+  fi
 
-args=()
-for i in "${!contenders[@]}"; do
-  args+=(-n "${names[$i]}" "${contenders[$i]}")
-done
-measure() { # NETNS NAME-OF-ROUNDS CONTENDER-ARGS...
+}
+
+measure() { # NETNS ROUND TAG CONTENDER-ARGS...: one round of RUNS/ROUNDS runs each
   local ns=$1
   shift
   nsenter --net=/run/netns/"$ns" unshare --mount --propagation private bash -c '
     umount /sys/fs/cgroup/unified 2>/dev/null || true
-    runs=$(($0 / $1)) rounds=$1 work=$2 tag=$3
-    shift 3
-    for ((r = 1; r <= rounds; r++)); do
-      hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/round-$tag-$r.json" "$@" \
-        >/dev/null 2>"$work/hyperfine.err" || { cat "$work/hyperfine.err" >&2; exit 1; }
-    done
-  ' "$RUNS" "$ROUNDS" "$WORK" "$@"
+    runs=$(($0 / $1)) ctrl=$2 round=$3 tag=$4
+    shift 4
+    hyperfine -N --warmup 5 --runs "$runs" --export-json "$ctrl/round-$tag-$round.json" "$@" \
+      >/dev/null 2>"$ctrl/hyperfine.err" || { cat "$ctrl/hyperfine.err" >&2; exit 1; }
+  ' "$RUNS" "$ROUNDS" "$CTRL" "$@"
 }
-measure "${NETNS[0]}" engines "${args[@]}"
-[[ ${#later[@]} -eq 0 ]] || measure "${NETNS[1]}" podman "${later[@]}"
+echo "FS=$FS, $ROUNDS rounds of $((RUNS / ROUNDS)) runs per contender" >&2
+for ((round = 1; round <= ROUNDS; round++)); do
+  WORK=$CTRL/disk-$round
+  fresh_fs "$WORK"
+  prepare
+  args=()
+  for i in "${!contenders[@]}"; do
+    args+=(-n "${names[$i]}" "${contenders[$i]}")
+  done
+  measure "${NETNS[0]}" "$round" engines "${args[@]}"
+  [[ ${#later[@]} -eq 0 ]] || measure "${NETNS[1]}" "$round" podman "${later[@]}"
+  if command -v podman >/dev/null; then
+    nsenter --net=/run/netns/"${NETNS[1]}" unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P system reset -f" >/dev/null 2>&1 || true
+    rm -rf "/run/mb-pod-$round"
+  fi
+  drop_fs "$WORK"
+done
 
-# Leave nothing behind: podman's storage, runc's cgroup, the work dir.
-if command -v podman >/dev/null; then
-  nsenter --net=/run/netns/"${NETNS[1]}" unshare --mount --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $P system reset -f" >/dev/null 2>&1 || true
-  rm -rf /run/mb-pod
-fi
+# Leave nothing behind: runc's and crun's cgroups (the disks go in cleanup).
 for h in /sys/fs/cgroup/*/; do
   self=$(awk -F: -v c="$(basename "$h")" '$2 ~ c {print $3}' /proc/self/cgroup | head -1)
   for d in mini-bench mini-bench-limits; do
@@ -181,6 +206,5 @@ jq -rs '
     "",
     "bridge over none, median: \(($by["mini-bridge"].median - $by["mini"].median) | r1) ms (target ≤ 2 ms); with -p: \(($by["mini-bridge-p"].median - $by["mini"].median) | r1) ms",
     (if $by["podman-bridge"] then "mini bridge / podman bridge, mean: \($by["mini-bridge"].mean / $by["podman-bridge"].mean * 1000 | round / 1000)× (target ≤ 0.1×)" else empty end)
-' "$WORK"/round-*.json
-[[ -z ${RESULTS:-} ]] || { mkdir -p "$RESULTS" && cp "$WORK"/round-*.json "$RESULTS"/; }
-rm -rf "$WORK"
+' "$CTRL"/round-*.json
+[[ -z ${RESULTS:-} ]] || { mkdir -p "$RESULTS" && cp "$CTRL"/round-*.json "$RESULTS"/; }

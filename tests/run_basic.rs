@@ -309,3 +309,36 @@ fn entrypoint_and_image_defaults() {
     let (code, _, err) = m.run_in(&[], &[]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn rm_containers_without_a_network_keep_their_etc_files_off_the_disk() {
+    let Some(m) = Mini::new() else { return };
+    let mut child =
+        m.cmd(&["run", "--rm", "--network", "none", "-h", "box2", support::IMAGE, "sleep", "30"]).spawn().unwrap();
+    let running = || {
+        let id = m.containers().first().cloned()?;
+        let state = std::fs::read_to_string(m.root.join("containers").join(&id).join("state.json")).ok()?;
+        state.contains("\"running\"").then_some(id)
+    };
+    let id = support::wait_for(std::time::Duration::from_secs(10), "the container to run", running);
+    let names: Vec<String> = std::fs::read_dir(m.root.join("containers").join(&id))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        assert!(!names.iter().any(|n| n == f), "{f} in the container dir: {names:?}");
+    }
+    let script = "cat /etc/hostname; grep -c box2 /etc/hosts; ls -a /dev | grep -c mini-etc; \
+                  echo changed >/etc/hostname && cat /etc/hostname";
+    let out = m.run(&["exec", &id, "sh", "-c", script]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "box2\n1\n0\nchanged\n");
+    assert!(m.run(&["rm", "-f", &id]).status.success());
+    child.wait().unwrap();
+    // Without --rm they are files in its directory, as always.
+    let out = m.run(&["create", "--network", "none", support::IMAGE, "true"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(m.root.join("containers").join(&id).join("hosts").is_file());
+    assert!(m.run(&["rm", &id]).status.success());
+}

@@ -176,6 +176,13 @@ fn prepare_root(
         bind_sysfs: rootless && Mode::parse(&record.container.network).is_ok_and(|m| m == Mode::Host),
         shm_size: spec.shm_size,
     });
+    let root = if record.container.etc_in_memory.is_empty() {
+        root
+    } else {
+        let contents: Vec<(String, Vec<u8>)> =
+            record.container.etc_in_memory.iter().map(|(n, c)| (n.clone(), c.clone().into_bytes())).collect();
+        rootfs::etc_in_memory(&root, &etc_files, &contents)
+    };
     // Under --userns=auto the child cannot write the host's volume dirs:
     // volumes are not filled from the image there (docs/running.md).
     let fill = if spec.id_map.is_none() { spec.fill.as_slice() } else { &[] };

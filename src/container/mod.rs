@@ -76,7 +76,14 @@ pub fn create(
 /// joins its network namespace (`--network container:KEY`).
 pub fn joined_etc(store: &Store, key: &str) -> Result<(String, String)> {
     let c = find(store, "join the network of container", key)?;
-    let read = |f: &str| std::fs::read_to_string(c.etc_file(f)).unwrap_or_default();
+    // One that keeps its /etc files in memory: they are in its mount
+    // namespace, seen through its first process.
+    let pid = c.state().ok().and_then(|s| s.pid);
+    let read = |f: &str| {
+        std::fs::read_to_string(c.etc_file(f))
+            .or_else(|_| pid.map_or(Ok(String::new()), |p| std::fs::read_to_string(format!("/proc/{p}/root/etc/{f}"))))
+            .unwrap_or_default()
+    };
     Ok((read(mini_store::containers::files::HOSTS), read(mini_store::containers::files::RESOLV_CONF)))
 }
 

@@ -46,6 +46,24 @@ pub struct ContainerOptions {
     pub resources: cgroups::Flags,
     /// The cgroups planned at create: the same ones at every start.
     pub cgroups: Cgroups,
+    /// The /etc files (hostname, hosts, resolv.conf: name and content) of a
+    /// container that keeps them off the disk, written at every start into
+    /// its own /dev tmpfs and bound from there (`--rm` with `--network
+    /// none` or `host`: nothing rewrites them while it runs, and its
+    /// directory goes when it ends). Empty: they are files in its
+    /// directory, as for every other container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub etc_in_memory: Vec<(String, String)>,
+}
+
+impl ContainerOptions {
+    /// Whether a container with these options keeps its /etc files in
+    /// memory: `--rm`, no user namespace (its plan is rewritten for a
+    /// child that cannot see the store), and a network whose /etc files
+    /// no other container or `network connect` rewrites later.
+    pub fn etc_fits_in_memory(&self, userns: bool) -> bool {
+        self.rm && !userns && matches!(self.network.as_str(), "none" | "host")
+    }
 }
 
 impl Record {

@@ -168,7 +168,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     // Last, once every flag has been checked: named volumes are made here.
     let volumes = named_volumes(store, &mut process.volumes)?;
     let etc = crate::network::etc::files(process.hostname(), net.hosts, net.resolv).to_vec();
-    let container = ContainerOptions {
+    let mut container = ContainerOptions {
         image_ref: flags.image.clone(),
         rm: flags.rm,
         restart,
@@ -179,6 +179,13 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
         stop_signal: image_config.and_then(|c| c.stop_signal().clone()),
         resources: flags.resources.clone(),
         cgroups,
+        etc_in_memory: Vec::new(),
+    };
+    let etc = if container.etc_fits_in_memory(process.id_map.is_some()) {
+        container.etc_in_memory = etc.into_iter().map(|(n, c)| (n.to_string(), c)).collect();
+        Vec::new() // no files in the container dir
+    } else {
+        etc
     };
     Ok(Decided { image, id, name, record: Record { process, container }, etc })
 }

@@ -27,6 +27,10 @@ use crate::registry::client::{BlobSink, Downloaded, RegistryClient};
 /// Layers downloaded at once (Docker's default is 3).
 const PARALLEL_LAYERS: usize = 3;
 
+/// Chunks queued between a download and its unpacker (bounds the memory a
+/// pull holds, see docs/benchmarks.md for the peak RSS).
+const TEE_CHUNKS: usize = 16;
+
 /// A layer whose digests have verified, waiting to be made visible.
 pub struct Fetched {
     blob: Option<Ingest>,
@@ -34,14 +38,10 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    pub fn commit(self) -> Result<()> {
-        if let Some(blob) = self.blob {
-            blob.commit()?;
-        }
-        if let Some(layer) = self.layer {
-            layer.commit()?;
-        }
-        Ok(())
+    /// The blob and the unpacked layer, for [`mini_store::Store::publish`]
+    /// (`None` for what the store already had).
+    pub fn into_parts(self) -> (Option<Ingest>, Option<PendingLayer>) {
+        (self.blob, self.layer)
     }
 }
 
@@ -100,7 +100,9 @@ async fn fetch(
     }
     bar.event("Pulling fs layer");
     let ingest = store.content().ingest(&digest, Some(desc.size()))?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    // A short queue: chunks can be hundreds of KiB, and a layer whose
+    // extraction waits on the disk must hold back its download, not buffer it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(TEE_CHUNKS);
     let unpacker = (!have_layer).then(|| {
         let (store, diff_id) = (Arc::clone(store), diff_id.clone());
         tokio::task::spawn_blocking(move || unpack_stream(&store, &diff_id, ChannelReader::new(rx)))

@@ -4,8 +4,9 @@
 //! owns retries; this file is the story.
 //!
 //! Nothing becomes visible until every digest of the image has verified:
-//! layers and blobs are committed (renamed into place) only after all of them
-//! are complete, then the config and manifests, and the image record last.
+//! layers, blobs, the config and the manifests are made durable together
+//! (one syncfs, [`Store::publish`]) and only then renamed into place, and
+//! the image record is written last.
 //! An interrupted pull therefore leaves temp files that the next `mini`
 //! sweeps, and a store that still reads as before.
 //!
@@ -88,14 +89,19 @@ impl Puller<'_> {
         let diff_ids = diff_ids(&config_bytes, &resolved.manifest)?;
         let before = self.store.images().get(&reference.to_string())?;
         let fetched = layer::fetch_all(self.store, &registry, self.progress, &resolved.manifest, &diff_ids).await?;
-        // Everything verified: make it visible, content before the record naming it.
+        // Everything verified: make it durable, then visible (one wait for
+        // all of it), content before the record naming it.
+        let (mut blobs, mut layers) = (Vec::new(), Vec::new());
         for layer in fetched {
-            layer.commit()?;
+            let (blob, unpacked) = layer.into_parts();
+            blobs.extend(blob);
+            layers.extend(unpacked);
         }
-        self.store.content().put_verified(&config_bytes, &config_digest)?;
+        blobs.extend(self.store.content().stage(&config_bytes, &config_digest)?);
         for (bytes, digest) in resolved.documents.iter().rev() {
-            self.store.content().put_verified(bytes, digest)?;
+            blobs.extend(self.store.content().stage(bytes, digest)?);
         }
+        self.store.publish(blobs, layers)?;
         let record = record_for(reference, &resolved);
         self.store.images().put(record.clone())?;
         self.progress.say(&format!("Digest: {}", resolved.index.as_ref().unwrap_or(&resolved.digest)));

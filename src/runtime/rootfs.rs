@@ -79,6 +79,16 @@ pub enum Op {
         key: String,
         value: String,
     },
+    /// A new file inside the root, in a tmpfs mini mounted there (no
+    /// symlink to follow): the /etc files of a container that keeps them
+    /// off the disk ([`etc_in_memory`]).
+    WriteFile {
+        path: PathBuf,
+        content: Vec<u8>,
+    },
+    /// Unlink a file [`Op::WriteFile`] made, once it is bound where it
+    /// belongs (the bind mount keeps it). Same rules as `WriteFile`.
+    RemoveFile(PathBuf),
     PivotRoot,
     /// After the pivot: the root itself becomes read-only (`--read-only`).
     RootReadOnly,
@@ -260,6 +270,49 @@ pub fn with_extras(mut plan: Plan, x: &Extras) -> Plan {
     plan
 }
 
+/// Where [`etc_in_memory`] writes a file before binding it: in the
+/// container's own /dev tmpfs, removed again before anything runs there.
+fn staged_etc(name: &str) -> PathBuf {
+    p(&format!("/dev/.mini-etc-{name}"))
+}
+
+/// The plan with the /etc files bound from `sources` (the host files
+/// [`Input::etc_files`] named) replaced by `contents` (file name and
+/// bytes) written into the container's own /dev tmpfs, bound over
+/// /etc/<name> as before, and unlinked from /dev: the container sees the
+/// same files and mounts, and the host's disk gets no inodes for them. For
+/// a `--rm` container whose /etc files nobody rewrites later (see
+/// `container::launch`).
+pub fn etc_in_memory(plan: &Plan, sources: &[PathBuf], contents: &[(String, Vec<u8>)]) -> Plan {
+    let content_of = |source: &Path| {
+        let name = source.file_name()?.to_str()?;
+        contents.iter().find(|(n, _)| n == name).map(|(n, c)| (n.clone(), c.clone()))
+    };
+    let mut ops = Vec::with_capacity(plan.ops.len() + 2 * contents.len());
+    for op in &plan.ops {
+        match (op, op_source(op).and_then(|s| sources.contains(s).then(|| content_of(s)).flatten())) {
+            (Op::Bind { target, kind, ro_flags, .. }, Some((name, content))) => {
+                // Written, bound and unlinked at once: before any volume
+                // could be mounted over /dev.
+                let path = staged_etc(&name);
+                let source = plan.root.join(path.strip_prefix("/").unwrap_or(&path));
+                ops.push(Op::WriteFile { path: path.clone(), content });
+                ops.push(Op::Bind { source, target: target.clone(), kind: *kind, ro_flags: *ro_flags });
+                ops.push(Op::RemoveFile(path));
+            }
+            _ => ops.push(op.clone()),
+        }
+    }
+    Plan { root: plan.root.clone(), ops }
+}
+
+fn op_source(op: &Op) -> Option<&PathBuf> {
+    match op {
+        Op::Bind { source, .. } => Some(source),
+        _ => None,
+    }
+}
+
 /// A host path mini's parent side clones (open_tree) for the child to
 /// attach: a volume under `--userns=auto`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +436,14 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
             })?;
             sys.write_file(&t.path, value).map_err(|e| e.within(format!("set sysctl {key}")))
         }
+        Op::WriteFile { path, content } => {
+            let rel: PathBuf = path.components().skip(1).collect();
+            sys.create_file(&root.join(rel), content)
+        }
+        Op::RemoveFile(path) => {
+            let rel: PathBuf = path.components().skip(1).collect();
+            sys.remove_file(&root.join(rel))
+        }
         Op::PivotRoot => sys.pivot_root(root),
         Op::RootReadOnly => sys.mount(None, Path::new("/"), None, REMOUNT | BIND | RDONLY, None),
     }
@@ -462,6 +523,61 @@ mod tests {
 
     fn overlay() -> MountPlan {
         overlay::plan(&[p("/s/l/a"), p("/s/l/b")], &ContainerDirs::under(Path::new("/c")), false)
+    }
+
+    /// The /etc files of a --rm container: written into /dev (the tmpfs
+    /// mounted before), bound where the host files were, unlinked at once,
+    /// all before the volumes; everything else as it was.
+    #[test]
+    fn etc_in_memory_writes_binds_and_unlinks_in_place_of_host_files() {
+        let vols = [Volume { source: p("/data"), target: p("/dev"), read_only: false }];
+        let ov = overlay();
+        let input = Input {
+            overlay: &ov,
+            etc_files: &etc(),
+            volumes: &vols,
+            tmpfs: &[],
+            read_only: true,
+            userns: false,
+            bind_devices: false,
+            devpts_gid5: true,
+            bind_sysfs: false,
+            shm_size: None,
+        };
+        let before = plan(&input);
+        let contents: Vec<(String, Vec<u8>)> =
+            [("hostname", "h\n"), ("hosts", "127.0.0.1\tlocalhost\n"), ("resolv.conf", "")]
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.as_bytes().to_vec()))
+                .collect();
+        let after = etc_in_memory(&before, &etc(), &contents);
+        assert_eq!(after.root, before.root);
+        assert_eq!(after.ops.len(), before.ops.len() + 6);
+        let at = |op: &Op| after.ops.iter().position(|o| o == op).unwrap_or_else(|| panic!("{op:?} missing"));
+        let dev = at(&Op::Mount {
+            fstype: "tmpfs",
+            target: p("/dev"),
+            flags: NOSUID | STRICTATIME,
+            data: Some("mode=755,size=65536k".into()),
+            no_symlinks: true,
+        });
+        let vol = at(&Op::Bind { source: p("/data"), target: p("/dev"), kind: Kind::Dir, ro_flags: None });
+        for (name, content) in &contents {
+            let staged = p(&format!("/dev/.mini-etc-{name}"));
+            let w = at(&Op::WriteFile { path: staged.clone(), content: content.clone() });
+            let source = before.root.join(staged.strip_prefix("/").unwrap());
+            let target = p("/etc").join(name);
+            let b = at(&Op::Bind { source, target, kind: Kind::File, ro_flags: Some(RDONLY) });
+            let r = at(&Op::RemoveFile(staged));
+            assert!(dev < w && w + 1 == b && b + 1 == r && r < vol, "{name}: {:?}", &after.ops[w..=r]);
+        }
+        assert!(!after.ops.iter().any(|o| matches!(o, Op::Bind { source, .. } if etc().contains(source))));
+        // Executed: the calls in that order, nothing on the host's disk.
+        let sys = FakeSys::default();
+        execute(&after, &sys, &[]).unwrap();
+        let log = sys.calls().join("\n");
+        assert!(log.contains("write /c/rootfs/dev/.mini-etc-hosts (20 bytes)"), "{log}");
+        assert!(log.contains("remove /c/rootfs/dev/.mini-etc-hosts"), "{log}");
     }
 
     #[test]

@@ -112,6 +112,14 @@ impl Sys for FakeSys {
         self.record(format!("symlink {} -> {}", d(link), d(target)))
     }
 
+    fn create_file(&self, path: &Path, content: &[u8]) -> Result<()> {
+        self.record(format!("write {} ({} bytes)", d(path), content.len()))
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        self.record(format!("remove {}", d(path)))
+    }
+
     fn sethostname(&self, name: &str) -> Result<()> {
         self.record(format!("sethostname {name}"))
     }

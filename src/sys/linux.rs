@@ -124,6 +124,23 @@ impl Sys for RealSys {
             .map_err(|e| Error::new(format!("symlink {} -> {}", link.display(), target.display())).because(e))
     }
 
+    fn create_file(&self, path: &Path, content: &[u8]) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| Error::new(format!("create {}", path.display())).because(e))?;
+        f.write_all(content).map_err(|e| Error::new(format!("write {}", path.display())).because(e))
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        std::fs::remove_file(path).map_err(|e| Error::new(format!("remove {}", path.display())).because(e))
+    }
+
     fn sethostname(&self, name: &str) -> Result<()> {
         // SAFETY: pointer and length describe `name`.
         if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } == 0 {

@@ -121,6 +121,9 @@ pub trait Sys {
     /// Fill the empty host directory `to` with a copy of `from` (a new
     /// volume with the image's content at its mount point).
     fn copy_tree(&self, from: &Path, to: &Path) -> Result<()>;
+    /// A new file (O_EXCL, no symlink followed) holding `content`, mode 0644.
+    fn create_file(&self, path: &Path, content: &[u8]) -> Result<()>;
+    fn remove_file(&self, path: &Path) -> Result<()>;
     /// Bring the loopback interface of the current network namespace up.
     fn loopback_up(&self) -> Result<()>;
 }

@@ -89,6 +89,22 @@ impl ContentStore {
         w.commit()
     }
 
+    /// A small blob (a manifest, a config) written to `ingest/` and checked,
+    /// for [`crate::Store::publish`] to make durable and visible with the
+    /// rest of an image; `None` when the store already has it.
+    pub fn stage(&self, bytes: &[u8], expected: &Digest) -> Result<Option<Ingest>> {
+        let actual = Digest::of_bytes(bytes);
+        if &actual != expected {
+            return Err(StoreError::DigestMismatch { what: "blob".into(), expected: expected.clone(), actual });
+        }
+        if self.contains(expected) {
+            return Ok(None);
+        }
+        let mut w = self.ingest(expected, Some(bytes.len() as u64))?;
+        w.write_all(bytes).op("write blob ingest file", &w.path)?;
+        Ok(Some(w))
+    }
+
     /// Starts streaming a blob that must hash to `expected` (and have
     /// `expected_size` bytes, if given). Write into the returned [`Ingest`] and
     /// `commit()` it; dropping it without commit removes the temp file.
@@ -123,6 +139,7 @@ impl ContentStore {
             blobs_dir: self.blobs.clone(),
             expected,
             expected_size,
+            written_back: 0,
         })
     }
 
@@ -183,6 +200,8 @@ pub struct Ingest {
     /// `None` for [`ContentStore::ingest_any`]: whatever the bytes hash to.
     expected: Option<Digest>,
     expected_size: Option<u64>,
+    /// Bytes whose writeback was started ([`Ingest::writeback_progress`]).
+    written_back: u64,
 }
 
 impl Ingest {
@@ -224,32 +243,69 @@ impl Ingest {
     /// [`Ingest::commit`], returning the digest the blob is stored under
     /// (the one computed while writing).
     pub fn commit_computed(mut self) -> Result<Digest> {
+        let (digest, file) = self.finish_writing()?;
+        file.sync_all().op("fsync blob ingest file", &self.path)?;
+        if self.place(&digest)? {
+            util::fsync_dir(&self.blobs_dir)?;
+        }
+        drop(file); // releases the flock only after the name is gone
+        Ok(digest)
+    }
+
+    /// Verifies size and digest and writes out the buffer: the bytes are in
+    /// the file (not yet durable). The returned file keeps the flock.
+    pub(crate) fn finish_writing(&mut self) -> Result<(Digest, File)> {
         self.verify()?;
         let digest = self.hasher.clone().finish();
-        let target = self.blobs_dir.join(digest.hex());
         let out = self.out.take().ok_or_else(|| StoreError::Corrupt {
             what: format!("blob ingest file {}", self.path.display()),
             reason: "already committed".into(),
         })?;
         let file = out.into_inner().map_err(|e| e.into_error()).op("write blob ingest file", &self.path)?;
-        file.sync_all().op("fsync blob ingest file", &self.path)?;
+        Ok((digest, file))
+    }
+
+    /// Renames the (durable) ingest file to `blobs/sha256/<hex>`; false when
+    /// the blob was already there (then Drop removes ours). The caller
+    /// fsyncs `blobs/sha256/` when this returned true.
+    pub(crate) fn place(&mut self, digest: &Digest) -> Result<bool> {
+        let target = self.blobs_dir.join(digest.hex());
         if target.exists() {
-            return Ok(digest); // already stored by someone else; Drop removes ours
+            return Ok(false);
         }
         // Rename replaces atomically; a concurrent identical blob is harmless.
         fs::rename(&self.path, &target).op("rename blob into place", &target)?;
         self.path = PathBuf::new();
-        drop(file); // releases the flock only after the name is gone
-        util::fsync_dir(&self.blobs_dir)?;
-        Ok(digest)
+        Ok(true)
+    }
+
+    /// The directory blobs are renamed into.
+    pub(crate) fn blobs_dir(&self) -> &Path {
+        &self.blobs_dir
+    }
+
+    /// Starts writeback of what the buffer has handed to the file since the
+    /// last call, once that is at least [`WRITEBACK_STEP`]: the final sync
+    /// then finds most of the blob already written.
+    fn writeback_progress(&mut self) {
+        let Some(out) = &self.out else { return };
+        let in_file = self.hasher.len() - out.buffer().len() as u64;
+        if in_file >= self.written_back + WRITEBACK_STEP {
+            util::start_writeback(out.get_ref(), self.written_back, in_file - self.written_back);
+            self.written_back = in_file;
+        }
     }
 }
+
+/// Bytes of a blob between two writeback starts.
+const WRITEBACK_STEP: u64 = 4 << 20;
 
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let out = self.out.as_mut().ok_or_else(|| io::Error::other("ingest already committed"))?;
         let n = out.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.writeback_progress();
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {

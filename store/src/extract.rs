@@ -48,8 +48,10 @@ const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
-/// Bound on cached parent fds (RLIMIT_NOFILE's soft limit may be 1024).
-const MAX_CACHED_DIRS: usize = 256;
+/// Bound on cached parent fds (RLIMIT_NOFILE's soft limit may be 1024, and
+/// a pull runs three extractors at once): the cache holds this many, and
+/// as many again may wait in `evicted` until the next entry.
+const MAX_CACHED_DIRS: usize = 128;
 const COPY_BUF: usize = 256 * 1024;
 
 /// Ownership, permissions, times and xattrs of one entry.
@@ -97,7 +99,16 @@ pub struct Extractor {
     root_path: PathBuf,
     layer: String,
     cache: HashMap<PathBuf, Rc<Dir>>,
-    dir_times: Vec<(PathBuf, Timestamps)>,
+    /// Directory mtimes still to set: last, since creating children changes them.
+    dir_times: HashMap<PathBuf, Timestamps>,
+    /// Directories whose mtime was set as their fd left the cache (no open
+    /// just for that at the end); one resolved again may change, so its
+    /// time goes back to `dir_times`.
+    dir_times_set: HashMap<PathBuf, Timestamps>,
+    /// Directories dropped from the cache during the current entry, which
+    /// may still change it (a parent it writes into): their times are set
+    /// when the next entry starts.
+    evicted: Vec<(PathBuf, Rc<Dir>)>,
     buf: Vec<u8>,
     euid: u32,
     egid: u32,
@@ -131,7 +142,9 @@ impl Extractor {
             root_path: root_path.to_path_buf(),
             layer: layer.to_string(),
             cache: HashMap::new(),
-            dir_times: Vec::new(),
+            dir_times: HashMap::new(),
+            dir_times_set: HashMap::new(),
+            evicted: Vec::new(),
             buf: vec![0; COPY_BUF],
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
@@ -199,6 +212,7 @@ impl Extractor {
     }
 
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
+        self.set_evicted_times()?;
         let kind = e.header().entry_type();
         if matches!(
             kind,
@@ -342,6 +356,9 @@ impl Extractor {
             }
             Err(e) => return Err(e).op("open directory", self.full(rel)),
         };
+        if let Some(ts) = self.dir_times_set.remove(rel) {
+            self.dir_times.insert(rel.to_path_buf(), ts); // may change again
+        }
         let dir = Rc::new(Dir::new(fd));
         self.remember(rel, dir.clone());
         Ok(dir)
@@ -360,9 +377,32 @@ impl Extractor {
 
     fn remember(&mut self, rel: &Path, fd: Rc<Dir>) {
         if self.cache.len() >= MAX_CACHED_DIRS {
-            self.cache.clear();
+            self.drop_cache();
         }
         self.cache.insert(rel.to_path_buf(), fd);
+    }
+
+    /// Empties the parent cache; the fds leaving it are kept until the next
+    /// entry starts, to set their directories' pending times then.
+    fn drop_cache(&mut self) {
+        self.evicted.extend(self.cache.drain());
+    }
+
+    /// Sets the pending mtime of each directory evicted during the last
+    /// entry (which is done changing them) through the fd at hand; one
+    /// back in the cache by now keeps its time pending. A later entry that
+    /// resolves one again puts its time back (see `dir_fd`).
+    fn set_evicted_times(&mut self) -> Result<()> {
+        for (rel, dir) in std::mem::take(&mut self.evicted) {
+            if self.cache.contains_key(&rel) {
+                continue;
+            }
+            if let Some(ts) = self.dir_times.remove(&rel) {
+                rustix::fs::futimens(&*dir, &ts).op("set times of", self.full(&rel))?;
+                self.dir_times_set.insert(rel, ts);
+            }
+        }
+        Ok(())
     }
 
     /// Removes whatever is at `pfd/name` (a whole tree for a directory).
@@ -381,7 +421,7 @@ impl Extractor {
             rustix::fs::unlinkat(pfd, OsStr::from_bytes(name), AtFlags::empty()).op("remove", self.full(rel))?;
         }
         if matches!(ft, FileType::Directory | FileType::Symlink) {
-            self.cache.clear(); // cached resolutions may have passed through it
+            self.drop_cache(); // cached resolutions may have passed through it
         }
         Ok(())
     }
@@ -406,21 +446,35 @@ impl Extractor {
 
     fn make_dir(&mut self, pfd: &Dir, name: &[u8], rel: &Path, meta: &Meta) -> Result<()> {
         let n = OsStr::from_bytes(name);
-        match rustix::fs::mkdirat(pfd, n, Mode::from_raw_mode(0o700)) {
+        // Created with its own permission bits, so no fchmod is needed when
+        // the umask keeps them all (the old code made it 0700 and chmodded
+        // at once: nothing waited in between).
+        let create_mode = Mode::from_raw_mode(meta.mode & 0o777);
+        let mut created = true;
+        match rustix::fs::mkdirat(pfd, n, create_mode) {
             Ok(()) => {}
             Err(Errno::EXIST) => {
                 let st = rustix::fs::statat(pfd, n, AtFlags::SYMLINK_NOFOLLOW).op("stat", self.full(rel))?;
                 if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
                     self.remove_at(pfd, name, rel)?;
-                    rustix::fs::mkdirat(pfd, n, Mode::from_raw_mode(0o700)).op("create directory", self.full(rel))?;
+                    rustix::fs::mkdirat(pfd, n, create_mode).op("create directory", self.full(rel))?;
+                } else {
+                    created = false; // made earlier (as a parent, or by an earlier entry): chmod it
                 }
             }
             Err(e) => return Err(e).op("create directory", self.full(rel)),
         }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(pfd, n, flags, Mode::empty()).op("open directory", self.full(rel))?;
-        self.fd_meta(&fd, rel, meta, pfd.setgid.get())?;
-        self.dir_times.push((rel.to_path_buf(), meta.times()));
+        // In a setgid directory a new directory inherits the setgid bit:
+        // only fchmod clears it.
+        if created && !pfd.setgid.get() {
+            self.fd_meta_created(fd.as_fd(), rel, meta, false)?;
+        } else {
+            self.fd_meta(&fd, rel, meta, pfd.setgid.get())?;
+        }
+        self.dir_times.insert(rel.to_path_buf(), meta.times());
+        self.dir_times_set.remove(rel);
         let dir = Dir { fd, setgid: Cell::new(meta.mode & 0o2000 != 0) };
         self.remember(rel, Rc::new(dir));
         Ok(())
@@ -431,7 +485,7 @@ impl Extractor {
         // The root's own parent is outside the layer: always chown.
         self.fd_meta(&*root, Path::new(""), meta, true)?;
         root.setgid.set(meta.mode & 0o2000 != 0);
-        self.dir_times.push((PathBuf::new(), meta.times()));
+        self.dir_times.insert(PathBuf::new(), meta.times());
         Ok(())
     }
 
@@ -591,21 +645,22 @@ impl Extractor {
 
     /// Directory mtimes, set last: creating children changed them.
     fn finish_dir_times(&mut self) -> Result<()> {
+        self.set_evicted_times()?;
         let times = std::mem::take(&mut self.dir_times);
         for (rel, ts) in &times {
-            let fd = if rel.as_os_str().is_empty() {
-                self.root.clone()
+            let set = |fd: BorrowedFd<'_>| rustix::fs::futimens(fd, ts).op("set times of", self.full(rel));
+            if rel.as_os_str().is_empty() {
+                set(self.root.as_fd())?;
             } else if let Some(dir) = self.cache.get(rel) {
-                dir.clone()
+                set(dir.as_fd())?;
             } else {
                 match self.open_in_root(rel, OFlags::NOFOLLOW) {
-                    Ok(fd) => Rc::new(Dir::new(fd)),
+                    Ok(fd) => set(fd.as_fd())?,
                     // Replaced later in the layer by a non-directory or removed: nothing to set.
                     Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
                     Err(e) => return Err(e).op("open directory", self.full(rel)),
                 }
-            };
-            rustix::fs::futimens(&*fd, ts).op("set times of", self.full(rel))?;
+            }
         }
         Ok(())
     }

@@ -195,6 +195,48 @@ impl Store {
         self.root.join("trash")
     }
 
+    /// Makes verified blobs and unpacked layers visible together, with one
+    /// wait for durability for all of them (rather than an fsync per blob
+    /// and a syncfs per layer, each waiting in series): every blob's bytes
+    /// are handed to its file and every layer gets its meta.json, then one
+    /// syncfs per filesystem involved makes all of it durable, and only then
+    /// is each renamed into place (`blobs/sha256/`, `layers/`) and those two
+    /// directories fsynced. Objects another process stored first are
+    /// discarded, as with `commit`. See store/README.md, "Durability".
+    pub fn publish(&self, blobs: Vec<Ingest>, layers: Vec<PendingLayer>) -> Result<()> {
+        let mut staged = Vec::with_capacity(blobs.len());
+        for mut blob in blobs {
+            let (digest, file) = blob.finish_writing()?;
+            staged.push((blob, digest, file));
+        }
+        let mut pending = Vec::with_capacity(layers.len());
+        for mut layer in layers {
+            if let Some(meta) = layer.write_meta()? {
+                pending.push((layer, meta));
+            } // else: committed by another process; Drop discards ours
+        }
+        let blob_fds = staged.iter().map(|(b, _, f)| (f, b.temp_path()));
+        let fds: Vec<(&fs::File, &Path)> = blob_fds.chain(pending.iter().map(|(l, m)| (m, l.temp_path()))).collect();
+        util::sync_filesystems(&fds)?;
+        // Everything is durable: now names may point at it.
+        let mut placed_blob = None;
+        for (blob, digest, _) in &mut staged {
+            if blob.place(digest)? {
+                placed_blob = Some(blob.blobs_dir().to_path_buf());
+            }
+        }
+        let mut placed_layer = None;
+        for (layer, _) in &mut pending {
+            if layer.place()? {
+                placed_layer = Some(layer.layers_dir().to_path_buf());
+            }
+        }
+        for dir in placed_blob.iter().chain(&placed_layer) {
+            util::fsync_dir(dir)?;
+        }
+        Ok(())
+    }
+
     /// Held shared by pulls and container creation while they add content not
     /// yet referenced by an image record.
     pub fn lock_gc_shared(&self) -> Result<StoreLock> {

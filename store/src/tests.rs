@@ -300,3 +300,46 @@ fn killed_process_leaves_a_sweepable_store() {
     assert!(s.images().list().unwrap().is_empty());
     assert_eq!(temps("trash").len(), 0);
 }
+
+/// A pull's objects become visible together after one sync; objects the
+/// store already has are success; a blob that does not verify makes
+/// nothing visible.
+#[test]
+fn publish_makes_blobs_and_layers_visible_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("root")).unwrap();
+    let mut t = Tar::new();
+    t.dir("etc").file("etc/motd", b"hi");
+    let tar = t.finish();
+    let diff_id = Digest::of_bytes(&tar);
+    let layer = s.layers().unpack(&diff_id, &tar[..]).unwrap();
+    let config = s.content().stage(b"{}", &Digest::of_bytes(b"{}")).unwrap().unwrap();
+    let mut blob = s.content().ingest(&Digest::of_bytes(&[5; 9_000_000]), Some(9_000_000)).unwrap();
+    std::io::Write::write_all(&mut blob, &[5; 9_000_000]).unwrap();
+    s.publish(vec![config, blob], vec![layer]).unwrap();
+    assert!(s.layers().contains(&diff_id));
+    assert_eq!(fs::read(s.layers().diff_path(&diff_id).join("etc/motd")).unwrap(), b"hi");
+    assert_eq!(s.content().read(&Digest::of_bytes(b"{}")).unwrap(), b"{}");
+    assert_eq!(s.content().size(&Digest::of_bytes(&[5; 9_000_000])).unwrap(), Some(9_000_000));
+    assert!(s.content().stage(b"{}", &Digest::of_bytes(b"{}")).unwrap().is_none(), "already stored");
+
+    // The same layer again (another pull finished first): ours is discarded.
+    let again = s.layers().unpack(&diff_id, &tar[..]).unwrap();
+    s.publish(Vec::new(), vec![again]).unwrap();
+
+    // One bad blob: nothing of this batch becomes visible.
+    let other = Digest::of_bytes(b"other");
+    let good = s.content().stage(b"good", &Digest::of_bytes(b"good")).unwrap().unwrap();
+    let mut bad = s.content().ingest(&other, None).unwrap();
+    std::io::Write::write_all(&mut bad, b"not other").unwrap();
+    let mut t2 = Tar::new();
+    t2.file("x", b"x");
+    let tar2 = t2.finish();
+    let layer2 = s.layers().unpack(&Digest::of_bytes(&tar2), &tar2[..]).unwrap();
+    assert!(s.publish(vec![good, bad], vec![layer2]).is_err());
+    assert!(!s.content().contains(&other) && !s.content().contains(&Digest::of_bytes(b"good")));
+    assert!(!s.layers().contains(&Digest::of_bytes(&tar2)));
+    let temps = |d: &str| fs::read_dir(s.root().join(d)).unwrap().count();
+    assert_eq!((temps("ingest"), temps("trash")), (0, 0));
+    assert_eq!(s.layers().list().unwrap(), vec![diff_id]);
+}

@@ -1,8 +1,11 @@
 //! Small filesystem helpers shared by the store modules: atomic file writes,
-//! directory fsync, random temp names, moving trees to trash, and timestamps.
+//! directory fsync, writeback and filesystem sync, random temp names, moving
+//! trees to trash, and timestamps. The store's few durability syscalls
+//! (fsync, syncfs, sync_file_range) live here.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +23,47 @@ pub(crate) fn random_name() -> String {
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     let f = File::open(dir).op("open directory for fsync", dir)?;
     f.sync_all().op("fsync directory", dir)
+}
+
+/// Asks the kernel to start writing back `len` bytes of `fd` from `offset`
+/// (`len` 0: to the end) and returns at once: sync_file_range(2) with
+/// SYNC_FILE_RANGE_WRITE only queues the dirty pages for I/O, it neither
+/// waits for them nor flushes metadata or the disk cache, so it is no
+/// durability point, only a head start for the one wait that follows
+/// ([`sync_filesystems`]). Best effort: a filesystem that does not support
+/// it just leaves the work to that wait.
+pub(crate) fn start_writeback(fd: impl AsFd, offset: u64, len: u64) {
+    let fd = fd.as_fd().as_raw_fd();
+    // SAFETY: plain syscall on a valid fd; no memory is passed.
+    unsafe {
+        libc::sync_file_range(fd, offset as libc::off64_t, len as libc::off64_t, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+/// A syncfs(2) of `fd`'s filesystem on a thread of its own: the writeback
+/// of everything dirty there starts now and goes on while the caller
+/// works. Join the handle before relying on anything, and before the
+/// process forks (mini clones containers with no other thread alive).
+pub(crate) fn flush_in_background(fd: OwnedFd) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let _ = rustix::fs::syncfs(&fd);
+    })
+}
+
+/// One syncfs(2) for every distinct filesystem among `fds`: it returns once
+/// every dirty page, inode and journal entry of that filesystem is on disk
+/// (ext4 and XFS also flush the device cache). Each path names its fd in
+/// errors.
+pub(crate) fn sync_filesystems<F: AsFd>(fds: &[(F, &Path)]) -> Result<()> {
+    let mut done: Vec<u64> = Vec::new();
+    for (fd, path) in fds {
+        let dev = rustix::fs::fstat(fd).map(|st| st.st_dev).op("stat", path)?;
+        if !done.contains(&dev) {
+            rustix::fs::syncfs(fd).op("sync filesystem of", path)?;
+            done.push(dev);
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically: temp file in the same directory, fsync,

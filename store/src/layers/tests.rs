@@ -490,3 +490,81 @@ fn copies_rename_the_top_map_owners_and_keep_wh_names() {
     assert_eq!((a.uid(), a.gid()), (100, 200));
     assert!(!dir.path().join("etc").exists());
 }
+
+/// More directories than the parent cache holds: each directory's time is
+/// set as it leaves the cache, and set again at the end when a later entry
+/// went back into it (which changed its mtime).
+#[test]
+fn directory_times_survive_the_parent_cache_overflowing() {
+    let (_t, s) = store();
+    let names: Vec<String> = (0..600).map(|i| format!("d{i:03}/")).collect();
+    let files: Vec<String> = (0..600).map(|i| format!("d{i:03}/f")).collect();
+    let mut t = Tar::new();
+    for (i, (dir, file)) in names.iter().zip(&files).enumerate() {
+        t.entry(E {
+            name: dir.as_bytes(),
+            kind: EntryType::Directory,
+            mode: 0o755,
+            mtime: 1_000_000 + i as u64,
+            ..E::default()
+        });
+        t.entry(E { name: file.as_bytes(), data: b"x", ..E::default() });
+    }
+    // Long after d000 left the cache: a new file in it.
+    t.entry(E { name: b"d000/late", data: b"late", ..E::default() });
+    let root = unpack(&s, &t.finish()).unwrap();
+    for i in [0usize, 1, 127, 128, 129, 255, 256, 257, 599] {
+        let m = fs::metadata(root.join(&names[i])).unwrap();
+        assert_eq!(m.mtime(), 1_000_000 + i as i64, "{}", names[i]);
+    }
+    assert_eq!(fs::read(root.join("d000/late")).unwrap(), b"late");
+    no_temp_left(&s);
+}
+
+/// Directories are created with their own mode (no chmod), except in a
+/// setgid directory, whose bit a new directory inherits until chmod.
+#[test]
+fn directory_modes_are_exact_also_under_a_setgid_parent() {
+    let (_t, s) = store();
+    let mut t = Tar::new();
+    t.entry(E { name: b"plain/", kind: EntryType::Directory, mode: 0o705, ..E::default() });
+    t.entry(E { name: b"sg/", kind: EntryType::Directory, mode: 0o2775, ..E::default() });
+    t.entry(E { name: b"sg/child/", kind: EntryType::Directory, mode: 0o755, ..E::default() });
+    t.entry(E { name: b"sg/kept/", kind: EntryType::Directory, mode: 0o2750, ..E::default() });
+    let root = unpack(&s, &t.finish()).unwrap();
+    let mode = |p: &str| fs::metadata(root.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("plain"), 0o705);
+    assert_eq!(mode("sg"), 0o2775);
+    assert_eq!(mode("sg/child"), 0o755, "the inherited setgid bit is cleared");
+    assert_eq!(mode("sg/kept"), 0o2750);
+}
+
+/// The parent cache overflows in the middle of an entry: a hardlink into
+/// `b126`, whose target's directory must be resolved again, evicts `b126`
+/// itself, and the link is made after that; its time still wins.
+#[test]
+fn a_directory_evicted_mid_entry_keeps_its_time() {
+    let (_t, s) = store();
+    let mut t = Tar::new();
+    t.entry(E { name: b"t/", kind: EntryType::Directory, mode: 0o755, mtime: 1_000, ..E::default() });
+    t.entry(E { name: b"t/f", data: b"target", ..E::default() });
+    // t plus 127 more fill the cache; the 128th new one empties it.
+    let a: Vec<String> = (0..128).map(|i| format!("a{i:03}/")).collect();
+    let b: Vec<String> = (0..127).map(|i| format!("b{i:03}/")).collect();
+    for (i, name) in a.iter().chain(&b).enumerate() {
+        t.entry(E {
+            name: name.as_bytes(),
+            kind: EntryType::Directory,
+            mode: 0o755,
+            mtime: 2_000 + i as u64,
+            ..E::default()
+        });
+    }
+    t.hardlink("b126/link", "t/f");
+    let root = unpack(&s, &t.finish()).unwrap();
+    assert_eq!(fs::read(root.join("b126/link")).unwrap(), b"target");
+    let m = |p: &str| fs::metadata(root.join(p)).unwrap().mtime();
+    assert_eq!(m("b126"), 2_000 + 128 + 126);
+    assert_eq!(m("t"), 1_000);
+    assert_eq!(m("a000"), 2_000);
+}
