@@ -36,7 +36,7 @@ cleanup() {
   for f in "$WORK"/run/mini/pause.pid "$WORK"/run/libpod/tmp/pause.pid; do [[ -s $f ]] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
   ip netns pids "$NS" 2>/dev/null | xargs -r kill -9
   ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$WORK"
+  rm -rf "$WORK" "/dev/shm/libpod_rootless_lock_$uid"
 }
 trap cleanup EXIT
 cp "$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/mini" "$WORK/mini"
