@@ -157,6 +157,7 @@ impl Cgroups {
         let f = Freezer::of(&self.plan.dirs).ok_or_else(|| {
             Error::new(if frozen { "freeze the container" } else { "thaw the container" })
                 .because("it has no freezer cgroup (v2 cgroup, or v1 freezer hierarchy)")
+                .hint("a container gets one where mini may make cgroups: as root, or rootless on a delegated cgroup v2")
         })?;
         f.set(frozen, Duration::from_secs(10))
     }
