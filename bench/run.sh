@@ -208,3 +208,10 @@ jq -rs '
     (if $by["podman-bridge"] then "mini bridge / podman bridge, mean: \($by["mini-bridge"].mean / $by["podman-bridge"].mean * 1000 | round / 1000)× (target ≤ 0.1×)" else empty end)
 ' "$CTRL"/round-*.json
 [[ -z ${RESULTS:-} ]] || { mkdir -p "$RESULTS" && cp "$CTRL"/round-*.json "$RESULTS"/; }
+# Rootless contenders (mini, crun and podman as an ordinary user, and their
+# pulls) need a user and per-user set-up of their own: bench/rootless.sh,
+# run here with ROOTLESS=1 (same RUNS) so one command gives both tables.
+if [[ ${ROOTLESS:-0} == 1 ]]; then
+  echo
+  bash bench/rootless.sh "$RUNS"
+fi
