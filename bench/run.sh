@@ -39,7 +39,7 @@
 # (its cgroups then go beneath ours). podman gets a config within this
 # host's rlimits and a short runroot.
 #
-# usage: [FS=tmpfs|ext4|xfs] bench/run.sh [RUNS]   (a table on stdout;
+# usage: [FS=tmpfs|ext4|xfs] [ROOTLESS=1] bench/run.sh [RUNS]   (a table on stdout;
 #        RESULTS=DIR keeps hyperfine's JSON of every round there; FS=xfs
 #        needs mkfs.xfs from xfsprogs)
 #
