@@ -81,3 +81,32 @@ fn a_userns_auto_container_commits_its_own_ids_while_running() {
     let out = life.m.run(&["run", "--rm", "shifted:1", "sh", "-c", check]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1000:1000\n0:0\n", "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Docker's default `--pause`: the running container is frozen while its
+/// changes are read, and runs on afterwards; `--pause=false` reads it live.
+#[test]
+fn commit_pauses_a_running_container_and_thaws_it() {
+    let Some(life) = support::life::Life::new() else { return };
+    let id = life.detach(
+        &[],
+        &["sh", "-c", "echo x > /made; i=0; while true; do i=$((i+1)); echo $i > /tick; sleep 0.02; done"],
+    );
+    let upper = life.m.root.join("containers").join(&id).join("upper");
+    support::wait_for(std::time::Duration::from_secs(10), "the container's writes", || {
+        upper.join("tick").metadata().ok().filter(|m| m.len() > 0)
+    });
+    let freezer = life.cgroups().into_iter().find(|d| d.to_string_lossy().contains("/freezer/"));
+    let freezer = freezer.expect("a v1 freezer cgroup (HOST-NOTES: this host is v1 hybrid)");
+    let (code, out, err) = life.mini(&["commit", &id, "paused:1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("sha256:"));
+    assert_eq!(std::fs::read_to_string(freezer.join("freezer.state")).unwrap().trim(), "THAWED");
+    assert_eq!(life.status(&id), "running");
+    let t1 = std::fs::read_to_string(upper.join("tick")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_ne!(std::fs::read_to_string(upper.join("tick")).unwrap(), t1, "the container still runs after commit");
+    let (code, _, err) = life.mini(&["commit", "--pause=false", &id, "live:1"]);
+    assert_eq!(code, 0, "{err}");
+    let out = life.m.run(&["run", "--rm", "paused:1", "cat", "/made"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n");
+}

@@ -13,9 +13,10 @@ pub struct Args {
     /// Author (e.g. "Jane <jane@example.com>")
     #[arg(short, long)]
     pub author: Option<String>,
-    /// Accepted for Docker's sake: mini never pauses the container
-    #[arg(short, long)]
-    pub pause: Option<bool>,
+    /// Pause the container while its changes are read (Docker's default;
+    /// a container without a freezer cgroup is read as it runs)
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
     /// Container (name, id or id prefix)
     pub container: String,
     /// Name for the image (untagged without one)
@@ -24,7 +25,7 @@ pub struct Args {
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let super::import::Edits { changes, message } = args.edits;
-    let opts = CommitOptions { name: args.reference, changes, message, author: args.author };
+    let opts = CommitOptions { name: args.reference, changes, message, author: args.author, pause: args.pause };
     let id = crate::container::commit::commit(config, &args.container, &opts)?;
     println!("{id}");
     Ok(0)

@@ -1,6 +1,6 @@
 //! `mini commit`: a container's overlay upper dir becomes a new layer on
 //! top of its image's layers. The upper dir is read as it is (the
-//! container may be running, as Docker allows with `--pause=false`),
+//! container is frozen meanwhile unless `--pause=false`, as Docker's),
 //! written as an OCI layer by [`tree`](super::tree) (whiteouts and opaque
 //! dirs in OCI form, ids shifted back for `--userns=auto`), gzip-compressed
 //! while hashed straight into a content-store ingest, then config (the
@@ -29,6 +29,8 @@ pub struct CommitOptions {
     pub changes: Vec<String>,
     pub message: Option<String>,
     pub author: Option<String>,
+    /// Freeze a running container while its upper dir is read (`--pause`).
+    pub pause: bool,
 }
 
 /// Commit container `key`; returns the new image's id.
@@ -43,7 +45,9 @@ pub fn commit(config: &Config, key: &str, opts: &CommitOptions) -> Result<Digest
     let image = LocalImage::load(&store, &cfg.image_id)
         .map_err(|e| e.within(what()).hint("the container's image was removed"))?;
     let mut sink = TarWriter::new(LayerSink::new(&store)?, Mode::Layer, tree::id_base(&record));
+    let _frozen = opts.pause.then(|| Frozen::of(&c, &record)).flatten();
     sink.walk(&c.upper(), Path::new(""), 0).map_err(|e| Error::new(what()).because(e))?;
+    drop(_frozen);
     let layer = sink.finish().context(what)?.finish(&store).map_err(|e| e.within(what()))?;
     let base: Value = serde_json::from_slice(&store.content().read(&image.id)?).context(what)?;
     let created_by = record.process.argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
@@ -57,6 +61,28 @@ pub fn commit(config: &Config, key: &str, opts: &CommitOptions) -> Result<Digest
     });
     let new = NewImage { config: new_config, layers: &layers, platform, name, manifest_annotations: json!({}) };
     Ok(build::write_image(&store, new).map_err(|e| e.within(what()))?.1)
+}
+
+/// A running, unpaused container frozen for as long as this lives (as
+/// Docker's commit pauses it), so its upper dir is read at one instant.
+/// None when it does not run, is paused already, or has no freezer cgroup
+/// (rootless without delegation): then it is read as it runs.
+struct Frozen<'a>(&'a Record);
+
+impl<'a> Frozen<'a> {
+    fn of(c: &mini_store::containers::Container, record: &'a Record) -> Option<Frozen<'a>> {
+        let state = c.state().ok()?;
+        if !super::state::is_running(&state) || state.paused {
+            return None;
+        }
+        record.container.cgroups.freeze(true).ok().map(|()| Frozen(record))
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.container.cgroups.freeze(false);
+    }
 }
 
 /// The image's layers as its manifest lists them, with their diff_ids.

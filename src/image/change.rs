@@ -9,9 +9,16 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 
 /// Apply every change, in order, to `config` (the image config's `config`).
+/// As in a Dockerfile, an ENTRYPOINT resets the image's CMD unless the
+/// same changes set a CMD too.
 pub fn apply(config: &mut Map<String, Value>, changes: &[String]) -> Result<()> {
     for change in changes {
         apply_one(config, change).map_err(|e| e.within(format!("apply --change `{change}`")))?;
+    }
+    let sets =
+        |word: &str| changes.iter().any(|c| c.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case(word)));
+    if sets("ENTRYPOINT") && !sets("CMD") {
+        config.remove("Cmd");
     }
     Ok(())
 }
@@ -138,6 +145,20 @@ fn words(text: &str) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entrypoint_resets_the_images_cmd_unless_one_is_given() {
+        let base = || json!({"Cmd": ["/bin/sh"]}).as_object().unwrap().clone();
+        let mut c = base();
+        apply(&mut c, &["ENTRYPOINT [\"/app\"]".to_string()]).unwrap();
+        assert_eq!((c.get("Entrypoint"), c.get("Cmd")), (Some(&json!(["/app"])), None));
+        let mut c = base();
+        apply(&mut c, &["entrypoint [\"/app\"]".to_string(), "CMD [\"-v\"]".to_string()]).unwrap();
+        assert_eq!(c["Cmd"], json!(["-v"]));
+        let mut c = base();
+        apply(&mut c, &["ENV A=1".to_string()]).unwrap();
+        assert_eq!(c["Cmd"], json!(["/bin/sh"]));
+    }
 
     fn applied(changes: &[&str]) -> Result<Value> {
         let mut c = json!({"Env": ["PATH=/bin", "A=old"]}).as_object().unwrap().clone();
