@@ -389,8 +389,10 @@ fn receive_in_container(
     extract(File::from(data), &placement, ids)
 }
 
-/// Extract the tar stream `data` as `placement` says.
-fn extract(data: impl Read, placement: &Placement, ids: IdMapper) -> Result<()> {
+/// Extract the tar stream `data` as `placement` says, then read it to its
+/// end: the extractor stops at the end-of-archive blocks, and a sender
+/// still writing the padding after them must not get EPIPE.
+fn extract(mut data: impl Read, placement: &Placement, ids: IdMapper) -> Result<()> {
     let dir = &placement.dir;
     let what = || format!("copy into {}", dir.display());
     if placement.create_dir {
@@ -399,8 +401,9 @@ fn extract(data: impl Read, placement: &Placement, ids: IdMapper) -> Result<()> 
     let fd = File::open(dir).map_err(|e| Error::new(what()).because(e))?;
     Extractor::new(fd.into(), dir, "copy")
         .for_copy(placement.rename.clone(), ids)
-        .extract(data)
-        .map_err(|e| Error::from(e).within(what()))
+        .extract(&mut data)
+        .map_err(|e| Error::from(e).within(what()))?;
+    io::copy(&mut data, &mut io::sink()).map(drop).map_err(|e| Error::new(what()).because(e))
 }
 
 /// The child's first word: a kind or "ready" byte, or its failure.
