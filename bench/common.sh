@@ -85,3 +85,24 @@ fs_cleanup() {
   local dir
   for dir in "${!FS_IMAGE[@]}"; do drop_fs "$dir"; done
 }
+
+# podman's config for this host (HOST-NOTES): cgroupfs, file events, crun,
+# ulimits within the hard limits, and the fixture registry over plain
+# http. Writes DIR/containers.conf and DIR/registries.conf.
+#   podman_conf DIR
+podman_conf() {
+  mkdir -p "$1"
+  cat >"$1/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "crun"
+CONF
+  cat >"$1/registries.conf" <<CONF
+[[registry]]
+location = "127.0.0.1:5000"
+insecure = true
+CONF
+}

@@ -19,6 +19,7 @@
 # usage: bench/rootless.sh [RUNS]   (RESULTS=DIR keeps hyperfine's JSON)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source bench/common.sh
 RUNS=${1:-60}
 ROUNDS=${ROUNDS:-3}
 PULLS=${PULLS:-5}
@@ -60,20 +61,7 @@ user_sh() { # NSENTER-PREFIX... -- COMMAND...
 as_user() { user_sh nsenter --net=/run/netns/"$NS" -- "$@"; }
 as_user_here() { user_sh env -- "$@"; }
 M="$WORK/mini"
-mkdir -p "$WORK/home/.config/containers"
-cat >"$WORK/home/.config/containers/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "crun"
-CONF
-cat >"$WORK/home/.config/containers/registries.conf" <<CONF
-[[registry]]
-location = "127.0.0.1:5000"
-insecure = true
-CONF
+podman_conf "$WORK/home/.config/containers"
 chown -R "$uid:$gid" "$WORK/home/.config"
 # The image for every contender (network: the registry is on the host's
 # loopback, so these pulls run outside the bench namespace).

@@ -130,20 +130,7 @@ prepare() {
   names=(mini mini-limits mini-bridge mini-bridge-p runc crun crun-limits)
 
   if command -v podman >/dev/null; then
-    mkdir -p "$WORK/podman"
-    cat >"$WORK/podman/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "crun"
-CONF
-    cat >"$WORK/podman/registries.conf" <<CONF
-[[registry]]
-location = "127.0.0.1:5000"
-insecure = true
-CONF
+    podman_conf "$WORK/podman"
     export CONTAINERS_CONF=$WORK/podman/containers.conf
     export CONTAINERS_REGISTRIES_CONF=$WORK/podman/registries.conf
     P="podman --root $WORK/podman/root --runroot /run/mb-pod-$round --storage-driver overlay"

@@ -42,7 +42,6 @@ mod stats;
 mod stop;
 mod tag;
 mod top;
-mod unpause;
 mod unshare;
 mod volume;
 mod wait;
@@ -142,7 +141,7 @@ enum Command {
     /// Pause all processes within containers (cgroup freezer)
     Pause(pause::Args),
     /// Unpause all processes within containers
-    Unpause(unpause::Args),
+    Unpause(pause::Args),
     /// Block until containers exit, then print their exit codes
     Wait(wait::Args),
     /// Show a container's output
@@ -285,8 +284,8 @@ pub fn main() -> Result<i32> {
         Command::Start(a) => start::run(a, &config),
         Command::Stop(a) => stop::run(a, &config),
         Command::Kill(a) => kill::run(a, &config),
-        Command::Pause(a) => pause::run(a, &config),
-        Command::Unpause(a) => unpause::run(a, &config),
+        Command::Pause(a) => pause::pause(a, &config),
+        Command::Unpause(a) => pause::unpause(a, &config),
         Command::Restart(a) => restart::run(a, &config),
         Command::Wait(a) => wait::run(a, &config),
         Command::Logs(a) => logs::run(a, &config),

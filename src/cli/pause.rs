@@ -1,4 +1,6 @@
-//! `mini pause CONTAINER...`: freeze every process of each running container through its cgroup's freezer.
+//! `mini pause CONTAINER...` and `mini unpause CONTAINER...`: freeze every
+//! process of each running container through its cgroup's freezer, and
+//! thaw them again. One file: the two verbs take the same arguments.
 
 use clap::Args as ClapArgs;
 
@@ -12,7 +14,12 @@ pub struct Args {
     pub containers: Vec<String>,
 }
 
-pub fn run(args: Args, config: &Config) -> Result<i32> {
+pub fn pause(args: Args, config: &Config) -> Result<i32> {
     let store = mini_store::Store::open(&config.root)?;
     super::each(&args.containers, |key| crate::container::lifecycle::pause(&store, key))
+}
+
+pub fn unpause(args: Args, config: &Config) -> Result<i32> {
+    let store = mini_store::Store::open(&config.root)?;
+    super::each(&args.containers, |key| crate::container::lifecycle::unpause(&store, key))
 }

@@ -466,18 +466,8 @@ mod tests {
     #[test]
     fn extras_bind_devices_write_sysctls_before_proc_sys_is_read_only_and_privileged_unmasks() {
         let ov = overlay();
-        let input = Input {
-            overlay: &ov,
-            etc_files: &etc(),
-            volumes: &[],
-            tmpfs: &[],
-            read_only: false,
-            userns: false,
-            bind_devices: false,
-            devpts_gid5: true,
-            bind_sysfs: false,
-            shm_size: None,
-        };
+        let etc_files = etc();
+        let input = Input { ..root_input(&ov, &etc_files) };
         let dev = super::super::spec::Device {
             source: p("/dev/fuse"),
             target: p("/dev/fuse"),
@@ -518,6 +508,22 @@ mod tests {
     fn etc() -> Vec<PathBuf> {
         ["hostname", "hosts", "resolv.conf"].iter().map(|f| Path::new("/c").join(f)).collect()
     }
+
+    /// Root's plan input: no user namespace, no volumes, nothing extra.
+    fn root_input<'a>(ov: &'a MountPlan, etc: &'a [PathBuf]) -> Input<'a> {
+        Input {
+            overlay: ov,
+            etc_files: etc,
+            volumes: &[],
+            tmpfs: &[],
+            read_only: false,
+            userns: false,
+            bind_devices: false,
+            devpts_gid5: true,
+            bind_sysfs: false,
+            shm_size: None,
+        }
+    }
     use crate::runtime::overlay::{self, ContainerDirs};
     use crate::sys::FakeSys;
 
@@ -532,18 +538,8 @@ mod tests {
     fn etc_in_memory_writes_binds_and_unlinks_in_place_of_host_files() {
         let vols = [Volume { source: p("/data"), target: p("/dev"), read_only: false }];
         let ov = overlay();
-        let input = Input {
-            overlay: &ov,
-            etc_files: &etc(),
-            volumes: &vols,
-            tmpfs: &[],
-            read_only: true,
-            userns: false,
-            bind_devices: false,
-            devpts_gid5: true,
-            bind_sysfs: false,
-            shm_size: None,
-        };
+        let etc_files = etc();
+        let input = Input { volumes: &vols, read_only: true, ..root_input(&ov, &etc_files) };
         let before = plan(&input);
         let contents: Vec<(String, Vec<u8>)> =
             [("hostname", "h\n"), ("hosts", "127.0.0.1\tlocalhost\n"), ("resolv.conf", "")]
@@ -585,18 +581,8 @@ mod tests {
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: true }];
         let tmpfs = [Tmpfs { target: p("/run"), options: None }];
         let ov = overlay();
-        let input = Input {
-            overlay: &ov,
-            etc_files: &etc(),
-            volumes: &vols,
-            tmpfs: &tmpfs,
-            read_only: true,
-            userns: false,
-            bind_devices: false,
-            devpts_gid5: true,
-            bind_sysfs: false,
-            shm_size: None,
-        };
+        let etc_files = etc();
+        let input = Input { volumes: &vols, tmpfs: &tmpfs, read_only: true, ..root_input(&ov, &etc_files) };
         let plan = plan(&input);
         assert_eq!(plan.root, p("/c/rootfs"));
         assert_eq!(plan.ops[0], Op::MakePrivate);
@@ -664,18 +650,8 @@ mod tests {
     #[test]
     fn in_a_user_namespace_the_root_is_attached_and_devpts_has_no_gid() {
         let ov = overlay();
-        let input = Input {
-            overlay: &ov,
-            etc_files: &etc(),
-            volumes: &[],
-            tmpfs: &[],
-            read_only: false,
-            userns: true,
-            bind_devices: true,
-            devpts_gid5: false,
-            bind_sysfs: false,
-            shm_size: None,
-        };
+        let etc_files = etc();
+        let input = Input { userns: true, bind_devices: true, devpts_gid5: false, ..root_input(&ov, &etc_files) };
         let plan = plan(&input);
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("/c/rootfs") });
         let pts = plan.ops.iter().find_map(|o| match o {
@@ -691,17 +667,13 @@ mod tests {
     fn user_namespace_plans_reach_the_container_dir_relatively() {
         let ov = overlay();
         let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: false }];
+        let etc_files = etc();
         let input = Input {
-            overlay: &ov,
-            etc_files: &etc(),
             volumes: &vols,
-            tmpfs: &[],
-            read_only: false,
             userns: true,
             bind_devices: true,
             devpts_gid5: false,
-            bind_sysfs: false,
-            shm_size: None,
+            ..root_input(&ov, &etc_files)
         };
         let (plan, detach) = for_user_namespace(&plan(&input), Path::new("/c"), &|p| p == Path::new("/data"));
         assert_eq!(plan.ops[1], Op::AttachRoot { target: p("rootfs") });
@@ -717,18 +689,8 @@ mod tests {
     #[test]
     fn executor_stops_at_the_first_failure() {
         let ov = overlay();
-        let input = Input {
-            overlay: &ov,
-            etc_files: &etc(),
-            volumes: &[],
-            tmpfs: &[],
-            read_only: false,
-            userns: false,
-            bind_devices: false,
-            devpts_gid5: true,
-            bind_sysfs: false,
-            shm_size: None,
-        };
+        let etc_files = etc();
+        let input = Input { ..root_input(&ov, &etc_files) };
         let sys = FakeSys::failing_on("mount sysfs");
         let err = execute(&plan(&input), &sys, &[]).unwrap_err().to_string();
         assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");
