@@ -8,6 +8,7 @@ mod container;
 mod error;
 mod image;
 mod network;
+mod oci;
 mod pull;
 mod push;
 mod registry;
@@ -17,6 +18,17 @@ mod sys;
 
 fn main() {
     sys::process::default_sigpipe();
+    // runc's command line: as `mini-runc` (a link to this binary), or as
+    // `mini runtime …`, before mini's own parser sees its flags.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.first().is_some_and(|a| oci::invoked_as_runc(a)) {
+        std::process::exit(oci::cli::main(args));
+    }
+    if args.get(1).is_some_and(|a| a == "runtime") {
+        let mut rest = vec![std::ffi::OsString::from("mini runtime")];
+        rest.extend(args.into_iter().skip(2));
+        std::process::exit(oci::cli::main(rest));
+    }
     let code = match cli::main() {
         Ok(code) => code,
         Err(err) => {

@@ -225,6 +225,10 @@ fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) 
         interactive: plan.opts.interactive,
         init: false,
         die_with_parent: false,
+        groups: None,
+        umask: None,
+        keep_fds: 0,
+        gate: None,
     };
     child::exec(&cmd, pty_sock, report)
 }

@@ -46,6 +46,17 @@ pub struct Command<'a> {
     /// Die with mini (the container's first process; `exec`'s helper
     /// outside the container does the reaping instead).
     pub die_with_parent: bool,
+    /// Exactly these supplementary groups (an OCI `additionalGids`)
+    /// instead of the user's from the container's /etc/group.
+    pub groups: Option<&'a [u32]>,
+    /// The process's umask (an OCI `process.user.umask`).
+    pub umask: Option<u32>,
+    /// Fds from 3 up that stay open across exec (runc's
+    /// `--preserve-fds`): 3..3+keep_fds.
+    pub keep_fds: u32,
+    /// Runs last, just before exec, once everything else is set: the OCI
+    /// runtime's `create` blocks here until `start` (its exec fifo).
+    pub gate: Option<&'a dyn Fn() -> Result<()>>,
 }
 
 /// Resolve the user in the container's own /etc/passwd, enter the working
@@ -55,7 +66,10 @@ pub struct Command<'a> {
 pub fn exec(cmd: &Command, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) -> Result<Never> {
     let passwd = std::fs::read("/etc/passwd").ok();
     let group = std::fs::read("/etc/group").ok();
-    let user = cmd.user.resolve(passwd.as_deref(), group.as_deref())?;
+    let mut user = cmd.user.resolve(passwd.as_deref(), group.as_deref())?;
+    if let Some(groups) = cmd.groups {
+        user.groups = groups.to_vec();
+    }
     let env = with_home(cmd.env, &user.home);
     let owner = cmd.create_workdir.then_some((user.uid, user.gid));
     enter_workdir(cmd.workdir, owner)?;
@@ -110,7 +124,10 @@ fn become_user_and_exec(
     if cmd.die_with_parent {
         p::die_with_parent()?;
     }
-    p::cloexec_from(3)?;
+    p::cloexec_from(3 + cmd.keep_fds)?;
+    if let Some(mask) = cmd.umask {
+        p::set_umask(mask);
+    }
     if cmd.init {
         // mini's own code stays in the container as pid 1: make it
         // non-dumpable before the command exists, so nothing inside can
@@ -129,6 +146,9 @@ fn become_user_and_exec(
             p::close_raw(report.as_raw_fd());
             init::reap(pid);
         }
+    }
+    if let Some(gate) = cmd.gate {
+        gate()?;
     }
     p::reset_signals();
     let e = p::execve(program, cmd.argv, env);

@@ -7,6 +7,8 @@
 //!   they could not be made). EOF instead means "abort".
 //! - [`READY`], child → parent, one byte when mini is to plug in the
 //!   child's network: the namespace exists.
+//! - [`MAPPED`] and [`CREATED`], the OCI runtime's extra steps (see
+//!   `oci::launch`).
 //! - [`Failed`], child → parent, one line when setup or exec failed;
 //!   nothing at all when exec succeeded (the pipe closes on exec).
 //! - [`Report`], monitor → the `mini` that spawned it, one line: the
@@ -17,6 +19,14 @@ use crate::error::{Error, Kind};
 /// Child → parent, one byte before [`Go`] when mini must plug a veth into
 /// the child's network namespace: it exists now.
 pub const READY: u8 = b'r';
+
+/// Parent → child (OCI runtime, new user namespace): the id maps are
+/// written; the child may become the namespace's root.
+pub const MAPPED: u8 = b'm';
+
+/// Child → parent (OCI runtime): everything is set up and the process
+/// now waits at its exec for `start`.
+pub const CREATED: u8 = b'c';
 
 /// Parent → child: go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -323,6 +323,10 @@ fn setup_and_exec(
         interactive: s.interactive,
         init: s.init,
         die_with_parent: true,
+        groups: None,
+        umask: None,
+        keep_fds: 0,
+        gate: None,
     };
     child::exec(&cmd, pty_sock.as_ref(), report)
 }

@@ -23,6 +23,9 @@ pub enum Op {
     /// Stop mounts propagating to or from the host.
     MakePrivate,
     Overlay(MountPlan),
+    /// The root is a directory given as it is (an OCI bundle's rootfs):
+    /// bound onto itself, so it is a mount point `pivot_root` accepts.
+    BindRoot,
     /// In a user namespace: attach the overlay mini's parent side built
     /// (over idmapped layers) at `target`; later ops resolve in it.
     AttachRoot {
@@ -66,6 +69,9 @@ pub enum Op {
     MaskDir(PathBuf),
     /// Bind a path onto itself and make it read-only (skipped if absent).
     ReadOnly(PathBuf),
+    /// [`Op::MaskDir`] or [`Op::MaskFile`], whichever the path turns out
+    /// to be (an OCI `maskedPaths` entry; skipped if absent).
+    Mask(PathBuf),
     /// Before a volume's bind: when the host directory `source` is empty,
     /// copy into it what the root has at `target` (a new named volume
     /// gets the image's content there, as Docker's).
@@ -370,6 +376,7 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
     match op {
         Op::MakePrivate => sys.mount(None, Path::new("/"), None, REC | PRIVATE, None),
         Op::Overlay(plan) => sys.mount_overlay(plan),
+        Op::BindRoot => sys.mount(Some(root), root, None, BIND | REC, None),
         Op::AttachRoot { target } => match detached.first() {
             Some(fd) => sys.attach(fd, target),
             None => Err(missing("the container's root")),
@@ -404,6 +411,11 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
         }
         Op::MaskFile(path) => match sys.resolve(root, path, Kind::File, false, false)? {
             Some(t) => sys.mount(Some(Path::new("/dev/null")), &t.path, None, BIND, None),
+            None => Ok(()),
+        },
+        Op::Mask(path) => match sys.resolve(root, path, Kind::File, false, false)? {
+            Some(t) if t.path.is_dir() => execute_one(root, &Op::MaskDir(path.clone()), sys, detached),
+            Some(_) => execute_one(root, &Op::MaskFile(path.clone()), sys, detached),
             None => Ok(()),
         },
         Op::MaskDir(path) => match sys.resolve(root, path, Kind::Dir, false, false)? {

@@ -125,3 +125,30 @@ pub fn readable(path: &Path) -> bool {
     }
     rustix::fs::access(path, want).is_ok()
 }
+
+/// A FIFO at `path` with exactly `mode` (the umask not applied).
+pub fn make_fifo(path: &Path, mode: u32) -> Result<()> {
+    let what = || format!("make the fifo {}", path.display());
+    rustix::fs::mknodat(rustix::fs::CWD, path, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(mode), 0)
+        .map_err(|e| Error::new(what()).because(io::Error::from(e)))?;
+    rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))
+        .map_err(|e| Error::new(what()).because(io::Error::from(e)))
+}
+
+/// An O_PATH handle on `path`: names the file without opening it, so a
+/// process can open it later through /proc/self/fd after it can no
+/// longer reach the path (a container past its pivot_root).
+pub fn open_path(path: &Path) -> Result<std::os::fd::OwnedFd> {
+    rustix::fs::open(path, rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
+        .map_err(|e| Error::new(format!("open {}", path.display())).because(io::Error::from(e)))
+}
+
+/// Open a FIFO for reading without waiting for a writer.
+pub fn open_fifo_nonblocking(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::new(format!("open {}", path.display())).because(e))
+}

@@ -408,6 +408,12 @@ pub fn cloexec_from(first: u32) -> Result<()> {
     Ok(())
 }
 
+/// Set the process's umask (it cannot fail).
+pub fn set_umask(mask: u32) {
+    // SAFETY: umask only replaces the process's mask.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
 pub fn dup2(from: RawFd, to: RawFd) -> Result<()> {
     // SAFETY: dup2 on descriptors we own.
     if unsafe { libc::dup2(from, to) } < 0 {

@@ -1,0 +1,158 @@
+//! The documents mini-runc answers with (`features`, `spec`) and `update`,
+//! which rewrites a running container's limits with the same writes
+//! `create` made.
+
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxPids, LinuxResources};
+
+use super::state::{Root, Status};
+use crate::error::{Error, Result};
+use crate::runtime::cgroups::detect::Version;
+use crate::runtime::rootfs;
+
+/// runtime-spec's features document: what config.json may ask of us.
+pub fn document() -> serde_json::Value {
+    let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    let mut caps = caps;
+    caps.sort();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": super::OCI_VERSION,
+        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "mountOptions": ["bind", "rbind", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
+            "strictatime", "relatime", "noatime", "private", "rprivate", "shared", "rshared",
+            "slave", "rslave", "unbindable", "runbindable"],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}},
+        },
+        "annotations": {"io.github.mini.runtime": "mini-runc"},
+    })
+}
+
+/// `update`'s flags over the `--resources` document, as runc merges them.
+#[allow(clippy::too_many_arguments)]
+pub fn merge_update_flags(
+    r: &mut LinuxResources,
+    memory: Option<i64>,
+    memory_swap: Option<i64>,
+    cpu_shares: Option<u64>,
+    cpu_quota: Option<i64>,
+    cpu_period: Option<u64>,
+    cpuset_cpus: Option<String>,
+    pids_limit: Option<i64>,
+) {
+    if memory.is_some() || memory_swap.is_some() {
+        let mut m = r.memory().unwrap_or_default();
+        if memory.is_some() {
+            m.set_limit(memory);
+        }
+        if memory_swap.is_some() {
+            m.set_swap(memory_swap);
+        }
+        r.set_memory(Some(m));
+    }
+    if cpu_shares.is_some() || cpu_quota.is_some() || cpu_period.is_some() || cpuset_cpus.is_some() {
+        let mut c = r.cpu().clone().unwrap_or_default();
+        if cpu_shares.is_some() {
+            c.set_shares(cpu_shares);
+        }
+        if cpu_quota.is_some() {
+            c.set_quota(cpu_quota);
+        }
+        if cpu_period.is_some() {
+            c.set_period(cpu_period);
+        }
+        if cpuset_cpus.is_some() {
+            c.set_cpus(cpuset_cpus);
+        }
+        r.set_cpu(Some(c));
+    }
+    if let Some(limit) = pids_limit {
+        let mut p = LinuxPids::default();
+        p.set_limit(limit);
+        r.set_pids(Some(p));
+    }
+}
+
+/// Write new limits into a running container's cgroups.
+pub fn update(root: &Root, id: &str, resources: &LinuxResources) -> Result<()> {
+    let r = root.load(id)?;
+    let what = || format!("update container {id}");
+    let status = r.status(&root.dir_of(id));
+    if status == Status::Stopped {
+        return Err(Error::new(what()).because("it is stopped"));
+    }
+    let limits = super::bundle::limits_of(resources).map_err(|e| e.within(what()))?;
+    for dir in &r.cgroups.plan.dirs {
+        for w in limits.writes(dir.version) {
+            let here = dir.version == Version::V2 || dir.controllers.iter().any(|c| c == w.controller);
+            let file = dir.path.join(w.file);
+            if !here || (w.optional && !file.exists()) {
+                continue;
+            }
+            crate::runtime::cgroups::place::write(&file, &w.value).map_err(|e| e.within(what()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `spec`: a default config.json in `bundle` (runc's defaults: `sh` on a
+/// terminal, rootfs "rootfs", Docker's capabilities, masked paths).
+pub fn write_default_spec(bundle: &Path, rootless: bool) -> Result<()> {
+    let file = bundle.join("config.json");
+    if file.exists() {
+        return Err(Error::new(format!("write {}", file.display())).because("it exists").hint("remove it first"));
+    }
+    let caps: Vec<String> =
+        ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"].iter().map(|s| s.to_string()).collect();
+    let mut namespaces = vec!["pid", "network", "ipc", "uts", "mount", "cgroup"];
+    let mut mounts = vec![
+        serde_json::json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+        serde_json::json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        serde_json::json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        serde_json::json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        serde_json::json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        serde_json::json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        serde_json::json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+    ];
+    let mut linux = serde_json::json!({
+        "maskedPaths": rootfs::MASKED_FILES.iter().chain(rootfs::MASKED_DIRS.iter()).collect::<Vec<_>>(),
+        "readonlyPaths": rootfs::READONLY_PATHS,
+    });
+    if rootless {
+        namespaces.push("user");
+        let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+        linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        mounts.retain(|m| m["type"] != "cgroup");
+        mounts[5] = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+    }
+    linux["namespaces"] = namespaces.iter().map(|t| serde_json::json!({"type": t})).collect();
+    let spec = serde_json::json!({
+        "ociVersion": super::OCI_VERSION,
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [format!("PATH={}", crate::runtime::spec::DEFAULT_PATH), "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true,
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "mini",
+        "mounts": mounts,
+        "linux": linux,
+    });
+    let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
+    std::fs::write(&file, text + "\n").map_err(|e| Error::new(format!("write {}", file.display())).because(e))
+}
