@@ -236,6 +236,13 @@ pub fn find_program(
         return Err(Error::new("exec \"\"").because("empty command").kind(Kind::CommandNotFound));
     }
     if argv0.as_encoded_bytes().contains(&b'/') {
+        // Checked here, before an OCI `create` reports success (as runc
+        // does), not left to execve after `start`.
+        if !exists(name) {
+            return Err(Error::new(format!("exec \"{}\"", name.display()))
+                .because(format!("stat {}: no such file or directory", name.display()))
+                .kind(Kind::CommandNotFound));
+        }
         return Ok(name.to_path_buf());
     }
     let mut found_not_exec = None;
@@ -266,11 +273,16 @@ mod tests {
     #[test]
     fn path_lookup_finds_first_executable_and_maps_failures() {
         let exec = |p: &Path| p == Path::new("/bin/sh") || p == Path::new("/usr/bin/sh");
-        let exists = |p: &Path| exec(p) || p == Path::new("/usr/local/bin/data");
+        let exists = |p: &Path| exec(p) || p == Path::new("/usr/local/bin/data") || p == Path::new("./x");
         let f = |a: &str| find_program(&OsString::from(a), "/usr/local/bin::/bin:/usr/bin", &exec, &exists);
         assert_eq!(f("sh").unwrap(), PathBuf::from("/bin/sh"));
         assert_eq!(f("./x").unwrap(), PathBuf::from("./x"));
-        assert_eq!(f("/nope").unwrap(), PathBuf::from("/nope"));
+        assert_eq!(f("/usr/local/bin/data").unwrap(), PathBuf::from("/usr/local/bin/data"));
+        let e = f("/nope").unwrap_err();
+        assert_eq!(
+            (e.exit_code(), e.to_string().as_str()),
+            (127, "exec \"/nope\": stat /nope: no such file or directory")
+        );
         let e = f("nope").unwrap_err();
         assert_eq!((e.exit_code(), e.to_string().as_str()), (127, "exec \"nope\": executable file not found in $PATH"));
         assert_eq!(f("data").unwrap_err().exit_code(), 126);

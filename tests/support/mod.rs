@@ -13,7 +13,8 @@
 //!   [`Env`] (an empty store for pull tests, registries, snapshots),
 //!   [`fake_registry`] (hostile answers), [`pty::Pty`], [`image`]
 //!   (hand-built hostile images), and [`wait_for`] / [`poll_until`], the
-//!   one polling loop.
+//!   one polling loop; [`oci`] (mini-runc under containerd, Podman and
+//!   runc's contract).
 #![allow(dead_code)]
 
 pub mod fake_registry;
@@ -21,6 +22,7 @@ pub mod image;
 pub mod life;
 pub mod mini;
 pub mod netns;
+pub mod oci;
 pub mod proxy;
 pub mod pty;
 pub mod rootless;
