@@ -67,17 +67,19 @@ pub fn cgroups_named(name: &str) -> Vec<PathBuf> {
 
 /// Remove the cgroup tree `name` beneath ours, deepest first.
 fn remove_cgroups(name: &str) {
-    fn rm(dir: &Path) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                rm(&e.path());
-            }
-        }
-        let _ = std::fs::remove_dir(dir);
-    }
     for d in cgroups_named(name) {
-        rm(&d);
+        remove_tree(&d);
     }
+}
+
+/// rmdir a cgroup directory and its children, deepest first.
+fn remove_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            remove_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 pub fn text(o: &Output) -> (i32, String, String) {
@@ -270,7 +272,12 @@ impl Drop for Containerd {
 /// mini-runc as its runtime, and containers' cgroups beneath ours.
 pub struct Podman {
     pub dir: tempfile::TempDir,
+    /// Absolute, as Podman's cgroupfs manager takes it: beneath this
+    /// process's cgroup in every hierarchy (see [`deepest_own_cgroup`]).
     pub cgroup_parent: String,
+    /// Directories on the way to it that Podman will make and the guard
+    /// must remove (where this process's cgroup is shallower).
+    made: Vec<PathBuf>,
 }
 
 impl Podman {
@@ -297,7 +304,13 @@ impl Podman {
             "[[registry]]\nlocation = \"127.0.0.1:5000\"\ninsecure = true\n",
         )
         .unwrap();
-        let p = Podman { dir, cgroup_parent: cgroup_parent(test) };
+        let own = deepest_own_cgroup();
+        let made = cgroup_mounts()
+            .into_iter()
+            .flat_map(|m| Path::new(&own).ancestors().map(|a| m.join(a.strip_prefix("/").unwrap())).collect::<Vec<_>>())
+            .filter(|d| !d.exists())
+            .collect();
+        let p = Podman { dir, cgroup_parent: format!("{own}/{}", cgroup_parent(test)), made };
         let (code, _, err) = text(&p.cmd(&["pull", "-q", IMAGE]).output().unwrap());
         assert_eq!(code, 0, "podman pull {IMAGE}: {err}");
         Some(p)
@@ -336,8 +349,36 @@ impl Drop for Podman {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         unmount_under(self.dir.path());
-        remove_cgroups(&self.cgroup_parent);
+        for m in cgroup_mounts() {
+            remove_tree(&m.join(self.cgroup_parent.trim_start_matches('/')));
+        }
+        // Deepest first: `made` lists each hierarchy's path from the leaf up.
+        for d in &self.made {
+            let _ = std::fs::remove_dir(d);
+        }
     }
+}
+
+/// Every cgroup hierarchy's mount point.
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains(" - cgroup ") || l.contains(" - cgroup2 "))
+        .filter_map(|l| l.split_whitespace().nth(4).map(PathBuf::from))
+        .collect()
+}
+
+/// The one absolute cgroup path that lies beneath this process's cgroup in
+/// every hierarchy: the deepest of its paths, when each other is one of its
+/// ancestors (on this host: the memory controller's path, `/` elsewhere).
+pub fn deepest_own_cgroup() -> String {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let paths: Vec<&str> = own.lines().filter_map(|l| l.splitn(3, ':').nth(2)).collect();
+    let deepest = paths.iter().max_by_key(|p| p.len()).copied().unwrap_or("/");
+    for p in &paths {
+        assert!(Path::new(deepest).starts_with(p), "no cgroup path is beneath both {p} and {deepest}: {own}");
+    }
+    deepest.trim_end_matches('/').to_string()
 }
 
 /// Remove what a test's containers left under `cgroup` (runtimes remove
