@@ -238,9 +238,23 @@ mod tests {
     }
 
     #[test]
-    fn our_own_process_reads_as_alive_with_its_start_time() {
+    fn stat_fields_read_the_state_and_start_time_past_the_command_name() {
+        // The test runner's main thread may be running or asleep; either way
+        // it is not a zombie.
         let me = std::process::id() as i32;
         assert!(start_time(me).is_some());
-        assert_eq!(stat_field(me, 0).as_deref(), Some("R"));
+        let mine = stat_field(me, 0).unwrap();
+        assert!(["R", "S"].contains(&mine.as_str()), "{mine}");
+        // An exited, unreaped child reads as a zombie, with its start time.
+        let child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while stat_field(pid, 0).as_deref() != Some("Z") {
+            assert!(std::time::Instant::now() < deadline, "child never became a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(start_time(pid).is_some());
+        let mut child = child;
+        child.wait().unwrap();
     }
 }
