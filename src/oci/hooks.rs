@@ -30,8 +30,15 @@ fn run_one(h: &Hook, input: &[u8]) -> Result<()> {
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| Error::new("start it").because(e))?;
     if let Some(mut stdin) = child.stdin.take() {
-        // A hook that never reads its state must not block us: it may exit first.
+        // A hook that never reads its state must not block us: it may exit
+        // first, and its closed stdin must be an EPIPE here, not a SIGPIPE
+        // that ends mini-runc (mini runs with SIGPIPE's default action).
+        // SAFETY: swapping one signal's disposition and restoring it.
+        let before = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let _ = stdin.write_all(input);
+        drop(stdin);
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGPIPE, before) };
     }
     let timeout = h.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
     let started = Instant::now();
