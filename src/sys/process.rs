@@ -551,6 +551,11 @@ pub struct Insn {
 }
 
 pub fn load_seccomp(program: &[Insn]) -> io::Result<()> {
+    load_seccomp_with_flags(program, 0)
+}
+
+/// `load_seccomp` with SECCOMP_FILTER_FLAG_* `flags` (TSYNC, LOG, SPEC_ALLOW).
+pub fn load_seccomp_with_flags(program: &[Insn], flags: u32) -> io::Result<()> {
     // Insn has `struct sock_filter`'s layout (repr(C): u16, u8, u8, u32).
     let prog = libc::sock_fprog {
         len: u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
@@ -558,10 +563,15 @@ pub fn load_seccomp(program: &[Insn]) -> io::Result<()> {
     };
     // SAFETY: `prog` points at `program`, alive for the call; the kernel
     // copies the instructions.
-    let r =
-        unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
-    if r != 0 {
+    let r = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
+    };
+    if r < 0 {
         return Err(io::Error::last_os_error());
+    }
+    if r > 0 {
+        // TSYNC: the id of a thread that could not take the filter.
+        return Err(io::Error::other(format!("thread {r} cannot synchronize to the seccomp filter")));
     }
     Ok(())
 }
