@@ -23,7 +23,7 @@ use mini_store::Store;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::runtime::child::{self, Never};
+use crate::runtime::child::{self, Caps, Never, Seccomp};
 use crate::runtime::message::Failed;
 use crate::runtime::process::{self, Started};
 use crate::runtime::{init, user::UserSpec};
@@ -114,14 +114,7 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     if own_user != theirs {
         namespaces.push((p::open_ns(pid, "user")?, ns::USER, "user"));
     }
-    for (name, flag) in [
-        ("ipc", ns::IPC),
-        ("uts", ns::UTS),
-        ("net", ns::NET),
-        ("pid", ns::PID),
-        ("cgroup", ns::CGROUP),
-        ("mnt", ns::MOUNT),
-    ] {
+    for (name, flag) in ns::JOIN_ORDER {
         namespaces.push((p::open_ns(pid, name).map_err(|e| e.within(what()))?, flag, name));
     }
     // Only cgroups that exist: the run may have had none (best effort).
@@ -218,8 +211,8 @@ fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) 
         workdir: &plan.workdir,
         create_workdir: false,
         no_new_privs: plan.no_new_privs,
-        seccomp: !plan.privileged,
-        caps: &plan.caps,
+        seccomp: if plan.privileged { Seccomp::Off } else { Seccomp::Default },
+        caps: Caps::Root(&plan.caps),
         rlimits: &plan.rlimits,
         user: &plan.user,
         interactive: plan.opts.interactive,

@@ -14,6 +14,8 @@ use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Mount, Spec};
 use crate::error::{Error, Result};
 use crate::runtime::cgroups::{self, Cgroups, Limits};
 use crate::runtime::rootfs::{self, Op};
+use crate::runtime::seccomp::profile::{compile, Compiled};
+use crate::runtime::security::CapSets;
 use crate::sys::flags::*;
 use crate::sys::process::ns;
 use crate::sys::Kind;
@@ -24,7 +26,17 @@ pub fn load(dir: &Path) -> Result<Spec> {
     let what = || format!("read the OCI config {}", file.display());
     let bytes = std::fs::read(&file)
         .map_err(|e| Error::new(what()).because(e).hint("give --bundle DIR holding config.json"))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::new(what()).because(e))
+    // The path of the field serde refused ("linux.namespaces[0].type"),
+    // so the one line names it as runc's errors do.
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        match field.as_str() {
+            "." | "" => Error::new(what()).because(inner),
+            _ => invalid(&field, inner),
+        }
+    })
 }
 
 /// A namespace of the container: made new, or joined at `path`.
@@ -47,9 +59,9 @@ pub struct Process {
     pub groups: Vec<u32>,
     pub umask: Option<u32>,
     pub terminal: bool,
-    /// The capabilities kept: the bounding set and, for uid 0, the
-    /// effective and permitted ones (their intersection with bounding).
-    pub caps: Vec<caps::Capability>,
+    /// Every capability set as the spec gives it (all empty without
+    /// `capabilities`).
+    pub caps: CapSets,
     pub rlimits: Vec<crate::runtime::spec::Rlimit>,
     pub no_new_privs: bool,
     pub oom_score_adj: Option<i32>,
@@ -63,6 +75,8 @@ pub struct Plan {
     pub namespaces: Vec<Namespace>,
     pub cgroups: Cgroups,
     pub process: Process,
+    /// `linux.seccomp`, compiled; also loaded into every `exec`'d process.
+    pub seccomp: Option<Compiled>,
     pub hostname: Option<String>,
     pub uid_map: Option<String>,
     pub gid_map: Option<String>,
@@ -134,6 +148,7 @@ pub fn plan(spec: &Spec, bundle: &Path, id: &str) -> Result<Plan> {
     if root.readonly().unwrap_or(false) {
         ops.push(Op::RootReadOnly);
     }
+    let seccomp = seccomp_of(&linux)?;
     let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
     if hostname.is_some() && !namespaces.iter().any(|n| n.flag == ns::UTS) {
         return Err(invalid("hostname", "setting it needs a uts namespace (linux.namespaces)"));
@@ -144,6 +159,7 @@ pub fn plan(spec: &Spec, bundle: &Path, id: &str) -> Result<Plan> {
         namespaces,
         cgroups,
         process,
+        seccomp,
         hostname,
         uid_map,
         gid_map,
@@ -184,6 +200,11 @@ pub fn process(spec: &Spec) -> Result<Process> {
     process_of(p, "process")
 }
 
+/// `linux.seccomp` compiled for this machine; its errors name the field.
+pub fn seccomp_of(linux: &oci_spec::runtime::Linux) -> Result<Option<Compiled>> {
+    linux.seccomp().as_ref().map(|s| compile(s).map_err(|e| e.within("invalid OCI config"))).transpose()
+}
+
 /// A process (the config's, or `exec --process FILE`'s), validated.
 pub fn process_of(p: &oci_spec::runtime::Process, field: &str) -> Result<Process> {
     let args: Vec<std::ffi::OsString> = p.args().iter().flatten().map(Into::into).collect();
@@ -194,19 +215,27 @@ pub fn process_of(p: &oci_spec::runtime::Process, field: &str) -> Result<Process
         return Err(invalid(&format!("{field}.cwd"), format!("\"{}\" is not absolute", p.cwd().display())));
     }
     let caps = match p.capabilities() {
-        None => Vec::new(),
+        None => CapSets::default(),
         Some(c) => {
-            let bounding: Vec<String> = c.bounding().iter().flatten().map(|c| c.to_string()).collect();
-            let effective: Vec<String> = c.effective().iter().flatten().map(|c| c.to_string()).collect();
-            effective
-                .iter()
-                .filter(|c| bounding.contains(c))
-                .map(|name| {
-                    let name = if name.starts_with("CAP_") { name.clone() } else { format!("CAP_{name}") };
-                    name.parse::<caps::Capability>()
-                        .map_err(|_| invalid(&format!("{field}.capabilities"), format!("unknown capability {name}")))
-                })
-                .collect::<Result<Vec<_>>>()?
+            let set = |set: &Option<oci_spec::runtime::Capabilities>, name: &str| -> Result<Vec<caps::Capability>> {
+                set.iter()
+                    .flatten()
+                    .map(|cap| {
+                        let text = cap.to_string();
+                        let text = if text.starts_with("CAP_") { text } else { format!("CAP_{text}") };
+                        text.parse::<caps::Capability>().map_err(|_| {
+                            invalid(&format!("{field}.capabilities.{name}"), format!("unknown capability {text}"))
+                        })
+                    })
+                    .collect()
+            };
+            CapSets {
+                bounding: set(c.bounding(), "bounding")?,
+                effective: set(c.effective(), "effective")?,
+                permitted: set(c.permitted(), "permitted")?,
+                inheritable: set(c.inheritable(), "inheritable")?,
+                ambient: set(c.ambient(), "ambient")?,
+            }
         }
     };
     let mut rlimits = Vec::new();
@@ -375,7 +404,10 @@ fn mount_op(m: &Mount, field: &str, bundle: &Path, userns: bool) -> Result<Op> {
     let data: Vec<&str> = if userns { data.into_iter().filter(|d| !d.starts_with("gid=")).collect() } else { data };
     let no_symlinks = ["/proc", "/sys", "/dev"].iter().any(|p| target == Path::new(p));
     let data = (!data.is_empty()).then(|| data.join(","));
-    Ok(Op::Mount { fstype, target, flags, data, no_symlinks })
+    // runc passes the source as given ("shm", "mqueue", …): it is what
+    // /proc/self/mountinfo shows and what tools inside compare against.
+    let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty());
+    Ok(Op::Mount { fstype, source, target, flags, data, no_symlinks })
 }
 
 /// What runc makes in a /dev tmpfs: the default nodes (bound from the
@@ -411,13 +443,7 @@ fn dev_nodes(linux: &oci_spec::runtime::Linux, userns: bool) -> Result<Vec<Op>> 
     for (dev, major, minor) in rootfs::DEVICES {
         node(PathBuf::from(format!("/dev/{dev}")), major, minor, &mut ops);
     }
-    for (target, link) in [
-        ("pts/ptmx", "/dev/ptmx"),
-        ("/proc/self/fd", "/dev/fd"),
-        ("/proc/self/fd/0", "/dev/stdin"),
-        ("/proc/self/fd/1", "/dev/stdout"),
-        ("/proc/self/fd/2", "/dev/stderr"),
-    ] {
+    for (target, link) in rootfs::DEV_LINKS {
         ops.push(Op::Symlink { target: PathBuf::from(target), link: PathBuf::from(link) });
     }
     Ok(ops)

@@ -151,20 +151,8 @@ enum Verb {
         /// linux.resources as JSON ("-": stdin)
         #[arg(short, long, value_name = "FILE")]
         resources: Option<PathBuf>,
-        #[arg(long)]
-        memory: Option<i64>,
-        #[arg(long = "memory-swap")]
-        memory_swap: Option<i64>,
-        #[arg(long = "cpu-shares")]
-        cpu_shares: Option<u64>,
-        #[arg(long = "cpu-quota")]
-        cpu_quota: Option<i64>,
-        #[arg(long = "cpu-period")]
-        cpu_period: Option<u64>,
-        #[arg(long = "cpuset-cpus")]
-        cpuset_cpus: Option<String>,
-        #[arg(long = "pids-limit")]
-        pids_limit: Option<i64>,
+        #[command(flatten)]
+        flags: features::UpdateFlags,
         id: String,
     },
     /// What this runtime supports (runtime-spec's features document)
@@ -258,28 +246,9 @@ fn run(cli: Cli) -> Result<i32> {
         Verb::List { format, quiet } => list(&root, &format, quiet).map(|()| 0),
         Verb::Pause { id } => freeze(&root, &id, true).map(|()| 0),
         Verb::Resume { id } => freeze(&root, &id, false).map(|()| 0),
-        Verb::Update {
-            resources,
-            memory,
-            memory_swap,
-            cpu_shares,
-            cpu_quota,
-            cpu_period,
-            cpuset_cpus,
-            pids_limit,
-            id,
-        } => {
+        Verb::Update { resources, flags, id } => {
             let mut r = read_resources(resources.as_deref())?;
-            features::merge_update_flags(
-                &mut r,
-                memory,
-                memory_swap,
-                cpu_shares,
-                cpu_quota,
-                cpu_period,
-                cpuset_cpus,
-                pids_limit,
-            );
+            features::merge_update_flags(&mut r, &flags);
             features::update(&root, &id, &r).map(|()| 0)
         }
         Verb::Features => {

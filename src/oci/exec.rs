@@ -14,9 +14,10 @@ use super::bundle;
 use super::launch::write_pid_file;
 use super::state::{Root, Status};
 use crate::error::{Error, Result};
-use crate::runtime::child;
+use crate::runtime::child::{self, Caps, Seccomp};
 use crate::runtime::message::Failed;
 use crate::runtime::process::{exit_code, Started};
+use crate::runtime::seccomp::profile::{compile, Compiled};
 use crate::runtime::user::{Id, UserSpec};
 use crate::sys::fdpass;
 use crate::sys::process::{self as p, ns};
@@ -38,15 +39,7 @@ pub struct ExecOptions {
 /// The namespaces of `pid` that differ from ours, user first, mount last.
 fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, i32, &'static str)>> {
     let mut out = Vec::new();
-    for (name, flag) in [
-        ("user", ns::USER),
-        ("ipc", ns::IPC),
-        ("uts", ns::UTS),
-        ("net", ns::NET),
-        ("pid", ns::PID),
-        ("cgroup", ns::CGROUP),
-        ("mnt", ns::MOUNT),
-    ] {
+    for (name, flag) in std::iter::once(("user", ns::USER)).chain(ns::JOIN_ORDER) {
         let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{name}")).ok();
         if theirs.is_some() && theirs != std::fs::read_link(format!("/proc/self/ns/{name}")).ok() {
             out.push((p::open_ns(pid, name)?, flag, name));
@@ -103,6 +96,7 @@ pub fn exec(root: &Root, id: &str, o: &ExecOptions) -> Result<i32> {
     }
     let pid = r.pid.unwrap_or_default();
     let process = process_of(&r, o)?;
+    let seccomp = r.seccomp.as_ref().map(|s| compile(s).map_err(|e| e.within(what()))).transpose()?;
     let namespaces = namespaces_of(pid).map_err(|e| e.within(what()))?;
     let dirs: Vec<PathBuf> = r.cgroups.dirs().into_iter().filter(|d| d.is_dir()).collect();
     let cgroups = crate::runtime::cgroups::open_join_files(&dirs)?;
@@ -123,7 +117,8 @@ pub fn exec(root: &Root, id: &str, o: &ExecOptions) -> Result<i32> {
             drop(report_r);
             let mut report = std::fs::File::from(report_w);
             let pty_child = pty.map(|(_, c)| c);
-            let e = match command(&process, &namespaces, &cgroups, o, pty_child.as_ref(), &mut report) {
+            let e = match command(&process, seccomp.as_ref(), &namespaces, &cgroups, o, pty_child.as_ref(), &mut report)
+            {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -158,6 +153,7 @@ pub fn exec(root: &Root, id: &str, o: &ExecOptions) -> Result<i32> {
 /// In the forked child: cgroups, namespaces, then the shared tail.
 fn command(
     process: &bundle::Process,
+    seccomp: Option<&Compiled>,
     namespaces: &[(OwnedFd, i32, &'static str)],
     cgroups: &[std::fs::File],
     o: &ExecOptions,
@@ -175,8 +171,8 @@ fn command(
         workdir: &process.cwd,
         create_workdir: false,
         no_new_privs: process.no_new_privs,
-        seccomp: false,
-        caps: &process.caps,
+        seccomp: seccomp.map_or(Seccomp::Off, Seccomp::Profile),
+        caps: Caps::Sets(&process.caps),
         rlimits: &process.rlimits,
         user: &user,
         interactive: true,

@@ -11,6 +11,18 @@ use crate::error::{Error, Result};
 use crate::runtime::cgroups::detect::Version;
 use crate::runtime::rootfs;
 
+/// The architectures a profile's rules apply to here (see
+/// `seccomp::profile`: compat ones get the default action at most).
+fn seccomp_archs() -> Vec<&'static str> {
+    if cfg!(target_arch = "x86_64") {
+        vec!["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]
+    } else if cfg!(target_arch = "aarch64") {
+        vec!["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    } else {
+        Vec::new()
+    }
+}
+
 /// runtime-spec's features document: what config.json may ask of us.
 pub fn document() -> serde_json::Value {
     let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
@@ -27,7 +39,18 @@ pub fn document() -> serde_json::Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                    "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": seccomp_archs(),
+                "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                    "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                    "SECCOMP_FILTER_FLAG_LOG"],
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -37,45 +60,54 @@ pub fn document() -> serde_json::Value {
     })
 }
 
+/// `update`'s own flags, each overriding its field of `--resources`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpdateFlags {
+    #[arg(long)]
+    pub memory: Option<i64>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<i64>,
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+}
+
 /// `update`'s flags over the `--resources` document, as runc merges them.
-#[allow(clippy::too_many_arguments)]
-pub fn merge_update_flags(
-    r: &mut LinuxResources,
-    memory: Option<i64>,
-    memory_swap: Option<i64>,
-    cpu_shares: Option<u64>,
-    cpu_quota: Option<i64>,
-    cpu_period: Option<u64>,
-    cpuset_cpus: Option<String>,
-    pids_limit: Option<i64>,
-) {
-    if memory.is_some() || memory_swap.is_some() {
+pub fn merge_update_flags(r: &mut LinuxResources, f: &UpdateFlags) {
+    if f.memory.is_some() || f.memory_swap.is_some() {
         let mut m = r.memory().unwrap_or_default();
-        if memory.is_some() {
-            m.set_limit(memory);
+        if f.memory.is_some() {
+            m.set_limit(f.memory);
         }
-        if memory_swap.is_some() {
-            m.set_swap(memory_swap);
+        if f.memory_swap.is_some() {
+            m.set_swap(f.memory_swap);
         }
         r.set_memory(Some(m));
     }
-    if cpu_shares.is_some() || cpu_quota.is_some() || cpu_period.is_some() || cpuset_cpus.is_some() {
+    if f.cpu_shares.is_some() || f.cpu_quota.is_some() || f.cpu_period.is_some() || f.cpuset_cpus.is_some() {
         let mut c = r.cpu().clone().unwrap_or_default();
-        if cpu_shares.is_some() {
-            c.set_shares(cpu_shares);
+        if f.cpu_shares.is_some() {
+            c.set_shares(f.cpu_shares);
         }
-        if cpu_quota.is_some() {
-            c.set_quota(cpu_quota);
+        if f.cpu_quota.is_some() {
+            c.set_quota(f.cpu_quota);
         }
-        if cpu_period.is_some() {
-            c.set_period(cpu_period);
+        if f.cpu_period.is_some() {
+            c.set_period(f.cpu_period);
         }
-        if cpuset_cpus.is_some() {
-            c.set_cpus(cpuset_cpus);
+        if f.cpuset_cpus.is_some() {
+            c.set_cpus(f.cpuset_cpus.clone());
         }
         r.set_cpu(Some(c));
     }
-    if let Some(limit) = pids_limit {
+    if let Some(limit) = f.pids_limit {
         let mut p = LinuxPids::default();
         p.set_limit(limit);
         r.set_pids(Some(p));

@@ -23,7 +23,7 @@ use super::bundle::{self, Plan};
 use super::hooks;
 use super::state::{self, Record, Root, Status};
 use crate::error::{Error, Result};
-use crate::runtime::child::{self, Never};
+use crate::runtime::child::{self, Caps, Never, Seccomp};
 use crate::runtime::message::{self, Failed};
 use crate::runtime::rootfs;
 use crate::runtime::user::{Id, UserSpec};
@@ -98,6 +98,7 @@ fn create_in(
         cgroups: plan.cgroups.clone(),
         hooks: spec.hooks().clone(),
         process: spec.process().clone().unwrap_or_default(),
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
     };
     root.save(&record)?;
     let console = o.console_socket.as_deref().map(connect_console).transpose()?;
@@ -294,8 +295,8 @@ fn child_setup(
         workdir: &pr.cwd,
         create_workdir: true,
         no_new_privs: pr.no_new_privs,
-        seccomp: false,
-        caps: &pr.caps,
+        seccomp: plan.seccomp.as_ref().map_or(Seccomp::Off, Seccomp::Profile),
+        caps: Caps::Sets(&pr.caps),
         rlimits: &pr.rlimits,
         user: &user,
         interactive: true,

@@ -10,7 +10,6 @@
 //! - [`launch`]: `create` (the process waits at its exec) and `start`;
 //! - [`exec`]: another process in a running container;
 //! - [`hooks`]: the spec's hooks, state on stdin, with timeouts;
-//! - [`seccomp`]: `linux.seccomp` compiled into a classic-BPF program;
 //! - [`features`]: `features`, `spec` and `update`;
 //! - [`cli`]: runc's flags and verbs.
 
@@ -20,7 +19,6 @@ pub mod exec;
 pub mod features;
 pub mod hooks;
 pub mod launch;
-pub mod seccomp;
 pub mod state;
 
 /// The runtime-spec version mini-runc writes and reports.

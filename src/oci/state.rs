@@ -39,6 +39,9 @@ pub struct Record {
     pub hooks: Option<oci_spec::runtime::Hooks>,
     /// The config's process: what `exec` starts from when given only args.
     pub process: oci_spec::runtime::Process,
+    /// The config's `linux.seccomp`: every `exec`'d process gets it too.
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// runc's statuses.

@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::message::Failed;
+use super::seccomp::profile::Compiled;
+use super::security::CapSets;
 use super::spec::DEFAULT_PATH;
 use super::user::{User, UserSpec};
 use super::{init, security};
@@ -32,10 +34,8 @@ pub struct Command<'a> {
     pub create_workdir: bool,
     /// Set no_new_privs (`--security-opt no-new-privileges`).
     pub no_new_privs: bool,
-    /// Load the seccomp filter (all but `--privileged`).
-    pub seccomp: bool,
-    /// The capabilities root keeps (the bounding set for everyone).
-    pub caps: &'a [caps::Capability],
+    pub seccomp: Seccomp<'a>,
+    pub caps: Caps<'a>,
     /// `--ulimit`s, set while mini still may raise them.
     pub rlimits: &'a [super::spec::Rlimit],
     pub user: &'a UserSpec,
@@ -57,6 +57,36 @@ pub struct Command<'a> {
     /// Runs last, just before exec, once everything else is set: the OCI
     /// runtime's `create` blocks here until `start` (its exec fifo).
     pub gate: Option<&'a dyn Fn() -> Result<()>>,
+}
+
+/// The seccomp filter the process gets.
+#[derive(Clone, Copy)]
+pub enum Seccomp<'a> {
+    /// None (`--privileged`; a bundle without `linux.seccomp`).
+    Off,
+    /// mini's own, for the capabilities kept.
+    Default,
+    /// A compiled profile (an OCI bundle's `linux.seccomp`).
+    Profile(&'a Compiled),
+}
+
+/// The capabilities the process keeps.
+#[derive(Clone, Copy)]
+pub enum Caps<'a> {
+    /// Docker's model: root keeps these in every set, any other user none;
+    /// they are everyone's bounding set.
+    Root(&'a [caps::Capability]),
+    /// Each set as given, for any user (an OCI `process.capabilities`).
+    Sets(&'a CapSets),
+}
+
+impl Caps<'_> {
+    fn bounding(&self) -> &[caps::Capability] {
+        match self {
+            Caps::Root(keep) => keep,
+            Caps::Sets(sets) => &sets.bounding,
+        }
+    }
 }
 
 /// Resolve the user in the container's own /etc/passwd, enter the working
@@ -113,12 +143,22 @@ fn become_user_and_exec(
     env: &[String],
     report: &mut std::fs::File,
 ) -> Result<Never> {
-    let filters = if cmd.seccomp { security::seccomp_program(cmd.caps)? } else { Vec::new() };
+    let own;
+    let filter = match cmd.seccomp {
+        Seccomp::Off => None,
+        Seccomp::Default => {
+            own = security::seccomp_program(cmd.caps.bounding())?;
+            Some((own.as_slice(), 0))
+        }
+        Seccomp::Profile(c) => Some((c.program.as_slice(), c.flags)),
+    };
     for r in cmd.rlimits {
         p::setrlimit(&r.name, r.soft, r.hard)?;
     }
-    if !cmd.no_new_privs && cmd.seccomp {
-        security::apply_seccomp(&filters)?;
+    if !cmd.no_new_privs {
+        if let Some((program, flags)) = filter {
+            security::apply_seccomp(program, flags)?;
+        }
     }
     confine(user, cmd)?;
     if cmd.die_with_parent {
@@ -135,8 +175,16 @@ fn become_user_and_exec(
         // own process dumpable again, as usual).
         p::set_not_dumpable()?;
     }
-    if cmd.no_new_privs && cmd.seccomp {
-        security::apply_seccomp(&filters)?;
+    // The exec fifo is waited on before a no_new_privs filter, which may
+    // deny the calls that takes (as runc orders them; `init` never has a
+    // gate).
+    if let Some(gate) = cmd.gate {
+        gate()?;
+    }
+    if cmd.no_new_privs {
+        if let Some((program, flags)) = filter {
+            security::apply_seccomp(program, flags)?;
+        }
     }
     if cmd.init {
         if let Some(pid) = p::fork()? {
@@ -147,9 +195,6 @@ fn become_user_and_exec(
             init::reap(pid);
         }
     }
-    if let Some(gate) = cmd.gate {
-        gate()?;
-    }
     p::reset_signals();
     let e = p::execve(program, cmd.argv, env);
     Err(Error::new(format!("exec {}", program.display())).because(&e).kind(exec_failure_kind(e.raw_os_error())))
@@ -158,12 +203,23 @@ fn become_user_and_exec(
 /// The container's capability set, no_new_privs if asked, and the
 /// user's ids.
 fn confine(user: &User, cmd: &Command) -> Result<()> {
-    security::limit_bounding_set(cmd.caps)?;
+    security::limit_bounding_set(cmd.caps.bounding())?;
     if cmd.no_new_privs {
         p::set_no_new_privs()?;
     }
-    p::set_ids(user.uid, user.gid, &user.groups)?;
-    security::set_process_caps(user.uid, cmd.caps)
+    match cmd.caps {
+        Caps::Root(keep) => {
+            p::set_ids(user.uid, user.gid, &user.groups)?;
+            security::set_process_caps(user.uid, keep)
+        }
+        Caps::Sets(sets) => {
+            // Keep the permitted set across the switch to a non-root user.
+            p::set_keep_caps(true)?;
+            p::set_ids(user.uid, user.gid, &user.groups)?;
+            p::set_keep_caps(false)?;
+            security::set_cap_sets(sets)
+        }
+    }
 }
 
 /// Enter the working directory; with `owner`, first make its missing

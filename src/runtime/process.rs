@@ -20,7 +20,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use super::cgroups::{self, Cgroups};
-use super::child::{self, Never};
+use super::child::{self, Caps, Never, Seccomp};
 use super::message::{Failed, Go, READY};
 use super::net::{self, NetNs};
 use super::overlay::MountPlan;
@@ -316,8 +316,8 @@ fn setup_and_exec(
         workdir: &s.workdir,
         create_workdir: true,
         no_new_privs: s.no_new_privs,
-        seccomp: !s.privileged,
-        caps: &caps,
+        seccomp: if s.privileged { Seccomp::Off } else { Seccomp::Default },
+        caps: Caps::Root(&caps),
         rlimits: &s.rlimits,
         user: &s.user,
         interactive: s.interactive,

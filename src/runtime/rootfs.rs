@@ -41,6 +41,9 @@ pub enum Op {
     /// A fresh filesystem at `target` (a path inside the container).
     Mount {
         fstype: &'static str,
+        /// What the mount table shows as its source (an OCI mount's
+        /// `source`, `shm` for /dev/shm as Docker's); the type when None.
+        source: Option<String>,
         target: PathBuf,
         flags: u64,
         data: Option<String>,
@@ -134,6 +137,14 @@ pub struct Plan {
 /// The devices every container gets, with their (major, minor) numbers.
 pub const DEVICES: [(&str, u32, u32); 6] =
     [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+/// The symlinks every container's /dev has: (what it points at, the link).
+pub const DEV_LINKS: [(&str, &str); 5] = [
+    ("pts/ptmx", "/dev/ptmx"),
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+];
 pub const MASKED_FILES: [&str; 6] =
     ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats", "/proc/timer_stats"];
 pub const MASKED_DIRS: [&str; 5] =
@@ -153,6 +164,7 @@ pub fn plan(input: &Input) -> Plan {
     let mut ops = vec![Op::MakePrivate, root_op];
     let m = |fstype, target: &str, flags, data: Option<&str>, no_symlinks| Op::Mount {
         fstype,
+        source: None,
         target: p(target),
         flags,
         data: data.map(str::to_string),
@@ -181,17 +193,16 @@ pub fn plan(input: &Input) -> Plan {
         "newinstance,ptmxmode=0666,mode=0620"
     };
     ops.push(m("devpts", "/dev/pts", NOSUID | NOEXEC, Some(pts), false));
-    for (target, link) in [
-        ("pts/ptmx", "/dev/ptmx"),
-        ("/proc/self/fd", "/dev/fd"),
-        ("/proc/self/fd/0", "/dev/stdin"),
-        ("/proc/self/fd/1", "/dev/stdout"),
-        ("/proc/self/fd/2", "/dev/stderr"),
-    ] {
+    for (target, link) in DEV_LINKS {
         ops.push(Op::Symlink { target: p(target), link: p(link) });
     }
     let shm = format!("mode=1777,size={}k", input.shm_size.map_or(65536, |b| b.div_ceil(1024)));
-    ops.push(m("tmpfs", "/dev/shm", NOSUID | NODEV | NOEXEC, Some(&shm), false));
+    // Docker's /dev/shm shows "shm" as its source.
+    let mut dev_shm = m("tmpfs", "/dev/shm", NOSUID | NODEV | NOEXEC, Some(&shm), false);
+    if let Op::Mount { source, .. } = &mut dev_shm {
+        *source = Some("shm".into());
+    }
+    ops.push(dev_shm);
     ops.push(m("mqueue", "/dev/mqueue", NOSUID | NODEV | NOEXEC, None, false));
     for source in input.etc_files {
         let target = p("/etc").join(source.file_name().unwrap_or_default());
@@ -386,9 +397,10 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
             let t = must(sys.resolve(root, target, *kind, true, false)?, target)?;
             sys.attach(fd, &t.path)
         }
-        Op::Mount { fstype, target, flags, data, no_symlinks } => {
+        Op::Mount { fstype, source, target, flags, data, no_symlinks } => {
             let t = must(sys.resolve(root, target, Kind::Dir, true, *no_symlinks)?, target)?;
-            sys.mount(Some(Path::new(fstype)), &t.path, Some(fstype), *flags, data.as_deref())
+            let source = Path::new(source.as_deref().unwrap_or(fstype));
+            sys.mount(Some(source), &t.path, Some(fstype), *flags, data.as_deref())
         }
         Op::Bind { source, target, kind, ro_flags } => {
             let kind = if *kind == Kind::Dir && !source.is_dir() { Kind::File } else { *kind };
@@ -564,6 +576,7 @@ mod tests {
         let at = |op: &Op| after.ops.iter().position(|o| o == op).unwrap_or_else(|| panic!("{op:?} missing"));
         let dev = at(&Op::Mount {
             fstype: "tmpfs",
+            source: None,
             target: p("/dev"),
             flags: NOSUID | STRICTATIME,
             data: Some("mode=755,size=65536k".into()),
@@ -622,7 +635,14 @@ mod tests {
             ops: vec![
                 Op::MakePrivate,
                 Op::Overlay(ov),
-                Op::Mount { fstype: "proc", target: p("/proc"), flags: NOSUID, data: None, no_symlinks: true },
+                Op::Mount {
+                    fstype: "proc",
+                    source: None,
+                    target: p("/proc"),
+                    flags: NOSUID,
+                    data: None,
+                    no_symlinks: true,
+                },
                 Op::MaskFile(p("/proc/kcore")),
                 Op::MaskFile(p("/proc/timer_stats")),
                 Op::ReadOnly(p("/proc/sys")),

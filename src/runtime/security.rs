@@ -238,6 +238,38 @@ pub fn limit_bounding_set(keep: &[Capability]) -> Result<()> {
     caps::clear(None, CapSet::Ambient).map_err(|e| Error::new("clear ambient capabilities").because(e))
 }
 
+/// Each capability set as an OCI `process.capabilities` names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: Vec<Capability>,
+    pub effective: Vec<Capability>,
+    pub permitted: Vec<Capability>,
+    pub inheritable: Vec<Capability>,
+    pub ambient: Vec<Capability>,
+}
+
+/// After the user switch (made with keep-caps, so a non-root user still
+/// holds them): the sets exactly as given, ambient last (the kernel only
+/// raises an ambient capability that is permitted and inheritable), as
+/// runc sets them.
+pub fn set_cap_sets(sets: &CapSets) -> Result<()> {
+    let set = |which: CapSet, caps: &[Capability]| {
+        let want: caps::CapsHashSet = caps.iter().copied().collect();
+        caps::set(None, which, &want).map_err(|e| Error::new(format!("set {which:?} capabilities")).because(e))
+    };
+    // Each capset must leave effective within permitted: shrink effective
+    // first (root still holds every capability as permitted), then
+    // permitted, then inheritable (which may exceed neither).
+    set(CapSet::Effective, &sets.effective)?;
+    set(CapSet::Permitted, &sets.permitted)?;
+    set(CapSet::Inheritable, &sets.inheritable)?;
+    for cap in &sets.ambient {
+        caps::raise(None, CapSet::Ambient, *cap)
+            .map_err(|e| Error::new(format!("raise ambient capability {cap}")).because(e))?;
+    }
+    Ok(())
+}
+
 /// After the user switch: root keeps `keep`; others keep nothing (the
 /// kernel already cleared their permitted set on setuid).
 pub fn set_process_caps(uid: u32, keep: &[Capability]) -> Result<()> {
@@ -248,8 +280,9 @@ pub fn set_process_caps(uid: u32, keep: &[Capability]) -> Result<()> {
     Ok(())
 }
 
-pub fn apply_seccomp(program: &[Insn]) -> Result<()> {
-    crate::sys::process::load_seccomp(program).map_err(|e| Error::new("install the seccomp filter").because(e))
+/// Load `program` with SECCOMP_FILTER_FLAG_* `flags`.
+pub fn apply_seccomp(program: &[Insn], flags: u32) -> Result<()> {
+    crate::sys::process::load_seccomp(program, flags).map_err(|e| Error::new("install the seccomp filter").because(e))
 }
 
 #[cfg(test)]

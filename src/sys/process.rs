@@ -23,6 +23,12 @@ pub mod ns {
     pub const IPC: i32 = libc::CLONE_NEWIPC;
     pub const CGROUP: i32 = libc::CLONE_NEWCGROUP;
     pub const USER: i32 = libc::CLONE_NEWUSER;
+
+    /// The order a process joins another's namespaces in (`exec`), after
+    /// its user namespace: the mount namespace last, since after it the
+    /// host's /proc (and the other namespaces' files) is gone.
+    pub const JOIN_ORDER: [(&str, i32); 6] =
+        [("ipc", IPC), ("uts", UTS), ("net", NET), ("pid", PID), ("cgroup", CGROUP), ("mnt", MOUNT)];
 }
 
 /// Forking is only safe while no other thread exists (a thread could hold
@@ -440,6 +446,16 @@ pub fn set_controlling_tty(fd: RawFd) -> Result<()> {
 }
 
 /// Switch to `uid`/`gid` with supplementary `groups`.
+/// PR_SET_KEEPCAPS: whether the permitted capabilities survive a switch
+/// away from uid 0.
+pub fn set_keep_caps(on: bool) -> Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(on), 0, 0, 0) } != 0 {
+        return Err(last("set keep-caps"));
+    }
+    Ok(())
+}
+
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     // SAFETY: plain credential calls with valid pointers.
     unsafe {
@@ -539,7 +555,6 @@ pub fn close_raw(fd: RawFd) {
     unsafe { libc::close(fd) };
 }
 
-/// Load a seccomp BPF program for this thread (no_new_privs must be set).
 /// One BPF instruction, laid out as the kernel's `struct sock_filter`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,12 +565,9 @@ pub struct Insn {
     pub k: u32,
 }
 
-pub fn load_seccomp(program: &[Insn]) -> io::Result<()> {
-    load_seccomp_with_flags(program, 0)
-}
-
-/// `load_seccomp` with SECCOMP_FILTER_FLAG_* `flags` (TSYNC, LOG, SPEC_ALLOW).
-pub fn load_seccomp_with_flags(program: &[Insn], flags: u32) -> io::Result<()> {
+/// Load a seccomp BPF program for this thread with SECCOMP_FILTER_FLAG_*
+/// `flags` (TSYNC, LOG, SPEC_ALLOW). Needs no_new_privs or CAP_SYS_ADMIN.
+pub fn load_seccomp(program: &[Insn], flags: u32) -> io::Result<()> {
     // Insn has `struct sock_filter`'s layout (repr(C): u16, u8, u8, u32).
     let prog = libc::sock_fprog {
         len: u16::try_from(program.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,

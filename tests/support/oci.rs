@@ -33,8 +33,11 @@ pub fn mini_runc() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let link = dir.join("mini-runc");
     if std::fs::read_link(&link).ok().as_deref() != Some(Path::new(env!("CARGO_BIN_EXE_mini"))) {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mini"), &link).unwrap();
+        // Made aside and renamed over: tests in parallel threads race here.
+        let tmp = dir.join(format!(".mini-runc-{:?}", std::thread::current().id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mini"), &tmp).unwrap();
+        std::fs::rename(&tmp, &link).unwrap();
     }
     link
 }

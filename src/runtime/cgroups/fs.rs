@@ -21,6 +21,7 @@ pub fn ops(dirs: &[Dir]) -> Vec<Op> {
     let at = PathBuf::from("/sys/fs/cgroup");
     let mount = |fstype, target: PathBuf, flags, data: Option<String>| Op::Mount {
         fstype,
+        source: None,
         target,
         flags,
         data,
@@ -92,7 +93,14 @@ mod tests {
             root: PathBuf::from("/r"),
             ops: vec![
                 Op::MakePrivate,
-                Op::Mount { fstype: "sysfs", target: "/sys".into(), flags: 0, data: None, no_symlinks: true },
+                Op::Mount {
+                    fstype: "sysfs",
+                    source: None,
+                    target: "/sys".into(),
+                    flags: 0,
+                    data: None,
+                    no_symlinks: true,
+                },
                 Op::PivotRoot,
             ],
         };

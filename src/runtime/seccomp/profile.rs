@@ -1,7 +1,7 @@
 //! An OCI bundle's `linux.seccomp` profile compiled into one classic-BPF
 //! program for this machine's architecture, with the semantics runc gets
 //! from libseccomp. Pure: the profile is already parsed, nothing here
-//! touches the kernel; `sys::process::load_seccomp_with_flags` loads it.
+//! touches the kernel; `sys::process::load_seccomp` loads it.
 //!
 //! What a call gets, in order:
 //! - **Architecture.** The kernel reports the caller's `AUDIT_ARCH_*`. The
@@ -43,9 +43,6 @@
 //! offsets) goes through a `JA` (32-bit offset) placed right after it,
 //! shared by nearby jumps to the same target.
 
-// Not loaded yet: src/oci/launch.rs wires `compile` in.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
@@ -54,20 +51,16 @@ use oci_spec::runtime::{
     LinuxSeccompOperator as Op,
 };
 
+use super::{ARCH, JEQ_K, JGE_K, LD_W_ABS, NR, RET_K};
+pub use super::{RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS};
 use crate::error::{Error, Result};
 use crate::sys::process::Insn;
 
-const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 const JA: u16 = 0x05; // BPF_JMP | BPF_JA
-const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K
-const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
-const RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
 /// Offsets in `struct seccomp_data`: nr, arch, instruction_pointer, args[6].
-const NR: u32 = 0;
-const ARCH: u32 = 4;
 const ARGS: u32 = 16;
 
 /// Where the two 32-bit halves of args[i] sit in the u64.
@@ -81,12 +74,9 @@ const fn arg_word(index: usize, high: bool) -> u32 {
 }
 
 pub const RET_KILL_THREAD: u32 = 0x0000_0000;
-pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
 pub const RET_TRAP: u32 = 0x0003_0000;
-pub const RET_ERRNO: u32 = 0x0005_0000;
 pub const RET_TRACE: u32 = 0x7ff0_0000;
 pub const RET_LOG: u32 = 0x7ffc_0000;
-pub const RET_ALLOW: u32 = 0x7fff_0000;
 
 pub const FLAG_TSYNC: u32 = libc::SECCOMP_FILTER_FLAG_TSYNC as u32;
 pub const FLAG_LOG: u32 = libc::SECCOMP_FILTER_FLAG_LOG as u32;
@@ -902,7 +892,7 @@ mod tests {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     libc::_exit(10);
                 }
-                if crate::sys::process::load_seccomp_with_flags(&compiled.program, compiled.flags).is_err() {
+                if crate::sys::process::load_seccomp(&compiled.program, compiled.flags).is_err() {
                     libc::_exit(11);
                 }
                 let mut params = [0u8; 120]; // struct io_uring_params

@@ -8,6 +8,11 @@
 //! One program with one pass over the numbers, instead of what a general
 //! rule compiler emits (two programs, ~300 instructions for this policy),
 //! because every container start pays for loading and checking it.
+//!
+//! An OCI bundle's own profile (`linux.seccomp`, any allow- or deny-list)
+//! is compiled by [`profile`].
+
+pub mod profile;
 
 pub use crate::sys::process::Insn;
 
