@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::runtime::child::{self, Caps, Never, Seccomp};
 use crate::runtime::message::Failed;
 use crate::runtime::process::{self, Started};
+use crate::runtime::seccomp::{self, Compiled};
 use crate::runtime::{init, user::UserSpec};
 use crate::sys::fdpass;
 use crate::sys::process::{self as p, ns};
@@ -49,12 +50,12 @@ struct Plan {
     env: Vec<String>,
     workdir: PathBuf,
     no_new_privs: bool,
-    /// No seccomp filter (`--privileged`).
-    privileged: bool,
+    /// The container's filter, compiled (none with `--privileged`).
+    seccomp: Option<Compiled>,
     /// The container's capabilities and limits: `exec` gets what the
     /// container got.
     caps: Vec<caps::Capability>,
-    rlimits: Vec<crate::runtime::spec::Rlimit>,
+    rlimits: Vec<crate::container::process::Rlimit>,
     argv: Vec<OsString>,
     opts: ExecOptions,
 }
@@ -133,7 +134,11 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     };
     let env = merge_env(&record.process.env, &opts.env, &|k| std::env::var(k).ok())?;
     let no_new_privs = record.process.no_new_privs;
-    let privileged = record.process.privileged;
+    // The profile the container's spec had (`container::generate`).
+    let seccomp = match record.process.privileged {
+        true => None,
+        false => Some(seccomp::compile(&super::generate::default_seccomp(&record.process)?)?),
+    };
     let caps = crate::runtime::security::capabilities_of(record.process.capabilities.as_deref())?;
     let rlimits = record.process.rlimits.clone();
     Ok(Plan {
@@ -143,7 +148,7 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
         env,
         workdir,
         no_new_privs,
-        privileged,
+        seccomp,
         caps,
         rlimits,
         argv: opts.argv.clone(),
@@ -211,7 +216,7 @@ fn command(plan: &Plan, pty_sock: Option<&OwnedFd>, report: &mut std::fs::File) 
         workdir: &plan.workdir,
         create_workdir: false,
         no_new_privs: plan.no_new_privs,
-        seccomp: if plan.privileged { Seccomp::Off } else { Seccomp::Default },
+        seccomp: plan.seccomp.as_ref().map_or(Seccomp::Off, Seccomp::Profile),
         caps: Caps::Root(&plan.caps),
         rlimits: &plan.rlimits,
         user: &plan.user,

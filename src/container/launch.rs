@@ -4,19 +4,22 @@
 //! the cgroups planned at create, then the runtime's clone and handshake.
 //! Nothing here consults today's configuration or the caller's cgroup.
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use mini_store::containers::{files, Container, ContainerConfig};
 use mini_store::Store;
 
+use super::generate;
 use super::record::Record;
 use crate::error::{Error, Result};
 use crate::network::attach::{self, Attached, Who};
 use crate::network::Mode;
 use crate::runtime::net::NetNs;
 use crate::runtime::overlay::{self, ContainerDirs, MountPlan};
+use crate::runtime::plan::{self, Plan, RootFs};
 use crate::runtime::process::{self, CgroupEntry, Launch, Started};
-use crate::runtime::{cgroups, rootfs, userns};
+use crate::runtime::{rootfs, userns};
 
 /// Start container `c` as its record says; returns once its command runs,
 /// with its network, which the caller holds until it ends and then hands
@@ -24,19 +27,19 @@ use crate::runtime::{cgroups, rootfs, userns};
 /// the network is released; the caller removes the record's cgroups.
 pub fn start(store: &Store, c: &Container, cfg: &ContainerConfig, record: &Record) -> Result<(Started, Attached)> {
     let layers = layer_dirs(store, cfg)?;
-    let spec = &record.process;
-    let (overlay, mut root, detach) = prepare_root(store, c, &layers, record)?;
-    let cgroups = &record.container.cgroups;
-    let opened = prepare_cgroups(cgroups, &mut root, spec.id_map.is_some())?;
     let network = start_network(store, c, cfg, record)?;
-    let started = process::start(&Launch {
-        spec,
-        overlay: &overlay,
-        rootfs: &root,
-        dir: &c.dir,
-        cgroups: CgroupEntry::of(opened.as_deref(), cgroups),
-        detach: &detach,
-        net: &network.ns,
+    let started = prepare(store, c, &layers, record, &network.ns).and_then(|p| {
+        let cgroups = &record.container.cgroups;
+        process::start(&Launch {
+            plan: &p.plan,
+            argv: &record.process.argv,
+            interactive: record.process.interactive,
+            overlay: &p.overlay,
+            dir: &c.dir,
+            cgroups: CgroupEntry::of(p.opened.as_deref(), cgroups),
+            detach: &p.detach,
+            net: &network.ns,
+        })
     });
     match started {
         Ok(mut s) => {
@@ -96,15 +99,6 @@ pub fn userxattr(store: &Store) -> bool {
     store.form() == mini_store::XattrForm::User
 }
 
-/// Whether group id `gid` is mapped in mini's user namespace.
-fn gid_mapped(gid: u32) -> bool {
-    let map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
-    map.lines().any(|l| {
-        let f: Vec<u32> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        f.len() == 3 && gid >= f[0] && gid - f[0] < f[2]
-    })
-}
-
 /// The overlay's directories of `c`, as the store names them.
 pub fn dirs_of(c: &Container) -> ContainerDirs {
     ContainerDirs { upper: c.upper(), work: c.work(), rootfs: c.rootfs() }
@@ -122,32 +116,23 @@ pub fn layer_dirs(store: &Store, cfg: &ContainerConfig) -> Result<Vec<PathBuf>> 
         .collect()
 }
 
-/// The container's cgroups as its process will enter them, and their
-/// cgroupfs view added to its root plan. Under a user namespace mini makes
-/// them and opens their join files now (and adds no view: v1 cannot be
-/// mounted there); otherwise it makes them after the clone, while the
-/// child unshares its namespaces (see `runtime::process`).
-fn prepare_cgroups(
-    cgroups: &cgroups::Cgroups,
-    root: &mut rootfs::Plan,
-    userns: bool,
-) -> Result<Option<Vec<std::fs::File>>> {
-    if userns {
-        return cgroups.prepare().map(Some);
-    }
-    cgroups::fs::add_to(root, &cgroups.plan.dirs);
-    Ok(None)
+/// What a start hands the runtime, besides the network.
+struct Prepared {
+    overlay: MountPlan,
+    plan: Plan,
+    /// Volumes mini clones for the child (`--userns=auto`).
+    detach: Vec<rootfs::Detach>,
+    /// The cgroups' join files, opened by mini (`--userns=auto`, where the
+    /// child cannot open them); else the child opens them once made.
+    opened: Option<Vec<std::fs::File>>,
 }
 
-/// The container's overlay (layers top first over its upper dir), its
-/// /etc files, and the ordered mount plan the child carries out.
-fn prepare_root(
-    store: &Store,
-    c: &Container,
-    layers: &[PathBuf],
-    record: &Record,
-) -> Result<(MountPlan, rootfs::Plan, Vec<rootfs::Detach>)> {
-    let spec = &record.process;
+/// The container's overlay (layers top first over its upper dir), its OCI
+/// spec generated from the record and planned by the runtime, with the
+/// engine's rewrites of the root plan: the /etc files kept in memory, and
+/// under `--userns=auto` the root and volumes attached from mini's side.
+fn prepare(store: &Store, c: &Container, layers: &[PathBuf], record: &Record, net: &NetNs) -> Result<Prepared> {
+    let s = &record.process;
     if layers.len() > overlay::MAX_LOWERS {
         return Err(Error::new(format!("start container {}", c.short_id())).because(format!(
             "{} layers; overlayfs stacks at most {}",
@@ -156,7 +141,6 @@ fn prepare_root(
         )));
     }
     let dirs = dirs_of(c);
-    let rootless = crate::rootless::current().is_some();
     // Even with --userns=auto the overlay is mounted from the host's user
     // namespace (over idmapped layers), so it keeps trusted.* xattrs; a
     // rootless store holds the user.* form.
@@ -164,36 +148,33 @@ fn prepare_root(
     // A --rm container's upper dir goes when it ends: no sync at unmount.
     overlay.volatile = record.container.rm;
     let etc_files = [files::HOSTNAME, files::HOSTS, files::RESOLV_CONF].map(|f| c.etc_file(f));
-    let root = rootfs::plan(&rootfs::Input {
-        overlay: &overlay,
-        etc_files: &etc_files,
-        volumes: &spec.volumes,
-        tmpfs: &spec.tmpfs,
-        read_only: spec.read_only,
-        userns: spec.id_map.is_some(),
-        bind_devices: spec.id_map.is_some() || rootless,
-        devpts_gid5: spec.id_map.is_none() && (!rootless || gid_mapped(5)),
-        bind_sysfs: rootless && Mode::parse(&record.container.network).is_ok_and(|m| m == Mode::Host),
-        shm_size: spec.shm_size,
-    });
-    let root = if record.container.etc_in_memory.is_empty() {
-        root
-    } else {
+    let joined;
+    let net = match net {
+        NetNs::Host => generate::Net::Host,
+        NetNs::Join(fd) => {
+            joined = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            generate::Net::Join(&joined)
+        }
+        _ => generate::Net::New,
+    };
+    let in_user_namespace = !crate::rootless::in_initial_namespace();
+    let facts =
+        generate::Facts { root: &overlay.target, etc_files: &etc_files, net, cgroupfs: true, in_user_namespace };
+    let spec = generate::spec(s, &facts)?;
+    let cgroups = &record.container.cgroups;
+    let host = plan::Host { cgroups: &cgroups.plan.dirs, in_user_namespace, gid_mapped: &crate::rootless::gid_mapped };
+    let mut plan = plan::plan(&spec, RootFs::Overlay(&overlay), &host)?;
+    if !record.container.etc_in_memory.is_empty() {
         let contents: Vec<(String, Vec<u8>)> =
             record.container.etc_in_memory.iter().map(|(n, c)| (n.clone(), c.clone().into_bytes())).collect();
-        rootfs::etc_in_memory(&root, &etc_files, &contents)
-    };
-    // Under --userns=auto the child cannot write the host's volume dirs:
-    // volumes are not filled from the image there (docs/running.md).
-    let fill = if spec.id_map.is_none() { spec.fill.as_slice() } else { &[] };
-    let extras = rootfs::Extras { sysctls: &spec.sysctls, devices: &spec.devices, privileged: spec.privileged, fill };
-    let root = rootfs::with_extras(root, &extras);
-    match &spec.id_map {
-        Some(map) => {
-            userns::prepare_dirs(&dirs, map)?;
-            let (root, detach) = rootfs::for_user_namespace(&root, &c.dir, &|p| p.is_dir());
-            Ok((overlay, root, detach))
-        }
-        None => Ok((overlay, root, Vec::new())),
+        plan.root = rootfs::etc_in_memory(&plan.root, &etc_files, &contents);
     }
+    let (mut detach, mut opened) = (Vec::new(), None);
+    if let Some(map) = &s.id_map {
+        userns::prepare_dirs(&dirs, map)?;
+        let (root, volumes) = rootfs::for_user_namespace(&plan.root, &c.dir, &|p| p.is_dir());
+        (plan.root, detach) = (root, volumes);
+        opened = Some(cgroups.prepare()?);
+    }
+    Ok(Prepared { overlay, plan, detach, opened })
 }

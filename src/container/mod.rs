@@ -1,6 +1,7 @@
 //! The container side of the engine, one part per file: the record of
 //! what was asked ([`record`], built by [`spec`]), the state machine
-//! ([`state`], the only writer of state.json), the one launch path
+//! ([`state`], the only writer of state.json), the OCI runtime spec a
+//! start hands the runtime ([`generate`]), the one launch path
 //! ([`launch`]), the verbs' engines ([`run`], [`lifecycle`], [`exec`],
 //! [`attach`], [`logs`], [`export`], [`cp`], [`diff`]) and the detached containers' monitor
 //! ([`monitor`]). This file: find, create, remove, and the sweep of what a
@@ -12,11 +13,13 @@ pub mod cp;
 pub mod diff;
 pub mod exec;
 pub mod export;
+pub mod generate;
 pub mod launch;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod network;
+pub mod process;
 pub mod record;
 pub mod restart;
 pub mod run;

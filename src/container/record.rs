@@ -9,9 +9,9 @@
 use mini_store::containers::{Container, ContainerConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::container::process::RunSpec;
 use crate::error::{Error, Result};
 use crate::runtime::cgroups::{self, Cgroups};
-use crate::runtime::spec::RunSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {

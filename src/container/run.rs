@@ -11,13 +11,13 @@ use super::record::{ContainerOptions, Record};
 use super::spec::{self, EnvFile, ImageDefaults, PullPolicy, RunFlags};
 use super::{launch, monitor, state};
 use crate::config::Config;
+use crate::container::process::{Device, Userns};
 use crate::error::{Error, Result};
 use crate::image::local::LocalImage;
 use crate::network::Mode;
 use crate::pull::{pull, PullOptions};
 use crate::runtime::cgroups::Cgroups;
 use crate::runtime::process::exit_code;
-use crate::runtime::spec::{Device, Userns};
 use crate::runtime::userns::IdMap;
 use crate::sys::process as p;
 
@@ -268,7 +268,7 @@ fn device_node(meta: &std::fs::Metadata) -> Option<(char, u32, u32)> {
 
 /// Named (relative source) and anonymous (empty source) volumes: made if
 /// missing and bound from their data directory; their names.
-fn named_volumes(store: &Store, volumes: &mut [crate::runtime::spec::Volume]) -> Result<Vec<String>> {
+fn named_volumes(store: &Store, volumes: &mut [crate::container::process::Volume]) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for v in volumes.iter_mut().filter(|v| v.source.is_relative()) {
         let name = v.source.to_str().filter(|n| !n.is_empty()).map(str::to_string);
@@ -280,7 +280,7 @@ fn named_volumes(store: &Store, volumes: &mut [crate::runtime::spec::Volume]) ->
 }
 
 /// Every `-v` source must exist on the host (volume names are made).
-fn check_volume_sources(volumes: &[crate::runtime::spec::Volume]) -> Result<()> {
+fn check_volume_sources(volumes: &[crate::container::process::Volume]) -> Result<()> {
     for v in volumes.iter().filter(|v| v.source.is_absolute()) {
         let bad = || Error::new(format!("invalid -v \"{}:{}\"", v.source.display(), v.target.display()));
         match std::fs::metadata(&v.source) {

@@ -10,9 +10,10 @@ use std::path::{Component, Path, PathBuf};
 
 use clap::Args as ClapArgs;
 
+use super::process::{RunSpec, Tmpfs, Userns, Volume};
 use crate::error::{Error, Result};
 use crate::runtime::cgroups;
-use crate::runtime::spec::{RunSpec, Tmpfs, Userns, Volume, DEFAULT_PATH};
+use crate::runtime::child::DEFAULT_PATH;
 use crate::runtime::user::UserSpec;
 
 /// The flags of `mini run` / `mini create`, as typed: the CLI parses
@@ -591,7 +592,10 @@ fn parse_shm_size(text: &str) -> Result<u64> {
 /// Docker parses it. A hard limit above what mini has is refused here when
 /// mini could not raise it (no CAP_SYS_RESOURCE), rather than failing the
 /// start; `current` gives mini's own limits.
-pub fn parse_ulimit(text: &str, current: &dyn Fn(&str) -> Option<(u64, u64)>) -> Result<crate::runtime::spec::Rlimit> {
+pub fn parse_ulimit(
+    text: &str,
+    current: &dyn Fn(&str) -> Option<(u64, u64)>,
+) -> Result<crate::container::process::Rlimit> {
     let bad = |why: String| Error::new(format!("invalid --ulimit \"{text}\"")).because(why);
     let (name, values) = text.split_once('=').ok_or_else(|| bad("expected NAME=SOFT[:HARD]".into()))?;
     let Some((_, hard_now)) = current(name) else {
@@ -618,7 +622,7 @@ pub fn parse_ulimit(text: &str, current: &dyn Fn(&str) -> Option<(u64, u64)>) ->
             show(hard_now)
         )));
     }
-    Ok(crate::runtime::spec::Rlimit { name: name.to_string(), soft, hard })
+    Ok(crate::container::process::Rlimit { name: name.to_string(), soft, hard })
 }
 
 /// The capability set as names, or None for Docker's default set (no

@@ -10,15 +10,13 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::bundle;
 use super::launch::write_pid_file;
 use super::state::{Root, Status};
 use crate::error::{Error, Result};
-use crate::runtime::child::{self, Caps, Seccomp};
+use crate::runtime::child;
 use crate::runtime::message::Failed;
 use crate::runtime::process::{exit_code, Started};
-use crate::runtime::seccomp::profile::{compile, Compiled};
-use crate::runtime::user::{Id, UserSpec};
+use crate::runtime::seccomp::{compile, Compiled};
 use crate::sys::fdpass;
 use crate::sys::process::{self as p, ns};
 
@@ -50,7 +48,7 @@ fn namespaces_of(pid: i32) -> Result<Vec<(OwnedFd, i32, &'static str)>> {
 
 /// The process to exec: `--process FILE`, or the config's with the args
 /// and flags given.
-fn process_of(r: &super::state::Record, o: &ExecOptions) -> Result<bundle::Process> {
+fn process_of(r: &super::state::Record, o: &ExecOptions) -> Result<crate::runtime::plan::Process> {
     let mut oci = match &o.process {
         Some(file) => {
             let what = || format!("read the process file {}", file.display());
@@ -84,7 +82,7 @@ fn process_of(r: &super::state::Record, o: &ExecOptions) -> Result<bundle::Proce
             oci.set_user(user);
         }
     }
-    bundle::process_of(&oci, "process")
+    crate::runtime::plan::process_of(&oci, "process")
 }
 
 pub fn exec(root: &Root, id: &str, o: &ExecOptions) -> Result<i32> {
@@ -152,7 +150,7 @@ pub fn exec(root: &Root, id: &str, o: &ExecOptions) -> Result<i32> {
 
 /// In the forked child: cgroups, namespaces, then the shared tail.
 fn command(
-    process: &bundle::Process,
+    process: &crate::runtime::plan::Process,
     seccomp: Option<&Compiled>,
     namespaces: &[(OwnedFd, i32, &'static str)],
     cgroups: &[std::fs::File],
@@ -164,24 +162,11 @@ fn command(
     for (fd, flag, name) in namespaces.iter().filter(|n| n.1 != ns::PID) {
         p::setns(fd, *flag, name)?;
     }
-    let user = UserSpec { user: Id::Num(process.uid), group: Some(Id::Num(process.gid)) };
+    let user = process.user_spec();
     let cmd = child::Command {
-        argv: &process.args,
-        env: &process.env,
-        workdir: &process.cwd,
         create_workdir: false,
-        no_new_privs: process.no_new_privs,
-        seccomp: seccomp.map_or(Seccomp::Off, Seccomp::Profile),
-        caps: Caps::Sets(&process.caps),
-        rlimits: &process.rlimits,
-        user: &user,
-        interactive: true,
-        init: false,
-        die_with_parent: false,
-        groups: Some(&process.groups),
-        umask: process.umask,
         keep_fds: o.preserve_fds,
-        gate: None,
+        ..child::Command::of(process, &user, seccomp)
     };
     child::exec(&cmd, pty, report)
 }

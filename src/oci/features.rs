@@ -12,7 +12,7 @@ use crate::runtime::cgroups::detect::Version;
 use crate::runtime::rootfs;
 
 /// The architectures a profile's rules apply to here (see
-/// `seccomp::profile`: compat ones get the default action at most).
+/// `seccomp`: compat ones get the default action at most).
 fn seccomp_archs() -> Vec<&'static str> {
     if cfg!(target_arch = "x86_64") {
         vec!["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]
@@ -122,7 +122,7 @@ pub fn update(root: &Root, id: &str, resources: &LinuxResources) -> Result<()> {
     if status == Status::Stopped {
         return Err(Error::new(what()).because("it is stopped"));
     }
-    let limits = super::bundle::limits_of(resources).map_err(|e| e.within(what()))?;
+    let limits = crate::runtime::plan::limits_of(resources).map_err(|e| e.within(what()))?;
     for dir in &r.cgroups.plan.dirs {
         for w in limits.writes(dir.version) {
             let here = dir.version == Version::V2 || dir.controllers.iter().any(|c| c == w.controller);
@@ -174,7 +174,7 @@ pub fn write_default_spec(bundle: &Path, rootless: bool) -> Result<()> {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},
             "args": ["sh"],
-            "env": [format!("PATH={}", crate::runtime::spec::DEFAULT_PATH), "TERM=xterm"],
+            "env": [format!("PATH={}", crate::runtime::child::DEFAULT_PATH), "TERM=xterm"],
             "cwd": "/",
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],

@@ -19,14 +19,15 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::Spec;
 
-use super::bundle::{self, Plan};
+use super::bundle;
 use super::hooks;
 use super::state::{self, Record, Root, Status};
 use crate::error::{Error, Result};
-use crate::runtime::child::{self, Caps, Never, Seccomp};
+use crate::runtime::cgroups::Cgroups;
+use crate::runtime::child::{self, Never};
 use crate::runtime::message::{self, Failed};
+use crate::runtime::plan::{self, Plan, RootFs};
 use crate::runtime::rootfs;
-use crate::runtime::user::{Id, UserSpec};
 use crate::sys::process::{self as p, ns};
 use crate::sys::{self, fdpass, Sys};
 
@@ -51,12 +52,18 @@ pub fn create(root: &Root, id: &str, o: &CreateOptions) -> Result<Created> {
     let bundle = std::fs::canonicalize(&o.bundle)
         .map_err(|e| Error::new(format!("open bundle {}", o.bundle.display())).because(e))?;
     let spec = bundle::load(&bundle)?;
-    let plan = bundle::plan(&spec, &bundle, id)?;
+    let cgroups = plan::cgroups_of(&spec, id)?;
+    let host = plan::Host {
+        cgroups: &cgroups.plan.dirs,
+        in_user_namespace: !crate::rootless::in_initial_namespace(),
+        gid_mapped: &crate::rootless::gid_mapped,
+    };
+    let plan = plan::plan(&spec, RootFs::Bundle(&bundle), &host)?;
     refuse_unsupported_hooks(&spec)?;
     let dir = root.make(id)?;
-    let made = create_in(root, &dir, id, &spec, &plan, &bundle, o);
+    let made = create_in(root, &dir, id, &spec, (&plan, &cgroups), &bundle, o);
     if made.is_err() {
-        plan.cgroups.remove();
+        cgroups.remove();
         let _ = root.remove(id);
     }
     made
@@ -78,24 +85,24 @@ fn create_in(
     dir: &Path,
     id: &str,
     spec: &Spec,
-    plan: &Plan,
+    (plan, cgroups): (&Plan, &Cgroups),
     bundle: &Path,
     o: &CreateOptions,
 ) -> Result<Created> {
     let fifo = dir.join(state::FIFO);
     sys::fs::make_fifo(&fifo, 0o622)?;
     let fifo_handle = sys::fs::open_path(&fifo)?;
-    let join_files = plan.cgroups.prepare()?;
+    let join_files = cgroups.prepare()?;
     let mut record = Record {
         id: id.to_string(),
         pid: None,
         start_time: None,
         bundle: bundle.to_path_buf(),
-        rootfs: plan.rootfs.clone(),
+        rootfs: plan.root.root.clone(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroups: plan.cgroups.clone(),
+        cgroups: cgroups.clone(),
         hooks: spec.hooks().clone(),
         process: spec.process().clone().unwrap_or_default(),
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
@@ -188,7 +195,7 @@ fn launch(
     outcome.map(|master| (pid, master))
 }
 
-fn open_ns_path(n: &bundle::Namespace) -> Result<OwnedFd> {
+fn open_ns_path(n: &plan::Namespace) -> Result<OwnedFd> {
     let path = n.path.as_deref().unwrap_or(Path::new(""));
     std::fs::File::open(path)
         .map(OwnedFd::from)
@@ -277,8 +284,7 @@ fn child_setup(
         std::fs::write("/proc/self/oom_score_adj", score.to_string())
             .map_err(|e| Error::new(format!("set oom_score_adj {score}")).because(e))?;
     }
-    let pr = &plan.process;
-    let user = UserSpec { user: Id::Num(pr.uid), group: Some(Id::Num(pr.gid)) };
+    let user = plan.process.user_spec();
     let fifo_fd = fifo.as_raw_fd();
     let gate = move || -> Result<()> {
         p::send_byte(sync, message::CREATED)
@@ -290,22 +296,9 @@ fn child_setup(
         f.write_all(b"0").map_err(|e| Error::new("wait for start on the exec fifo").because(e))
     };
     let cmd = child::Command {
-        argv: &pr.args,
-        env: &pr.env,
-        workdir: &pr.cwd,
-        create_workdir: true,
-        no_new_privs: pr.no_new_privs,
-        seccomp: plan.seccomp.as_ref().map_or(Seccomp::Off, Seccomp::Profile),
-        caps: Caps::Sets(&pr.caps),
-        rlimits: &pr.rlimits,
-        user: &user,
-        interactive: true,
-        init: false,
-        die_with_parent: false,
-        groups: Some(&pr.groups),
-        umask: pr.umask,
         keep_fds: o.preserve_fds,
         gate: Some(&gate),
+        ..child::Command::of(&plan.process, &user, plan.seccomp.as_ref())
     };
     child::exec(&cmd, pty, report)
 }

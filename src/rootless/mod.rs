@@ -84,6 +84,15 @@ pub fn in_initial_namespace() -> bool {
         .unwrap_or(true)
 }
 
+/// Whether group id `gid` is mapped in this process's user namespace.
+pub fn gid_mapped(gid: u32) -> bool {
+    let map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+    map.lines().any(|l| {
+        let f: Vec<u32> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        f.len() == 3 && gid >= f[0] && gid - f[0] < f[2]
+    })
+}
+
 /// (name, home) of `uid` in /etc/passwd.
 fn passwd_entry(uid: u32) -> Option<(String, PathBuf)> {
     let text = std::fs::read_to_string("/etc/passwd").ok()?;

@@ -10,14 +10,17 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::message::Failed;
-use super::seccomp::profile::Compiled;
+use super::plan::Process;
+use super::seccomp::Compiled;
 use super::security::CapSets;
-use super::spec::DEFAULT_PATH;
 use super::user::{User, UserSpec};
 use super::{init, security};
 use crate::error::{Error, Kind, Result};
 use crate::sys::process as p;
 use crate::sys::{self};
+
+/// The PATH a command is looked up in when its environment has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What is never returned: `exec` either replaces the process or fails.
 pub enum Never {}
@@ -37,7 +40,7 @@ pub struct Command<'a> {
     pub seccomp: Seccomp<'a>,
     pub caps: Caps<'a>,
     /// `--ulimit`s, set while mini still may raise them.
-    pub rlimits: &'a [super::spec::Rlimit],
+    pub rlimits: &'a [super::plan::Rlimit],
     pub user: &'a UserSpec,
     /// Keep stdin (else it is /dev/null).
     pub interactive: bool,
@@ -64,9 +67,7 @@ pub struct Command<'a> {
 pub enum Seccomp<'a> {
     /// None (`--privileged`; a bundle without `linux.seccomp`).
     Off,
-    /// mini's own, for the capabilities kept.
-    Default,
-    /// A compiled profile (an OCI bundle's `linux.seccomp`).
+    /// A compiled `linux.seccomp` profile.
     Profile(&'a Compiled),
 }
 
@@ -85,6 +86,35 @@ impl Caps<'_> {
         match self {
             Caps::Root(keep) => keep,
             Caps::Sets(sets) => &sets.bounding,
+        }
+    }
+}
+
+impl<'a> Command<'a> {
+    /// The command an OCI process describes, with its seccomp program:
+    /// runc's defaults (working directory made, stdin kept, no init) for
+    /// the caller to adjust. With mini's USER annotation the user is
+    /// resolved inside (`user` is [`Process::user_spec`]), with its groups
+    /// from the container's /etc/group and capabilities for root only.
+    pub fn of(pr: &'a Process, user: &'a UserSpec, seccomp: Option<&'a Compiled>) -> Command<'a> {
+        let by_name = pr.user_by_name.is_some();
+        Command {
+            argv: &pr.args,
+            env: &pr.env,
+            workdir: &pr.cwd,
+            create_workdir: true,
+            no_new_privs: pr.no_new_privs,
+            seccomp: seccomp.map_or(Seccomp::Off, Seccomp::Profile),
+            caps: if by_name { Caps::Root(&pr.caps.bounding) } else { Caps::Sets(&pr.caps) },
+            rlimits: &pr.rlimits,
+            user,
+            interactive: true,
+            init: pr.init,
+            die_with_parent: false,
+            groups: if by_name { None } else { Some(&pr.groups) },
+            umask: pr.umask,
+            keep_fds: 0,
+            gate: None,
         }
     }
 }
@@ -143,13 +173,8 @@ fn become_user_and_exec(
     env: &[String],
     report: &mut std::fs::File,
 ) -> Result<Never> {
-    let own;
     let filter = match cmd.seccomp {
         Seccomp::Off => None,
-        Seccomp::Default => {
-            own = security::seccomp_program(cmd.caps.bounding())?;
-            Some((own.as_slice(), 0))
-        }
         Seccomp::Profile(c) => Some((c.program.as_slice(), c.flags)),
     };
     for r in cmd.rlimits {

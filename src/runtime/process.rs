@@ -20,12 +20,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use super::cgroups::{self, Cgroups};
-use super::child::{self, Caps, Never, Seccomp};
+use super::child::{self, Never};
 use super::message::{Failed, Go, READY};
 use super::net::{self, NetNs};
 use super::overlay::MountPlan;
+use super::plan::Plan;
 use super::rootfs;
-use super::spec::RunSpec;
 use super::tty as rtty;
 use crate::error::{Error, Result};
 use crate::sys::process::{self as p, ns, Exit};
@@ -42,11 +42,16 @@ pub fn exit_code(exit: Exit) -> i32 {
 
 /// Everything the child needs, computed before the clone.
 pub struct Launch<'a> {
-    /// The process description; its `id_map` set means `--userns=auto`.
-    pub spec: &'a RunSpec,
+    /// The container's OCI spec, planned; id maps mean a new user
+    /// namespace (`--userns=auto`). `plan.root` is the plan the child
+    /// carries out (the caller may have rewritten it, see `rootfs`).
+    pub plan: &'a Plan,
+    /// The command's argv byte for byte (the spec's are UTF-8 strings).
+    pub argv: &'a [std::ffi::OsString],
+    /// Keep stdin (else the command gets /dev/null).
+    pub interactive: bool,
     /// The overlay; built by the parent itself under `--userns=auto`.
     pub overlay: &'a MountPlan,
-    pub rootfs: &'a rootfs::Plan,
     /// The container dir; under `--userns=auto` the child starts in it (see
     /// `rootfs::for_user_namespace`).
     pub dir: &'a Path,
@@ -102,11 +107,11 @@ pub fn start(l: &Launch) -> Result<Started> {
     let sigfd = p::signalfd(&handled())?;
     let (go_r, go_w) = p::socketpair()?;
     let (report_r, report_w) = p::pipe()?;
-    let pty = if l.spec.tty { Some(p::socketpair()?) } else { None };
-    let root_sock = if l.spec.id_map.is_some() { Some(p::socketpair()?) } else { None };
+    let pty = if l.plan.process.terminal { Some(p::socketpair()?) } else { None };
+    let root_sock = if l.plan.uid_map.is_some() { Some(p::socketpair()?) } else { None };
     // The cgroup namespace is unshared by the child once it has joined its
     // cgroups, so that it sees them as its root.
-    let flags = match l.spec.id_map {
+    let flags = match l.plan.uid_map {
         Some(_) => ns::USER | ns::PID | shared_later(l.net),
         None => ns::PID,
     };
@@ -145,14 +150,14 @@ pub fn start(l: &Launch) -> Result<Started> {
         Some(sock) => sys::fdpass::recv_fd(sock.as_raw_fd())?,
         None => None,
     };
-    Ok(Started { pid, helper, master, sigfd, interactive: l.spec.interactive })
+    Ok(Started { pid, helper, master, sigfd, interactive: l.interactive })
 }
 
 /// clone(2); under a user namespace from the container dir, so the child
 /// starts there (see `rootfs::for_user_namespace`). The parent's working
 /// directory is restored.
 fn clone_from_dir(l: &Launch, flags: i32) -> Result<Option<i32>> {
-    if l.spec.id_map.is_none() {
+    if l.plan.uid_map.is_none() {
         return p::clone(flags);
     }
     let cwd = std::env::current_dir().ok();
@@ -180,7 +185,7 @@ fn shared_later(net: &NetNs) -> i32 {
 /// namespace exists: only mini can plug a veth into it, and only once it
 /// exists. Under a user namespace the clone made it already.
 fn reports_ready(l: &Launch) -> bool {
-    l.net.connects_later() && l.spec.id_map.is_none()
+    l.net.connects_later() && l.plan.uid_map.is_none()
 }
 
 /// The parent's side of the handshake: the cgroups, the id maps and the
@@ -202,8 +207,8 @@ fn handshake(
     if let Some(plug) = l.net.plug() {
         net::plug_host_side(pid, plug)?;
     }
-    if let (Some(map), Some(sock)) = (&l.spec.id_map, root_sock) {
-        p::write_id_maps(pid, &map.uid_map(), &map.gid_map())?;
+    if let (Some(uid_map), Some(gid_map), Some(sock)) = (&l.plan.uid_map, &l.plan.gid_map, root_sock) {
+        p::write_id_maps(pid, uid_map, gid_map)?;
         let root = super::userns::overlay_for(pid, l.overlay)?;
         sys::fdpass::send_fd(sock.as_raw_fd(), root.as_raw_fd())?;
         for v in l.detach {
@@ -277,7 +282,7 @@ fn setup_and_exec(
     pty_sock: Option<OwnedFd>,
     root_sock: Option<OwnedFd>,
 ) -> Result<Never> {
-    if l.spec.id_map.is_none() {
+    if l.plan.uid_map.is_none() {
         p::unshare(shared_later(l.net))?;
     }
     if let NetNs::Join(fd) = l.net {
@@ -295,38 +300,26 @@ fn setup_and_exec(
     let rootfs = match (&l.cgroups, go) {
         (CgroupEntry::Opened(files), _) => {
             cgroups::join(files)?;
-            l.rootfs
+            &l.plan.root
         }
         (CgroupEntry::Deferred(c), Go::WithCgroups) => {
             cgroups::join(&cgroups::open_join_files(&c.dirs())?)?;
-            l.rootfs
+            &l.plan.root
         }
         (CgroupEntry::Deferred(c), Go::WithoutCgroups) => {
-            without_cgroups = cgroups::fs::without(l.rootfs, &c.plan.dirs);
+            without_cgroups = cgroups::fs::without(&l.plan.root, &c.plan.dirs);
             &without_cgroups
         }
     };
     p::unshare(ns::CGROUP)?; // rooted at the cgroups just joined
     enter_root(l, rootfs, root_sock)?;
-    let s = l.spec;
-    let caps = super::security::capabilities_of(s.capabilities.as_deref())?;
+    let pr = &l.plan.process;
+    let user = pr.user_spec();
     let cmd = child::Command {
-        argv: &s.argv,
-        env: &s.env,
-        workdir: &s.workdir,
-        create_workdir: true,
-        no_new_privs: s.no_new_privs,
-        seccomp: if s.privileged { Seccomp::Off } else { Seccomp::Default },
-        caps: Caps::Root(&caps),
-        rlimits: &s.rlimits,
-        user: &s.user,
-        interactive: s.interactive,
-        init: s.init,
+        argv: l.argv,
+        interactive: l.interactive,
         die_with_parent: true,
-        groups: None,
-        umask: None,
-        keep_fds: 0,
-        gate: None,
+        ..child::Command::of(pr, &user, l.plan.seccomp.as_ref())
     };
     child::exec(&cmd, pty_sock.as_ref(), report)
 }
@@ -342,12 +335,14 @@ fn enter_root(l: &Launch, plan: &rootfs::Plan, root_sock: Option<OwnedFd>) -> Re
             detached.push(fd.ok_or_else(|| Error::new("receive the container's mounts from mini"))?);
         }
     }
-    if l.spec.id_map.is_some() {
+    if l.plan.uid_map.is_some() {
         p::set_ids(0, 0, &[])?; // the namespace's root, now that it is mapped
     }
     let sys = sys::RealSys;
     rootfs::execute(plan, &sys, &detached)?;
-    sys.sethostname(l.spec.hostname())?;
+    if let Some(h) = &l.plan.hostname {
+        sys.sethostname(h)?;
+    }
     if l.net.is_new() {
         sys.loopback_up()?;
     }

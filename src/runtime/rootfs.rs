@@ -13,7 +13,6 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::spec::{Tmpfs, Volume};
 use crate::error::Result;
 use crate::runtime::overlay::MountPlan;
 use crate::sys::{flags::*, Kind, Sys};
@@ -60,11 +59,12 @@ pub enum Op {
         target: PathBuf,
         link: PathBuf,
     },
-    /// A character device node (in the container's /dev tmpfs).
+    /// A device node (in the container's /dev tmpfs): character, or block.
     Device {
         path: PathBuf,
         major: u32,
         minor: u32,
+        block: bool,
     },
     /// /dev/null over a file (skipped if absent).
     MaskFile(PathBuf),
@@ -103,31 +103,6 @@ pub enum Op {
     RootReadOnly,
 }
 
-/// What the root plan needs to know.
-#[derive(Debug, Clone)]
-pub struct Input<'a> {
-    pub overlay: &'a MountPlan,
-    /// The container's own `hostname`, `hosts`, `resolv.conf` on the
-    /// host, each bound over /etc/<its name>.
-    pub etc_files: &'a [PathBuf],
-    pub volumes: &'a [Volume],
-    pub tmpfs: &'a [Tmpfs],
-    pub read_only: bool,
-    /// `--userns=auto`: the root and volumes come as mounts mini's parent
-    /// side made (see [`for_user_namespace`]).
-    pub userns: bool,
-    /// In any user namespace (`--userns=auto`, rootless): mknod is refused,
-    /// the host's device nodes are bound instead.
-    pub bind_devices: bool,
-    /// devpts may name gid 5 (tty) only where that gid is mapped.
-    pub devpts_gid5: bool,
-    /// Rootless in the host's network namespace: sysfs cannot be mounted
-    /// (it belongs to the host's namespaces), the host's is bound read-only.
-    pub bind_sysfs: bool,
-    /// `--shm-size` in bytes; Docker's 64 MiB when None.
-    pub shm_size: Option<u64>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub root: PathBuf,
@@ -153,138 +128,6 @@ pub const READONLY_PATHS: [&str; 5] = ["/proc/sys", "/proc/sysrq-trigger", "/pro
 
 fn p(s: &str) -> PathBuf {
     PathBuf::from(s)
-}
-
-pub fn plan(input: &Input) -> Plan {
-    let root_op = if input.userns {
-        Op::AttachRoot { target: input.overlay.target.clone() }
-    } else {
-        Op::Overlay(input.overlay.clone())
-    };
-    let mut ops = vec![Op::MakePrivate, root_op];
-    let m = |fstype, target: &str, flags, data: Option<&str>, no_symlinks| Op::Mount {
-        fstype,
-        source: None,
-        target: p(target),
-        flags,
-        data: data.map(str::to_string),
-        no_symlinks,
-    };
-    ops.push(m("proc", "/proc", NOSUID | NODEV | NOEXEC, None, true));
-    if input.bind_sysfs {
-        let (source, target) = (p("/sys"), p("/sys"));
-        ops.push(Op::Bind { source, target, kind: Kind::Dir, ro_flags: Some(RDONLY | NOSUID | NODEV | NOEXEC) });
-    } else {
-        ops.push(m("sysfs", "/sys", NOSUID | NODEV | NOEXEC | RDONLY, None, true));
-    }
-    ops.push(m("tmpfs", "/dev", NOSUID | STRICTATIME, Some("mode=755,size=65536k"), true));
-    for (dev, major, minor) in DEVICES {
-        let path = p(&format!("/dev/{dev}"));
-        // In a user namespace mknod is not allowed: bind the host's node.
-        ops.push(if input.bind_devices {
-            Op::Bind { source: path.clone(), target: path, kind: Kind::File, ro_flags: None }
-        } else {
-            Op::Device { path, major, minor }
-        });
-    }
-    let pts = if input.devpts_gid5 {
-        "newinstance,ptmxmode=0666,mode=0620,gid=5"
-    } else {
-        "newinstance,ptmxmode=0666,mode=0620"
-    };
-    ops.push(m("devpts", "/dev/pts", NOSUID | NOEXEC, Some(pts), false));
-    for (target, link) in DEV_LINKS {
-        ops.push(Op::Symlink { target: p(target), link: p(link) });
-    }
-    let shm = format!("mode=1777,size={}k", input.shm_size.map_or(65536, |b| b.div_ceil(1024)));
-    // Docker's /dev/shm shows "shm" as its source.
-    let mut dev_shm = m("tmpfs", "/dev/shm", NOSUID | NODEV | NOEXEC, Some(&shm), false);
-    if let Op::Mount { source, .. } = &mut dev_shm {
-        *source = Some("shm".into());
-    }
-    ops.push(dev_shm);
-    ops.push(m("mqueue", "/dev/mqueue", NOSUID | NODEV | NOEXEC, None, false));
-    for source in input.etc_files {
-        let target = p("/etc").join(source.file_name().unwrap_or_default());
-        // --read-only covers them too, as Docker's.
-        ops.push(Op::Bind {
-            source: source.clone(),
-            target,
-            kind: Kind::File,
-            ro_flags: input.read_only.then_some(RDONLY),
-        });
-    }
-    for v in input.volumes {
-        // The kind (file or dir) is the source's; the executor checks it.
-        ops.push(Op::Bind {
-            source: v.source.clone(),
-            target: v.target.clone(),
-            kind: Kind::Dir,
-            ro_flags: v.read_only.then_some(RDONLY),
-        });
-    }
-    for t in input.tmpfs {
-        let target = t.target.display().to_string();
-        ops.push(m("tmpfs", &target, NOSUID | NODEV | NOEXEC, t.options.as_deref(), false));
-    }
-    ops.extend(MASKED_FILES.iter().map(|f| Op::MaskFile(p(f))));
-    ops.extend(MASKED_DIRS.iter().map(|d| Op::MaskDir(p(d))));
-    ops.extend(READONLY_PATHS.iter().map(|d| Op::ReadOnly(p(d))));
-    ops.push(Op::PivotRoot);
-    if input.read_only {
-        ops.push(Op::RootReadOnly);
-    }
-    Plan { root: input.overlay.target.clone(), ops }
-}
-
-/// What `--sysctl`, `--device` and `--privileged` change in a root plan.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Extras<'a> {
-    pub sysctls: &'a [(String, String)],
-    pub devices: &'a [super::spec::Device],
-    pub privileged: bool,
-    /// Volume targets to fill from the image when their volume is empty.
-    pub fill: &'a [PathBuf],
-}
-
-/// `plan` with the extras: device nodes bound after mini's own, sysctls
-/// written once /proc is there and before /proc/sys becomes read-only;
-/// privileged, no masked or read-only paths and a writable /sys (as
-/// Docker's `--privileged`).
-pub fn with_extras(mut plan: Plan, x: &Extras) -> Plan {
-    if x.privileged {
-        plan.ops.retain(|op| !matches!(op, Op::MaskFile(_) | Op::MaskDir(_) | Op::ReadOnly(_)));
-        for op in plan.ops.iter_mut() {
-            if let Op::Mount { fstype: "sysfs", flags, .. } = op {
-                *flags &= !RDONLY;
-            }
-        }
-    }
-    let after_devpts = plan.ops.iter().position(|op| matches!(op, Op::Mount { fstype: "devpts", .. }));
-    let devices = x.devices.iter().map(|d| Op::Bind {
-        source: d.source.clone(),
-        target: d.target.clone(),
-        kind: Kind::File,
-        ro_flags: None,
-    });
-    let at = after_devpts.map_or(plan.ops.len(), |i| i + 1);
-    plan.ops.splice(at..at, devices);
-    let before = plan
-        .ops
-        .iter()
-        .position(|op| matches!(op, Op::MaskFile(_) | Op::MaskDir(_) | Op::ReadOnly(_) | Op::PivotRoot))
-        .unwrap_or(plan.ops.len());
-    let sysctls = x.sysctls.iter().map(|(key, value)| Op::Sysctl { key: key.clone(), value: value.clone() });
-    plan.ops.splice(before..before, sysctls);
-    for target in x.fill {
-        let bind = plan.ops.iter().position(|op| matches!(op, Op::Bind { target: t, .. } if t == target));
-        if let Some(i) = bind {
-            let Op::Bind { source, .. } = &plan.ops[i] else { continue };
-            let fill = Op::Fill { source: source.clone(), target: target.clone() };
-            plan.ops.insert(i, fill);
-        }
-    }
-    plan
 }
 
 /// Where [`etc_in_memory`] writes a file before binding it: in the
@@ -416,10 +259,15 @@ fn execute_one(root: &Path, op: &Op, sys: &dyn Sys, detached: &[OwnedFd]) -> Res
             let rel: PathBuf = link.components().skip(1).collect();
             sys.symlink(target, &root.join(rel))
         }
-        Op::Device { path, major, minor } => {
+        Op::Device { path, major, minor, block } => {
             // Inside the /dev tmpfs mini just mounted: no symlink to follow.
             let rel: PathBuf = path.components().skip(1).collect();
-            sys.mknod_char(&root.join(rel), *major, *minor, 0o666)
+            // Nested ones (/dev/cpu/0/cpuid, /dev/net/tun) need their dirs,
+            // made inside the root as any mount target's are.
+            if let Some(dir) = path.parent().filter(|d| d.components().count() > 2) {
+                sys.resolve(root, dir, Kind::Dir, true, true)?;
+            }
+            sys.mknod(&root.join(rel), *block, *major, *minor, 0o666)
         }
         Op::MaskFile(path) => match sys.resolve(root, path, Kind::File, false, false)? {
             Some(t) => sys.mount(Some(Path::new("/dev/null")), &t.path, None, BIND, None),
@@ -482,149 +330,11 @@ fn must(r: Option<crate::sys::Resolved>, path: &Path) -> Result<crate::sys::Reso
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at2(ops: &[Op], f: &dyn Fn(&Op) -> bool) -> usize {
-        ops.iter().position(f).unwrap()
-    }
-
-    #[test]
-    fn extras_bind_devices_write_sysctls_before_proc_sys_is_read_only_and_privileged_unmasks() {
-        let ov = overlay();
-        let etc_files = etc();
-        let input = Input { ..root_input(&ov, &etc_files) };
-        let dev = super::super::spec::Device {
-            source: p("/dev/fuse"),
-            target: p("/dev/fuse"),
-            kind: 'c',
-            major: 10,
-            minor: 229,
-            perms: "rwm".into(),
-        };
-        let sysctls = [("net.ipv4.ip_forward".to_string(), "1".to_string())];
-        let extras = Extras { sysctls: &sysctls, devices: std::slice::from_ref(&dev), privileged: false, fill: &[] };
-        let plain = plan(&input);
-        let ops = with_extras(plain.clone(), &extras).ops;
-        let at = |f: &dyn Fn(&Op) -> bool| at2(&ops, f);
-        let bind = at(&|o| matches!(o, Op::Bind { source, .. } if source == Path::new("/dev/fuse")));
-        let devpts = at(&|o| matches!(o, Op::Mount { fstype: "devpts", .. }));
-        let sysctl = at(&|o| matches!(o, Op::Sysctl { key, value } if key == "net.ipv4.ip_forward" && value == "1"));
-        let proc_sys = at(&|o| *o == Op::ReadOnly(p("/proc/sys")));
-        assert_eq!(bind, devpts + 1);
-        assert!(sysctl < proc_sys && sysctl > at(&|o| matches!(o, Op::Mount { fstype: "proc", .. })));
-        assert_eq!(ops.len(), plain.ops.len() + 2);
-        // Privileged: nothing masked or read-only, /sys writable.
-        let ops = with_extras(plain.clone(), &Extras { privileged: true, ..Extras::default() }).ops;
-        assert!(!ops.iter().any(|o| matches!(o, Op::MaskFile(_) | Op::MaskDir(_) | Op::ReadOnly(_))));
-        assert!(ops.iter().any(|o| matches!(o, Op::Mount { fstype: "sysfs", flags, .. } if flags & RDONLY == 0)));
-        // A volume to fill from the image goes right before its bind.
-        let vols = [Volume { source: p("/s/volumes/db/_data"), target: p("/var/db"), read_only: false }];
-        let with_vol = plan(&Input { volumes: &vols, ..input.clone() });
-        let ops = with_extras(with_vol, &Extras { fill: &[p("/var/db")], ..Extras::default() }).ops;
-        let fill = at2(&ops, &|o| *o == Op::Fill { source: p("/s/volumes/db/_data"), target: p("/var/db") });
-        assert!(matches!(&ops[fill + 1], Op::Bind { target, .. } if target == Path::new("/var/db")));
-        // The executor writes the sysctl inside the root, as a path.
-        let fake = FakeSys::new();
-        let one = Plan { root: p("/r"), ops: vec![Op::Sysctl { key: "kernel.shmmax".into(), value: "42".into() }] };
-        execute(&one, &fake, &[]).unwrap();
-        assert!(fake.calls().iter().any(|c| c == "write /r/proc/sys/kernel/shmmax 42"), "{:?}", fake.calls());
-    }
-
-    fn etc() -> Vec<PathBuf> {
-        ["hostname", "hosts", "resolv.conf"].iter().map(|f| Path::new("/c").join(f)).collect()
-    }
-
-    /// Root's plan input: no user namespace, no volumes, nothing extra.
-    fn root_input<'a>(ov: &'a MountPlan, etc: &'a [PathBuf]) -> Input<'a> {
-        Input {
-            overlay: ov,
-            etc_files: etc,
-            volumes: &[],
-            tmpfs: &[],
-            read_only: false,
-            userns: false,
-            bind_devices: false,
-            devpts_gid5: true,
-            bind_sysfs: false,
-            shm_size: None,
-        }
-    }
     use crate::runtime::overlay::{self, ContainerDirs};
     use crate::sys::FakeSys;
 
     fn overlay() -> MountPlan {
         overlay::plan(&[p("/s/l/a"), p("/s/l/b")], &ContainerDirs::under(Path::new("/c")), false)
-    }
-
-    /// The /etc files of a --rm container: written into /dev (the tmpfs
-    /// mounted before), bound where the host files were, unlinked at once,
-    /// all before the volumes; everything else as it was.
-    #[test]
-    fn etc_in_memory_writes_binds_and_unlinks_in_place_of_host_files() {
-        let vols = [Volume { source: p("/data"), target: p("/dev"), read_only: false }];
-        let ov = overlay();
-        let etc_files = etc();
-        let input = Input { volumes: &vols, read_only: true, ..root_input(&ov, &etc_files) };
-        let before = plan(&input);
-        let contents: Vec<(String, Vec<u8>)> =
-            [("hostname", "h\n"), ("hosts", "127.0.0.1\tlocalhost\n"), ("resolv.conf", "")]
-                .iter()
-                .map(|(n, c)| (n.to_string(), c.as_bytes().to_vec()))
-                .collect();
-        let after = etc_in_memory(&before, &etc(), &contents);
-        assert_eq!(after.root, before.root);
-        assert_eq!(after.ops.len(), before.ops.len() + 6);
-        let at = |op: &Op| after.ops.iter().position(|o| o == op).unwrap_or_else(|| panic!("{op:?} missing"));
-        let dev = at(&Op::Mount {
-            fstype: "tmpfs",
-            source: None,
-            target: p("/dev"),
-            flags: NOSUID | STRICTATIME,
-            data: Some("mode=755,size=65536k".into()),
-            no_symlinks: true,
-        });
-        let vol = at(&Op::Bind { source: p("/data"), target: p("/dev"), kind: Kind::Dir, ro_flags: None });
-        for (name, content) in &contents {
-            let staged = p(&format!("/dev/.mini-etc-{name}"));
-            let w = at(&Op::WriteFile { path: staged.clone(), content: content.clone() });
-            let source = before.root.join(staged.strip_prefix("/").unwrap());
-            let target = p("/etc").join(name);
-            let b = at(&Op::Bind { source, target, kind: Kind::File, ro_flags: Some(RDONLY) });
-            let r = at(&Op::RemoveFile(staged));
-            assert!(dev < w && w + 1 == b && b + 1 == r && r < vol, "{name}: {:?}", &after.ops[w..=r]);
-        }
-        assert!(!after.ops.iter().any(|o| matches!(o, Op::Bind { source, .. } if etc().contains(source))));
-        // Executed: the calls in that order, nothing on the host's disk.
-        let sys = FakeSys::default();
-        execute(&after, &sys, &[]).unwrap();
-        let log = sys.calls().join("\n");
-        assert!(log.contains("write /c/rootfs/dev/.mini-etc-hosts (20 bytes)"), "{log}");
-        assert!(log.contains("remove /c/rootfs/dev/.mini-etc-hosts"), "{log}");
-    }
-
-    #[test]
-    fn plan_orders_root_first_pivot_last() {
-        let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: true }];
-        let tmpfs = [Tmpfs { target: p("/run"), options: None }];
-        let ov = overlay();
-        let etc_files = etc();
-        let input = Input { volumes: &vols, tmpfs: &tmpfs, read_only: true, ..root_input(&ov, &etc_files) };
-        let plan = plan(&input);
-        assert_eq!(plan.root, p("/c/rootfs"));
-        assert_eq!(plan.ops[0], Op::MakePrivate);
-        assert_eq!(plan.ops[1], Op::Overlay(ov.clone()));
-        assert!(matches!(&plan.ops[2], Op::Mount { fstype: "proc", no_symlinks: true, .. }));
-        let pos = |want: &Op| plan.ops.iter().position(|o| o == want).unwrap();
-        let vol = pos(&Op::Bind { source: p("/data"), target: p("/mnt"), kind: Kind::Dir, ro_flags: Some(RDONLY) });
-        let pivot = pos(&Op::PivotRoot);
-        assert!(vol < pos(&Op::MaskFile(p("/proc/kcore"))));
-        assert!(pos(&Op::ReadOnly(p("/proc/sys"))) < pivot);
-        assert_eq!(plan.ops.last(), Some(&Op::RootReadOnly));
-        assert_eq!(pivot, plan.ops.len() - 2);
-        // --read-only: the /etc files are read-only too.
-        let hosts =
-            Op::Bind { source: p("/c/hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: Some(RDONLY) };
-        assert!(pos(&hosts) < vol);
-        assert!(pos(&Op::Device { path: p("/dev/null"), major: 1, minor: 3 }) > 2);
     }
 
     #[test]
@@ -680,55 +390,10 @@ mod tests {
     }
 
     #[test]
-    fn in_a_user_namespace_the_root_is_attached_and_devpts_has_no_gid() {
-        let ov = overlay();
-        let etc_files = etc();
-        let input = Input { userns: true, bind_devices: true, devpts_gid5: false, ..root_input(&ov, &etc_files) };
-        let plan = plan(&input);
-        assert_eq!(plan.ops[1], Op::AttachRoot { target: p("/c/rootfs") });
-        let pts = plan.ops.iter().find_map(|o| match o {
-            Op::Mount { fstype: "devpts", data, .. } => data.clone(),
-            _ => None,
-        });
-        assert_eq!(pts.as_deref(), Some("newinstance,ptmxmode=0666,mode=0620"));
-        let err = execute(&plan, &FakeSys::new(), &[]).unwrap_err().to_string();
-        assert!(err.contains("attach the container's root: mini did not prepare it"), "{err}");
-    }
-
-    #[test]
-    fn user_namespace_plans_reach_the_container_dir_relatively() {
-        let ov = overlay();
-        let vols = [Volume { source: p("/data"), target: p("/mnt"), read_only: false }];
-        let etc_files = etc();
-        let input = Input {
-            volumes: &vols,
-            userns: true,
-            bind_devices: true,
-            devpts_gid5: false,
-            ..root_input(&ov, &etc_files)
-        };
-        let (plan, detach) = for_user_namespace(&plan(&input), Path::new("/c"), &|p| p == Path::new("/data"));
-        assert_eq!(plan.ops[1], Op::AttachRoot { target: p("rootfs") });
-        let hosts = Op::Bind { source: p("hosts"), target: p("/etc/hosts"), kind: Kind::File, ro_flags: None };
-        assert!(plan.ops.contains(&hosts));
-        let null = Op::Bind { source: p("/dev/null"), target: p("/dev/null"), kind: Kind::File, ro_flags: None };
-        assert!(plan.ops.contains(&null));
-        let vol = Op::AttachVolume { index: 1, target: p("/mnt"), kind: Kind::Dir };
-        assert!(plan.ops.contains(&vol));
-        assert_eq!(detach, [Detach { source: p("/data"), read_only: false }]);
-    }
-
-    #[test]
-    fn executor_stops_at_the_first_failure() {
-        let ov = overlay();
-        let etc_files = etc();
-        let input = Input { ..root_input(&ov, &etc_files) };
-        let sys = FakeSys::failing_on("mount sysfs");
-        let err = execute(&plan(&input), &sys, &[]).unwrap_err().to_string();
-        assert!(err.contains("mount sysfs /c/rootfs/sys"), "{err}");
-        assert_eq!(sys.calls().last().map(|s| s.starts_with("mount sysfs")), Some(true));
-        assert!(!sys.calls().iter().any(|c| c.starts_with("pivot_root")));
-        let sys = FakeSys::failing_on("resolve /c/rootfs /dev dir");
-        assert!(execute(&plan(&input), &sys, &[]).is_err());
+    fn the_executor_writes_sysctls_inside_the_root() {
+        let fake = FakeSys::new();
+        let one = Plan { root: p("/r"), ops: vec![Op::Sysctl { key: "kernel.shmmax".into(), value: "42".into() }] };
+        execute(&one, &fake, &[]).unwrap();
+        assert!(fake.calls().iter().any(|c| c == "write /r/proc/sys/kernel/shmmax 42"), "{:?}", fake.calls());
     }
 }

@@ -19,14 +19,6 @@ pub struct IdMap {
 }
 
 impl IdMap {
-    pub fn uid_map(&self) -> String {
-        format!("0 {} {RANGE}\n", self.uid_base)
-    }
-
-    pub fn gid_map(&self) -> String {
-        format!("0 {} {RANGE}\n", self.gid_base)
-    }
-
     /// From the contents of /etc/subuid and /etc/subgid (None: absent).
     pub fn from_subid(subuid: Option<&[u8]>, subgid: Option<&[u8]>) -> Result<IdMap> {
         Ok(IdMap {
@@ -89,7 +81,6 @@ mod tests {
     fn subid_entries_for_mini_or_the_default() {
         let m = IdMap::from_subid(Some(b"alice:100000:65536\nmini:200000:65536\n"), None).unwrap();
         assert_eq!(m, IdMap { uid_base: 200000, gid_base: DEFAULT_BASE });
-        assert_eq!(m.uid_map(), "0 200000 65536\n");
         assert!(IdMap::from_subid(Some(b"mini:300000:10\n"), None).is_err());
         assert!(IdMap::from_subid(Some(b"mini:x:65536\n"), None).is_err());
         assert_eq!(IdMap::from_subid(None, None).unwrap().uid_base, DEFAULT_BASE);

@@ -104,8 +104,9 @@ impl Sys for FakeSys {
         self.record(format!("attach {}", d(target)))
     }
 
-    fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()> {
-        self.record(format!("mknod {} c {major}:{minor} {mode:o}", d(path)))
+    fn mknod(&self, path: &Path, block: bool, major: u32, minor: u32, mode: u32) -> Result<()> {
+        let kind = if block { 'b' } else { 'c' };
+        self.record(format!("mknod {} {kind} {major}:{minor} {mode:o}", d(path)))
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {

@@ -104,13 +104,17 @@ impl Sys for RealSys {
         })
     }
 
-    fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()> {
+    fn mknod(&self, path: &Path, block: bool, major: u32, minor: u32, mode: u32) -> Result<()> {
         let what = || format!("create device {} ({major}:{minor})", path.display());
         let c = cstr(path)?;
         // SAFETY: valid C string; mknod then chmod (mknod's mode is masked
         // by the umask, and the devices must be 0666).
         unsafe {
-            if libc::mknod(c.as_ptr(), libc::S_IFCHR | mode, libc::makedev(major, minor)) != 0
+            if libc::mknod(
+                c.as_ptr(),
+                if block { libc::S_IFBLK } else { libc::S_IFCHR } | mode,
+                libc::makedev(major, minor),
+            ) != 0
                 || libc::chmod(c.as_ptr(), mode) != 0
             {
                 return Err(Error::new(what()).because(errno()));

@@ -113,8 +113,9 @@ pub trait Sys {
     /// Attach a detached mount (made by mini's parent side) at `target`.
     fn attach(&self, mount: &OwnedFd, target: &Path) -> Result<()>;
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
-    /// A character device node with mode `mode` (umask not applied).
-    fn mknod_char(&self, path: &Path, major: u32, minor: u32, mode: u32) -> Result<()>;
+    /// A character (or `block`) device node with mode `mode` (umask not
+    /// applied).
+    fn mknod(&self, path: &Path, block: bool, major: u32, minor: u32, mode: u32) -> Result<()>;
     fn sethostname(&self, name: &str) -> Result<()>;
     /// Write `value` into an existing file (a sysctl under /proc/sys).
     fn write_file(&self, path: &Path, value: &str) -> Result<()>;

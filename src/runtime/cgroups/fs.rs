@@ -45,17 +45,7 @@ pub fn ops(dirs: &[Dir]) -> Vec<Op> {
     ops
 }
 
-/// Add the cgroupfs mounts to a root plan, right after /sys is mounted.
-pub fn add_to(plan: &mut Plan, dirs: &[Dir]) {
-    let sys = plan.ops.iter().position(|o| matches!(o, Op::Mount { fstype: "sysfs", .. }));
-    if let Some(i) = sys {
-        let tail = plan.ops.split_off(i + 1);
-        plan.ops.extend(ops(dirs));
-        plan.ops.extend(tail);
-    }
-}
-
-/// The plan without the cgroupfs mounts [`add_to`] added: for a child
+/// The plan without the cgroupfs mounts [`ops`] made: for a child
 /// told that its (best-effort) cgroups could not be made.
 pub fn without(plan: &Plan, dirs: &[Dir]) -> Plan {
     let view = ops(dirs);
@@ -106,7 +96,7 @@ mod tests {
         };
         let before = plan.clone();
         let dirs = [dir(Version::V1, "pids", &["pids"])];
-        add_to(&mut plan, &dirs);
+        plan.ops.splice(2..2, super::ops(&dirs));
         assert_eq!(plan.ops.len(), 6);
         assert_eq!(plan.ops[5], Op::PivotRoot);
         assert_eq!(without(&plan, &dirs).ops, before.ops);

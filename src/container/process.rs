@@ -1,18 +1,16 @@
-//! The process description: everything the runtime needs to start one
-//! container process, decided by the engine (`container::spec` builds it
-//! from the image config and the flags) and kept in the container's
-//! record, so every later start runs exactly what `create` decided. The
-//! OCI-runtime work replaces this type with the OCI runtime `Spec`.
+//! The process description the engine keeps: everything about one
+//! container's process that `create` decided (`container::spec` builds it
+//! from the image config and the flags), kept in the container's record
+//! so every later start runs exactly that. Each start turns it into the
+//! OCI runtime `Spec` the runtime runs (`container::generate`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::user::UserSpec;
-use super::userns::IdMap;
-
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use crate::runtime::user::UserSpec;
+use crate::runtime::userns::IdMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,14 +26,8 @@ pub struct Volume {
     pub read_only: bool,
 }
 
-/// A `--ulimit`: resource name (`nofile`, …) and its soft and hard
-/// limits (`u64::MAX` is unlimited).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rlimit {
-    pub name: String,
-    pub soft: u64,
-    pub hard: u64,
-}
+/// A `--ulimit`: the runtime's resource limit.
+pub use crate::runtime::plan::Rlimit;
 
 /// A host device node given to the container (`--device`, or every host
 /// device with `--privileged`): bound at `target`, and allowed in the
