@@ -4,8 +4,8 @@
 //! can drive mini. Invoked as `mini-runc` (a link to the mini binary) or
 //! as `mini runtime …`.
 //!
-//! - [`bundle`]: config.json → the plan (root mounts as `rootfs::Op`s,
-//!   namespaces, cgroups, process), every unsupported field refused;
+//! - [`bundle`]: config.json read into a `Spec` (errors name the field);
+//!   `runtime::plan` turns it into what runs, as it does `mini run`'s;
 //! - [`state`]: the state directory under `--root`, one module owning it;
 //! - [`launch`]: `create` (the process waits at its exec) and `start`;
 //! - [`exec`]: another process in a running container;

@@ -538,3 +538,148 @@ fn dev_nodes(linux: &oci_spec::runtime::Linux, userns: bool) -> Result<Vec<Op>> 
     }
     Ok(ops)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// `runc spec`'s default config (oci-spec's `Spec::default()`), changed
+    /// by `edit`, planned against a bundle holding an empty `rootfs`.
+    fn plan_edited(edit: impl FnOnce(&mut Value)) -> Result<Plan> {
+        let bundle = tempfile::tempdir().unwrap();
+        std::fs::create_dir(bundle.path().join("rootfs")).unwrap();
+        let mut v = serde_json::to_value(Spec::default()).unwrap();
+        edit(&mut v);
+        let spec: Spec = serde_json::from_value(v).unwrap();
+        let host = Host { cgroups: &[], in_user_namespace: false, gid_mapped: &|_| true };
+        plan(&spec, RootFs::Bundle(bundle.path()), &host)
+    }
+
+    fn error_of(edit: impl FnOnce(&mut Value)) -> String {
+        plan_edited(edit).err().expect("the plan should be refused").to_string()
+    }
+
+    #[test]
+    fn the_default_spec_plans_root_first_pivot_last_with_every_namespace_new() {
+        let p = plan_edited(|_| {}).unwrap();
+        assert!(matches!(p.root.ops[..2], [Op::MakePrivate, Op::BindRoot]), "{:?}", &p.root.ops[..2]);
+        // runc's default root is read-only: made so once pivoted.
+        assert!(p.root.ops.ends_with(&[Op::PivotRoot, Op::RootReadOnly]), "{:?}", p.root.ops.last());
+        assert!(p.has_new(ns::MOUNT) && p.has_new(ns::PID) && p.joins().next().is_none());
+        assert_eq!(p.process.args, vec![std::ffi::OsString::from("sh")]);
+        assert!(p.process.no_new_privs, "runc's default asks for it");
+        assert!(p.root.ops.iter().any(|o| matches!(o, Op::Mask(m) if m == Path::new("/proc/kcore"))));
+    }
+
+    #[test]
+    fn a_namespace_with_a_path_is_joined_and_mini_annotations_are_read() {
+        let p = plan_edited(|v| {
+            v["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "uts", "path": "/proc/1/ns/uts"}));
+            v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n.get("path").is_some() || n["type"] != "uts");
+            v["hostname"] = Value::Null;
+            v["annotations"] = json!({ INIT: "true", USER: "nobody:users" });
+        })
+        .unwrap();
+        let joined: Vec<_> = p.joins().map(|n| (n.name, n.path.clone().unwrap())).collect();
+        assert_eq!(joined, vec![("uts", PathBuf::from("/proc/1/ns/uts"))]);
+        assert!(p.process.init);
+        assert_eq!(p.process.user_by_name, Some(UserSpec::parse("nobody:users").unwrap()));
+    }
+
+    #[test]
+    fn invalid_fields_are_refused_with_one_line_naming_them() {
+        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+            (
+                Box::new(|v| v["linux"]["namespaces"] = json!([{"type": "pid"}])),
+                "invalid OCI config: linux.namespaces: mini-runc needs a mount namespace",
+            ),
+            (
+                Box::new(|v| v["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "pid"}))),
+                "is listed twice",
+            ),
+            (Box::new(|v| v["process"]["args"] = json!([])), "invalid OCI config: process.args: no command given"),
+            (
+                Box::new(|v| v["process"]["cwd"] = json!("rel")),
+                "invalid OCI config: process.cwd: \"rel\" is not absolute",
+            ),
+            (
+                Box::new(|v| v["mounts"] = json!([{"destination": "/x", "type": "nfs", "source": "h:/x"}])),
+                "invalid OCI config: mounts[0].type: \"nfs\" is not supported",
+            ),
+            (
+                Box::new(|v| v["mounts"] = json!([{"destination": "x", "type": "tmpfs"}])),
+                "invalid OCI config: mounts[0].destination",
+            ),
+            (
+                Box::new(
+                    |v| v["mounts"] = json!([{"destination": "/x", "type": "bind", "source": "/nonexistent/mini", "options": ["rbind"]}]),
+                ),
+                "invalid OCI config: mounts[0].source: /nonexistent/mini does not exist",
+            ),
+            (
+                Box::new(|v| {
+                    v["mounts"] =
+                        json!([{"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}])
+                }),
+                "idmapped mounts are not supported",
+            ),
+            (Box::new(|v| v["root"]["path"] = json!("missing")), "invalid OCI config: root.path"),
+            (
+                Box::new(|v| {
+                    v["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "uts");
+                    v["hostname"] = json!("h");
+                }),
+                "invalid OCI config: hostname",
+            ),
+            (
+                Box::new(|v| v["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}))),
+                "invalid OCI config: linux.uidMappings: a new user namespace needs mappings",
+            ),
+            (
+                Box::new(|v| v["linux"]["devices"] = json!([{"path": "/dev/x", "type": "p", "major": 1, "minor": 3}])),
+                "invalid OCI config: linux.devices[0].type",
+            ),
+        ];
+        for (edit, want) in cases {
+            let e = error_of(edit);
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+            assert!(!e.contains('\n'), "one line: {e:?}");
+        }
+    }
+
+    #[test]
+    fn resources_become_mini_limits_and_bad_ones_are_refused() {
+        let r: LinuxResources = serde_json::from_value(json!({
+            "memory": {"limit": 67108864, "swap": 134217728},
+            "cpu": {"quota": 50000, "period": 200000, "cpus": "0"},
+            "pids": {"limit": 100}
+        }))
+        .unwrap();
+        let l = limits_of(&r).unwrap();
+        assert_eq!(l.memory, Some(64 << 20));
+        assert_eq!(l.memory_swap, Some(cgroups::limits::Swap::Total(128 << 20)));
+        // A quarter of a CPU, whatever the period.
+        assert_eq!(l.cpu_quota, Some(cgroups::limits::CPU_PERIOD / 4));
+        assert_eq!((l.cpuset_cpus.as_deref(), l.pids), (Some("0"), Some(100)));
+
+        let low: LinuxResources =
+            serde_json::from_value(json!({"memory": {"limit": 67108864, "swap": 1048576}})).unwrap();
+        let e = limits_of(&low).unwrap_err().to_string();
+        assert!(e.starts_with("invalid OCI config: linux.resources.memory.swap"), "{e}");
+        let unified: LinuxResources = serde_json::from_value(json!({"unified": {"memory.max": "1"}})).unwrap();
+        assert!(limits_of(&unified).unwrap_err().to_string().contains("linux.resources.unified"));
+    }
+
+    #[test]
+    fn systemd_and_escaping_cgroup_paths_are_refused() {
+        for (path, want) in [("system.slice:mini:c1", "systemd slice:scope"), ("a/../b", "names no cgroup"), ("..", "")]
+        {
+            let mut v = serde_json::to_value(Spec::default()).unwrap();
+            v["linux"]["cgroupsPath"] = json!(path);
+            let spec: Spec = serde_json::from_value(v).unwrap();
+            let e = cgroups_of(&spec, "c1").err().expect("refused").to_string();
+            assert!(e.starts_with("invalid OCI config: linux.cgroupsPath") && e.contains(want), "{path}: {e}");
+        }
+    }
+}
