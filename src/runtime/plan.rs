@@ -556,8 +556,13 @@ mod tests {
         plan(&spec, RootFs::Bundle(bundle.path()), &host)
     }
 
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+
     fn error_of(edit: impl FnOnce(&mut Value)) -> String {
-        plan_edited(edit).err().expect("the plan should be refused").to_string()
+        match plan_edited(edit) {
+            Ok(_) => panic!("the plan should be refused"),
+            Err(e) => e.to_string(),
+        }
     }
 
     #[test]
@@ -589,7 +594,7 @@ mod tests {
 
     #[test]
     fn invalid_fields_are_refused_with_one_line_naming_them() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        let cases: Vec<(Edit, &str)> = vec![
             (
                 Box::new(|v| v["linux"]["namespaces"] = json!([{"type": "pid"}])),
                 "invalid OCI config: linux.namespaces: mini-runc needs a mount namespace",
@@ -678,7 +683,8 @@ mod tests {
             let mut v = serde_json::to_value(Spec::default()).unwrap();
             v["linux"]["cgroupsPath"] = json!(path);
             let spec: Spec = serde_json::from_value(v).unwrap();
-            let e = cgroups_of(&spec, "c1").err().expect("refused").to_string();
+            let Err(e) = cgroups_of(&spec, "c1").map(|_| ()) else { panic!("{path} should be refused") };
+            let e = e.to_string();
             assert!(e.starts_with("invalid OCI config: linux.cgroupsPath") && e.contains(want), "{path}: {e}");
         }
     }
