@@ -13,8 +13,8 @@
 # Like for like: the bundle asks runc and crun for what mini does for every
 # container, not just `runc spec`'s defaults: the same namespaces (uts, pid,
 # mount, network, ipc, cgroup), Docker's 14 capabilities, the same seccomp
-# filter (mini's deny list, read from src/runtime/security.rs, as an OCI
-# seccomp section), /etc/hostname, /etc/hosts and /etc/resolv.conf bound in,
+# profile (Docker's default allow-list, which mini's default resolves to for
+# those capabilities: src/container/seccomp.rs), /etc/hostname, /etc/hosts and /etc/resolv.conf bound in,
 # and runc spec's masked and read-only paths, which are Docker's and mini's.
 # What stays different is inherent: mini assembles an overlay root per
 # container (the bundle is a plain directory) and records the container in
@@ -86,11 +86,10 @@ prepare() {
   echo bench >"$WORK/etc/hostname"
   printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\tbench\n' >"$WORK/etc/hosts"
   cp /etc/resolv.conf "$WORK/etc/resolv.conf"
-  denied=$(grep -oE '^ +\("[a-z_0-9]+", libc::SYS_' src/runtime/security.rs | grep -oE '"[a-z_0-9]+"' | paste -sd, -)
   (cd "$WORK/bundle" && runc spec)
-  # clone is denied when it asks for a new namespace (CLONE_NEWNS, NEWUTS,
-  # NEWIPC, NEWUSER, NEWPID, NEWNET, NEWCGROUP); clone3 answers ENOSYS.
-  jq --arg etc "$WORK/etc" --argjson denied "[$denied]" '
+  # Docker's default seccomp profile (an allow-list), as mini loads it for
+  # Docker's default capabilities.
+  jq --arg etc "$WORK/etc" --slurpfile seccomp src/runtime/seccomp/testdata/docker-default-seccomp.json '
     def caps: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
                "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
                "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"];
@@ -100,12 +99,7 @@ prepare() {
     | .mounts += [bind("hostname"), bind("hosts"), bind("resolv.conf")]
     | .linux.cgroupsPath = "mini-bench"
     | .linux.namespaces += [{"type": "cgroup"}]
-    | .linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64"],
-        syscalls: ([{names: $denied, action: "SCMP_ACT_ERRNO", errnoRet: 1}]
-          + ([131072, 67108864, 134217728, 268435456, 536870912, 1073741824, 33554432]
-             | map({names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
-                    args: [{index: 0, value: ., valueTwo: ., op: "SCMP_CMP_MASKED_EQ"}]}))
-          + [{names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38}])}' \
+    | .linux.seccomp = $seccomp[0]' \
     "$WORK/bundle/config.json" >"$WORK/bundle/config.json.new"
   mv "$WORK/bundle/config.json.new" "$WORK/bundle/config.json"
   # The same bundle with the limits mini's second row sets (Docker's swap

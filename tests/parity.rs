@@ -117,6 +117,60 @@ fn no_new_privileges_is_off_by_default_and_on_when_asked() {
 }
 
 #[test]
+fn seccomp_profiles_from_a_file_unconfined_and_bad_ones() {
+    let Some(m) = Mini::new() else { return };
+    let seccomp = |flags: &[&str]| {
+        let (code, out, err) = m.run_in(flags, &["grep", "Seccomp:", "/proc/self/status"]);
+        assert_eq!(code, 0, "{err}");
+        out.split_whitespace().last().unwrap_or_default().to_string()
+    };
+    assert_eq!(seccomp(&["--security-opt", "seccomp=unconfined"]), "0");
+    // A profile in Docker's format: everything allowed but mkdir, and
+    // chroot only with a capability the container does not hold.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]},
+                        {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": []}],
+            "syscalls": [
+              {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+              {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO", "includes": {"caps": ["CAP_SYS_ADMIN"]}}
+            ]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let (code, out, _) =
+        m.run_in(&["--security-opt", &opt], &["sh", "-c", "mkdir /tmp/d; echo $?; rmdir /tmp; echo $?"]);
+    assert_eq!((code, out.as_str()), (0, "1\n0\n"), "mkdir refused; rmdir's rule needs CAP_SYS_ADMIN, so it works");
+    let (code, _, err) = m.run_in(&["--security-opt", &opt], &["mkdir", "/tmp/d"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Permission denied"), "errnoRet 13 is EACCES: {err}");
+    // The profile is resolved at create: exec gets the same one later.
+    let out = m.cmd(&["run", "-d", "--security-opt", &opt, IMAGE, "sleep", "100"]).output().unwrap();
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let exec = m.cmd(&["exec", &id, "mkdir", "/tmp/e"]).output().unwrap();
+    let _ = m.cmd(&["rm", "-f", &id]).output();
+    assert_eq!(exec.status.code(), Some(1), "exec under the container's profile");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"defaultAction": "SCMP_ACT_SOMETIMES"}"#).unwrap();
+    let cases = [
+        (format!("seccomp={}", bad.display()), "unknown variant `SCMP_ACT_SOMETIMES`"),
+        ("seccomp=/nonexistent/profile.json".to_string(), "read /nonexistent/profile.json: No such file"),
+        ("seccomp=".to_string(), "supported: no-new-privileges"),
+    ];
+    for (opt, why) in cases {
+        let (code, _, err) = m.run_in(&["--security-opt", &opt], &["true"]);
+        assert_eq!(code, 125, "{opt}: {err}");
+        assert!(err.starts_with(&format!("mini: invalid --security-opt \"{opt}\"")) && err.contains(why), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    }
+    assert!(m.containers().is_empty(), "a refused run left a container");
+}
+
+#[test]
 fn the_monitor_shows_up_as_mini_monitor() {
     let Some(m) = Mini::new() else { return };
     let out = m.cmd(&["run", "-d", IMAGE, "sleep", "100"]).output().unwrap();

@@ -135,10 +135,7 @@ fn plan(store: &Store, key: &str, opts: ExecOptions) -> Result<Plan> {
     let env = merge_env(&record.process.env, &opts.env, &|k| std::env::var(k).ok())?;
     let no_new_privs = record.process.no_new_privs;
     // The profile the container's spec had (`container::generate`).
-    let seccomp = match record.process.privileged {
-        true => None,
-        false => Some(seccomp::compile(&super::generate::default_seccomp(&record.process)?)?),
-    };
+    let seccomp = super::generate::seccomp_of(&record.process)?.map(|p| seccomp::compile(&p)).transpose()?;
     let caps = crate::runtime::security::capabilities_of(record.process.capabilities.as_deref())?;
     let rlimits = record.process.rlimits.clone();
     Ok(Plan {

@@ -11,13 +11,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use oci_spec::runtime::{
-    Arch, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder, LinuxDeviceType, LinuxIdMappingBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxSeccompAction, LinuxSeccompArgBuilder, LinuxSeccompBuilder,
-    LinuxSeccompOperator, LinuxSyscallBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder, LinuxDeviceType, LinuxIdMappingBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
     ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
-use crate::container::process::RunSpec;
+use crate::container::process::{RunSpec, SeccompChoice};
 use crate::error::{Error, Result};
 use crate::runtime::plan::{FILL, INIT, USER};
 use crate::runtime::rootfs::{MASKED_DIRS, MASKED_FILES, READONLY_PATHS};
@@ -215,10 +214,10 @@ fn linux(s: &RunSpec, facts: &Facts) -> Result<oci_spec::runtime::Linux> {
     b = b.namespaces(namespaces);
     if !s.privileged {
         let masked: Vec<String> = MASKED_FILES.iter().chain(MASKED_DIRS.iter()).map(|p| p.to_string()).collect();
-        b = b
-            .masked_paths(masked)
-            .readonly_paths(READONLY_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>())
-            .seccomp(default_seccomp(s)?);
+        b = b.masked_paths(masked).readonly_paths(READONLY_PATHS.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+    }
+    if let Some(profile) = seccomp_of(s)? {
+        b = b.seccomp(profile);
     }
     if !s.sysctls.is_empty() {
         b = b.sysctl(s.sysctls.iter().cloned().collect::<HashMap<_, _>>());
@@ -252,52 +251,21 @@ fn linux(s: &RunSpec, facts: &Facts) -> Result<oci_spec::runtime::Linux> {
     Ok(linux)
 }
 
-/// mini's default filter (`runtime::security`'s policy for the
-/// container's capabilities) as a profile: everything allowed but the
-/// denied calls (EPERM), clone with a namespace flag (EPERM) and clone3
-/// (ENOSYS, so libc falls back to clone, whose flags a filter can read).
-/// Only the native architecture is listed: the compiler kills a foreign
-/// one's calls.
-pub fn default_seccomp(s: &RunSpec) -> Result<oci_spec::runtime::LinuxSeccomp> {
-    let caps = security::capabilities_of(s.capabilities.as_deref())?;
-    let policy = security::seccomp_policy(&caps);
-    let denied: Vec<String> = policy.denied.iter().map(|n| n.to_string()).collect();
-    let errno = |names: Vec<String>, errno: i32| {
-        built(
-            LinuxSyscallBuilder::default()
-                .names(names)
-                .action(LinuxSeccompAction::ScmpActErrno)
-                .errno_ret(errno as u32)
-                .build(),
-        )
-    };
-    let mut syscalls = vec![errno(denied, libc::EPERM)?, errno(vec!["clone3".into()], libc::ENOSYS)?];
-    for bit in (0..32).map(|b| 1u32 << b).filter(|bit| policy.clone_denied_flags & bit != 0) {
-        let arg = built(
-            LinuxSeccompArgBuilder::default()
-                .index(0usize)
-                .value(u64::from(bit))
-                .value_two(u64::from(bit))
-                .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
-                .build(),
-        )?;
-        syscalls.push(built(
-            LinuxSyscallBuilder::default()
-                .names(vec!["clone".to_string()])
-                .action(LinuxSeccompAction::ScmpActErrno)
-                .errno_ret(libc::EPERM as u32)
-                .args(vec![arg])
-                .build(),
-        )?);
+/// The container's seccomp profile: none with `--privileged` or
+/// `seccomp=unconfined`, the file's with `seccomp=FILE`, else mini's
+/// default (Docker's, for the container's capabilities).
+pub fn seccomp_of(s: &RunSpec) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
+    if s.privileged {
+        return Ok(None);
     }
-    let native = if cfg!(target_arch = "aarch64") { Arch::ScmpArchAarch64 } else { Arch::ScmpArchX86_64 };
-    built(
-        LinuxSeccompBuilder::default()
-            .default_action(LinuxSeccompAction::ScmpActAllow)
-            .architectures(vec![native])
-            .syscalls(syscalls)
-            .build(),
-    )
+    match &s.seccomp {
+        SeccompChoice::Unconfined => Ok(None),
+        SeccompChoice::Profile(p) => Ok(Some(p.clone())),
+        SeccompChoice::Default => {
+            let caps = security::capabilities_of(s.capabilities.as_deref())?;
+            super::seccomp::default_profile(&caps).map(Some)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -308,7 +276,6 @@ mod tests {
     use crate::runtime::overlay::{self, ContainerDirs, MountPlan};
     use crate::runtime::plan::{self, Plan, RootFs};
     use crate::runtime::rootfs::{self, Op};
-    use crate::runtime::seccomp::testing::{check, run};
     use crate::runtime::userns::IdMap;
     use crate::sys::flags::*;
     use crate::sys::{FakeSys, Kind};
@@ -446,28 +413,27 @@ mod tests {
     }
 
     #[test]
-    fn the_default_profile_denies_host_calls_and_new_namespaces_but_not_fork() {
-        let arch = if cfg!(target_arch = "aarch64") { 0xc000_00b7 } else { 0xc000_003e };
-        let nr = |name: &str| syscalls::Sysno::from_str(name).unwrap().id() as u32;
-        let verdict = |s: &RunSpec, name: &str, arg0: u64| {
-            let c = crate::runtime::seccomp::compile(&default_seccomp(s).unwrap()).unwrap();
-            check(&c.program);
-            run(&c.program, arch, nr(name), [arg0, 0, 0, 0, 0, 0])
-        };
-        let (allow, eperm, enosys) = (0x7fff_0000, 0x0005_0000 | libc::EPERM as u32, 0x0005_0000 | libc::ENOSYS as u32);
-        let s = run_spec(RunFlags::default());
-        assert_eq!(verdict(&s, "unshare", 0), eperm);
-        assert_eq!(verdict(&s, "mount", 0), eperm);
-        assert_eq!(verdict(&s, "clone3", 0), enosys);
-        assert_eq!(verdict(&s, "clone", libc::CLONE_NEWNS as u64 | libc::SIGCHLD as u64), eperm);
-        assert_eq!(verdict(&s, "clone", libc::CLONE_NEWUSER as u64), eperm);
-        assert_eq!(verdict(&s, "clone", (libc::CLONE_VM | libc::CLONE_THREAD) as u64 | libc::SIGCHLD as u64), allow);
-        assert_eq!(verdict(&s, "getpid", 0), allow);
-        // CAP_SYS_ADMIN opens mount and namespaces, as Docker's profile.
+    fn the_seccomp_profile_follows_the_flags() {
+        let default = run_spec(RunFlags::default());
         let admin = run_spec(RunFlags { cap_add: vec!["SYS_ADMIN".into()], ..Default::default() });
-        assert_eq!(verdict(&admin, "mount", 0), allow);
-        assert_eq!(verdict(&admin, "clone", libc::CLONE_NEWNS as u64), allow);
-        assert_eq!(verdict(&admin, "kexec_load", 0), eperm);
+        let names = |s: &RunSpec| -> Vec<String> {
+            seccomp_of(s).unwrap().unwrap().syscalls().iter().flatten().flat_map(|r| r.names().clone()).collect()
+        };
+        assert!(!names(&default).contains(&"mount".to_string()));
+        assert!(names(&admin).contains(&"mount".to_string()), "CAP_SYS_ADMIN opens mount, as in Docker's profile");
+        let privileged = run_spec(RunFlags { privileged: true, ..Default::default() });
+        assert_eq!(seccomp_of(&privileged).unwrap(), None);
+        let mut unconfined = default.clone();
+        unconfined.seccomp = SeccompChoice::Unconfined;
+        assert_eq!(seccomp_of(&unconfined).unwrap(), None);
+        let own: oci_spec::runtime::LinuxSeccomp =
+            serde_json::from_str(r#"{"defaultAction": "SCMP_ACT_LOG"}"#).unwrap();
+        let mut given = default.clone();
+        given.seccomp = SeccompChoice::Profile(own.clone());
+        assert_eq!(seccomp_of(&given).unwrap(), Some(own));
+        // The record keeps the choice.
+        let back: RunSpec = serde_json::from_str(&serde_json::to_string(&given).unwrap()).unwrap();
+        assert_eq!(back.seccomp, given.seccomp);
     }
 
     /// The /etc files of a --rm container: written into /dev (the tmpfs

@@ -23,6 +23,7 @@ pub mod process;
 pub mod record;
 pub mod restart;
 pub mod run;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod tree;

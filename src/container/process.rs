@@ -109,6 +109,24 @@ pub struct RunSpec {
     /// once at create.
     #[serde(default)]
     pub id_map: Option<IdMap>,
+    /// `--security-opt seccomp=…`: mini's default profile unless given.
+    #[serde(default)]
+    pub seccomp: SeccompChoice,
+}
+
+/// The seccomp filter a container asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompChoice {
+    /// Docker's default profile, for the container's capabilities
+    /// (`container::seccomp`).
+    #[default]
+    Default,
+    /// `seccomp=unconfined`: no filter.
+    Unconfined,
+    /// `seccomp=FILE`: the file's profile, resolved at create for the
+    /// container's capabilities and this machine.
+    Profile(oci_spec::runtime::LinuxSeccomp),
 }
 
 impl RunSpec {

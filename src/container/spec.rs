@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use clap::Args as ClapArgs;
 
-use super::process::{RunSpec, Tmpfs, Userns, Volume};
+use super::process::{RunSpec, SeccompChoice, Tmpfs, Userns, Volume};
 use crate::error::{Error, Result};
 use crate::runtime::cgroups;
 use crate::runtime::child::DEFAULT_PATH;
@@ -187,6 +187,8 @@ pub fn process(
 ) -> Result<RunSpec> {
     let hostname = flags.hostname.as_deref().map(check_hostname).transpose()?;
     let (volumes, tmpfs, fill) = mounts(flags)?;
+    let capabilities = if flags.privileged { Some(all_caps()) } else { cap_names(flags)? };
+    let (no_new_privs, seccomp) = security_opts(&flags.security_opt, capabilities.as_deref())?;
     Ok(RunSpec {
         argv: argv(image, flags)?,
         env: env(image, flags, host_env, env_files, hostname.as_deref())?,
@@ -207,8 +209,8 @@ pub fn process(
         interactive: flags.interactive,
         tty: flags.tty,
         userns: parse_userns(flags.userns.as_deref())?,
-        no_new_privs: no_new_privs(&flags.security_opt)?,
-        capabilities: if flags.privileged { Some(all_caps()) } else { cap_names(flags)? },
+        no_new_privs,
+        capabilities,
         rlimits: flags
             .ulimit
             .iter()
@@ -221,6 +223,7 @@ pub fn process(
         devices: Vec::new(),
         privileged: flags.privileged,
         id_map: None,
+        seccomp,
     })
 }
 
@@ -635,26 +638,41 @@ fn cap_names(flags: &RunFlags) -> Result<Option<Vec<String>>> {
     Ok(Some(caps.iter().map(|c| c.to_string()).collect()))
 }
 
-/// `--security-opt` values: `no-new-privileges` with an optional
-/// `=true|false` (or Docker's older `:true|false`); the last one wins.
-fn no_new_privs(opts: &[String]) -> Result<bool> {
-    let mut on = false;
+/// `--security-opt` values, the last of each kind winning:
+/// `no-new-privileges` with an optional `=true|false` (or Docker's older
+/// `:true|false`), and `seccomp=unconfined|FILE` (a profile in Docker's
+/// format, resolved for the container's capabilities `caps` now, so a bad
+/// file fails `create`, not a later start).
+fn security_opts(opts: &[String], caps: Option<&[String]>) -> Result<(bool, SeccompChoice)> {
+    let (mut no_new_privs, mut seccomp) = (false, SeccompChoice::Default);
     for o in opts {
-        let bad = |why: &str| Error::new(format!("invalid --security-opt \"{o}\"")).because(why.to_string());
+        let bad = |why: String| Error::new(format!("invalid --security-opt \"{o}\"")).because(why);
         let (key, value) = match o.split_once(['=', ':']) {
             Some((k, v)) => (k, Some(v)),
             None => (o.as_str(), None),
         };
-        if key != "no-new-privileges" {
-            return Err(bad("supported: no-new-privileges[=true|false]"));
+        match (key, value) {
+            ("no-new-privileges", None | Some("true")) => no_new_privs = true,
+            ("no-new-privileges", Some("false")) => no_new_privs = false,
+            ("no-new-privileges", Some(_)) => return Err(bad("expected no-new-privileges=true or =false".into())),
+            ("seccomp", Some("unconfined")) => seccomp = SeccompChoice::Unconfined,
+            ("seccomp", Some(path)) if !path.is_empty() => {
+                seccomp = SeccompChoice::Profile(seccomp_file(path, caps).map_err(|e| bad(e.to_string()))?)
+            }
+            _ => return Err(bad("supported: no-new-privileges[=true|false], seccomp=unconfined|PROFILE.json".into())),
         }
-        on = match value {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(_) => return Err(bad("expected no-new-privileges=true or =false")),
-        };
     }
-    Ok(on)
+    Ok((no_new_privs, seccomp))
+}
+
+/// The profile in `path`, resolved and compiled once to check it.
+fn seccomp_file(path: &str, caps: Option<&[String]>) -> Result<oci_spec::runtime::LinuxSeccomp> {
+    let bytes = std::fs::read(path).map_err(|e| Error::new(format!("read {path}")).because(e))?;
+    let caps = crate::runtime::security::capabilities_of(caps)?;
+    let machine = super::seccomp::Machine::current();
+    let profile = super::seccomp::resolve(&bytes, &caps, &machine).map_err(|e| e.within(path.to_string()))?;
+    crate::runtime::seccomp::compile(&profile).map_err(|e| e.within(path.to_string()))?;
+    Ok(profile)
 }
 
 fn parse_userns(v: Option<&str>) -> Result<Userns> {

@@ -1,12 +1,9 @@
 //! The container's security defaults, as Docker's: its default capability
 //! set (everything else dropped from every set, the bounding set included;
-//! `--cap-add`/`--cap-drop` change it as Docker's rules do), `no_new_privs`,
-//! and a seccomp filter in the spirit of Docker's default profile:
-//! syscalls that manage the host (modules, kexec, reboot, swap, clocks,
-//! mounts, keyrings, bpf, perf, namespaces) fail with EPERM — unless the
-//! container holds the capability that Docker's profile opens them for
-//! (CAP_SYS_ADMIN for mounts and namespaces, CAP_SYS_TIME for clocks, …).
-//! Masked and read-only /proc paths are mount operations: see `rootfs`.
+//! `--cap-add`/`--cap-drop` change it as Docker's rules do), the sets set
+//! as a spec gives them, and `no_new_privs`. The default seccomp profile
+//! (Docker's allow-list) is the engine's: `container::seccomp`. Masked and
+//! read-only /proc paths are mount operations: see `rootfs`.
 
 use caps::{CapSet, Capability};
 
@@ -87,125 +84,6 @@ pub fn capabilities_of(names: Option<&[String]>) -> Result<Vec<Capability>> {
     }
 }
 
-/// Syscalls Docker's default profile allows once the container holds a
-/// capability (everything else in [`denied_syscalls`] stays denied).
-const OPENED_BY: [(Capability, &[&str]); 11] = [
-    (
-        Capability::CAP_SYS_ADMIN,
-        &[
-            "bpf",
-            "fsconfig",
-            "fsmount",
-            "fsopen",
-            "fspick",
-            "lookup_dcookie",
-            "mount",
-            "mount_setattr",
-            "move_mount",
-            "name_to_handle_at",
-            "open_tree",
-            "perf_event_open",
-            "quotactl",
-            "setns",
-            "syslog",
-            "umount2",
-            "unshare",
-        ],
-    ),
-    (Capability::CAP_SYS_BOOT, &["reboot"]),
-    (Capability::CAP_SYS_MODULE, &["delete_module", "init_module", "finit_module"]),
-    (Capability::CAP_SYS_PACCT, &["acct"]),
-    (Capability::CAP_SYS_PTRACE, &["kcmp"]),
-    (Capability::CAP_SYS_RAWIO, &["iopl", "ioperm"]),
-    (Capability::CAP_SYS_TIME, &["settimeofday", "clock_settime", "clock_adjtime"]),
-    (Capability::CAP_SYSLOG, &["syslog"]),
-    (Capability::CAP_BPF, &["bpf"]),
-    (Capability::CAP_PERFMON, &["perf_event_open"]),
-    (Capability::CAP_DAC_READ_SEARCH, &["open_by_handle_at"]),
-];
-
-/// Syscalls denied outright (EPERM); names this architecture lacks are
-/// skipped by the compiler.
-const DENIED: [&str; 43] = [
-    "acct",
-    "add_key",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
-    "delete_module",
-    "finit_module",
-    "fsconfig",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "init_module",
-    "kcmp",
-    "kexec_file_load",
-    "kexec_load",
-    "keyctl",
-    "lookup_dcookie",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "name_to_handle_at",
-    "open_by_handle_at",
-    "open_tree",
-    "perf_event_open",
-    "pivot_root",
-    "quotactl",
-    "reboot",
-    "request_key",
-    "setns",
-    "settimeofday",
-    "swapoff",
-    "swapon",
-    "syslog",
-    "umount2",
-    "unshare",
-    "userfaultfd",
-    "ioperm",
-    "iopl",
-    "nfsservctl",
-    "sysfs",
-    "_sysctl",
-    "uselib",
-    "ustat",
-];
-
-/// clone(2) flags that would create namespaces (denied: the container
-/// cannot make new ones, as under Docker without CAP_SYS_ADMIN).
-const NS_FLAGS: [i32; 7] = [
-    libc::CLONE_NEWNS,
-    libc::CLONE_NEWUTS,
-    libc::CLONE_NEWIPC,
-    libc::CLONE_NEWUSER,
-    libc::CLONE_NEWPID,
-    libc::CLONE_NEWNET,
-    libc::CLONE_NEWCGROUP,
-];
-
-/// What mini's default seccomp filter refuses a container holding `caps`
-/// (`container::generate` writes it as the spec's profile).
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// Syscalls that fail with EPERM.
-    pub denied: Vec<&'static str>,
-    /// clone flags that fail with EPERM when any is set.
-    pub clone_denied_flags: u32,
-}
-
-pub fn seccomp_policy(caps: &[Capability]) -> Policy {
-    let opened: Vec<&str> =
-        OPENED_BY.iter().filter(|(cap, _)| caps.contains(cap)).flat_map(|(_, names)| names.iter().copied()).collect();
-    // With CAP_SYS_ADMIN, as in Docker's profile, clone may make namespaces.
-    let clone_denied =
-        if caps.contains(&Capability::CAP_SYS_ADMIN) { 0 } else { NS_FLAGS.iter().fold(0, |m, f| m | *f as u32) };
-    Policy {
-        denied: DENIED.iter().copied().filter(|n| !opened.contains(n)).collect(),
-        clone_denied_flags: clone_denied,
-    }
-}
-
 /// Drop every capability outside `keep` from the bounding set and clear
 /// the ambient set. Needs CAP_SETPCAP: call before changing user.
 pub fn limit_bounding_set(keep: &[Capability]) -> Result<()> {
@@ -270,33 +148,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filter_covers_dockers_essentials() {
-        let policy = seccomp_policy(&DEFAULT_CAPS);
-        for must in [
-            "keyctl",
-            "mount",
-            "umount2",
-            "pivot_root",
-            "reboot",
-            "kexec_load",
-            "init_module",
-            "bpf",
-            "perf_event_open",
-            "userfaultfd",
-            "unshare",
-            "setns",
-            "open_by_handle_at",
-            "swapon",
-            "acct",
-        ] {
-            assert!(policy.denied.contains(&must), "{must}");
-        }
-        assert!(!policy.denied.contains(&"ptrace"), "Docker allows ptrace on 4.8+ kernels");
-        assert_eq!(policy.clone_denied_flags & libc::CLONE_NEWUSER as u32, libc::CLONE_NEWUSER as u32);
-        assert_eq!(policy.clone_denied_flags & (libc::CLONE_VM | libc::CLONE_THREAD) as u32, 0);
-    }
-
-    #[test]
     fn cap_flags_follow_dockers_rules() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let caps = capabilities(&s(&["sys_admin"]), &s(&["CAP_CHOWN", "net_raw"])).unwrap();
@@ -308,17 +159,6 @@ mod tests {
         assert_eq!(capabilities(&[], &[]).unwrap().len(), 14);
         let e = capabilities(&s(&["BOGUS"]), &[]).unwrap_err().to_string();
         assert!(e.contains("invalid --cap-add \"BOGUS\"") && e.contains("unknown capability: \"CAP_BOGUS\""), "{e}");
-    }
-
-    #[test]
-    fn added_capabilities_open_dockers_conditional_syscalls() {
-        let default = seccomp_policy(&DEFAULT_CAPS);
-        let mut admin = DEFAULT_CAPS.to_vec();
-        admin.push(Capability::CAP_SYS_ADMIN);
-        let admin = seccomp_policy(&admin);
-        assert!(default.denied.contains(&"mount") && !admin.denied.contains(&"mount"));
-        assert_eq!(admin.clone_denied_flags, 0);
-        assert!(admin.denied.contains(&"kexec_load"), "never opened");
     }
 
     #[test]
