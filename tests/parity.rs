@@ -422,3 +422,41 @@ fn privileged_has_every_capability_no_filter_no_masks_and_the_hosts_devices() {
     assert!(m.run(&["rm", "-f", "priv"]).status.success());
     assert!(m.containers().is_empty());
 }
+
+#[test]
+fn go_templates_format_listings_and_inspect_and_bad_ones_are_refused() {
+    let Some(m) = Mini::new() else { return };
+    let ok = |args: &[&str]| {
+        let o = m.cmd(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let id = ok(&["run", "-d", "--name", "tmpl", IMAGE, "sleep", "100"]).trim().to_string();
+    let ps = ok(&["ps", "--format", "{{.Names}} {{.State}} {{len .ID}}"]);
+    let table = ok(&["ps", "--format", "table {{.Names}}\\t{{upper .State}}"]);
+    let inspect = ok(&["inspect", "-f", "{{.Name}} {{.State.Running}} {{json .Config.Cmd}}", "tmpl"]);
+    let images = ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let json_line = ok(&["ps", "--format", "{{json .}}"]);
+    let _ = m.cmd(&["rm", "-f", &id]).output();
+    assert_eq!(ps, "tmpl running 12\n");
+    assert_eq!(table, "NAMES   STATE\ntmpl    RUNNING\n");
+    assert_eq!(inspect, "/tmpl true [\"sleep\",\"100\"]\n");
+    assert_eq!(images, format!("{IMAGE}\n"));
+    let v: serde_json::Value = serde_json::from_str(json_line.trim()).unwrap();
+    assert_eq!(v["Names"], "tmpl");
+    ok(&["volume", "create", "vol1"]);
+    assert_eq!(ok(&["volume", "ls", "--format", "{{.Driver}}/{{.Name}}"]), "local/vol1\n");
+
+    for (args, bad) in [
+        (&["ps", "--format", "{{.Names"][..], "{{.Names"),
+        (&["images", "--format", "{{nosuch .ID}}"][..], "{{nosuch .ID}}"),
+        (&["inspect", "-f", "{{end}}", "vol1"][..], "{{end}}"),
+    ] {
+        let o = m.cmd(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.starts_with(&format!("mini: invalid --format \"{bad}\"")), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(o.stdout.is_empty());
+    }
+}

@@ -4,7 +4,8 @@ use clap::Args as ClapArgs;
 use mini_store::Store;
 use serde_json::json;
 
-use crate::cli::format::{ago, ellipsis, fill, human_size, parse_time, table};
+use crate::cli::format::{ago, ellipsis, human_size, parse_time, table};
+use crate::cli::template::Format;
 use crate::config::Config;
 use crate::error::Result;
 use crate::image::history::{history, Row};
@@ -17,7 +18,7 @@ pub struct Args {
     /// Show only image ids
     #[arg(short, long)]
     pub quiet: bool,
-    /// "json" (one object per line) or a template like "{{.CreatedBy}}\t{{.Size}}"
+    /// table, json (one object per line) or a Go template ("{{.CreatedBy}}\t{{.Size}}")
     #[arg(long)]
     pub format: Option<String>,
     /// Image (reference or id prefix)
@@ -27,7 +28,7 @@ pub struct Args {
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let store = Store::open(&config.root)?;
     let (_, rows) = history(&store, &args.image)?;
-    print!("{}", render(&rows, &args, chrono::Utc::now()));
+    print!("{}", render(&rows, &args, chrono::Utc::now())?);
     Ok(0)
 }
 
@@ -49,25 +50,30 @@ fn fields(r: &Row, no_trunc: bool, now: chrono::DateTime<chrono::Utc>) -> [(&'st
     ]
 }
 
-fn render(rows: &[Row], args: &Args, now: chrono::DateTime<chrono::Utc>) -> String {
+/// Docker's column titles for `--format "table …"`.
+const TITLES: [(&str, &str); 6] = [
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
+
+fn render(rows: &[Row], args: &Args, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
     let all: Vec<_> = rows.iter().map(|r| fields(r, args.no_trunc, now)).collect();
-    let line = |f: &[(&str, String); 6]| -> String {
-        match args.format.as_deref() {
-            _ if args.quiet => f[0].1.clone(),
-            Some("json") => {
-                let pairs = f.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>();
-                serde_json::Value::Object(pairs).to_string()
-            }
-            Some(t) if t != "table" => fill(t, &f.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()),
-            _ => String::new(),
-        }
-    };
-    if args.quiet || args.format.as_deref().is_some_and(|f| f != "table") {
-        return all.iter().map(|f| line(f) + "\n").collect();
+    if args.quiet {
+        return Ok(all.iter().map(|f| f[0].1.clone() + "\n").collect());
     }
-    let cells: Vec<Vec<String>> =
-        all.iter().map(|f| [0, 1, 3, 4, 5].iter().map(|&i| f[i].1.clone()).collect()).collect();
-    table(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &cells)
+    let json: Vec<serde_json::Value> = all
+        .iter()
+        .map(|f| serde_json::Value::Object(f.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()))
+        .collect();
+    Format::parse(args.format.as_deref())?.render(&json, &TITLES, || {
+        let cells: Vec<Vec<String>> =
+            all.iter().map(|f| [0, 1, 3, 4, 5].iter().map(|&i| f[i].1.clone()).collect()).collect();
+        table(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &cells)
+    })
 }
 
 #[cfg(test)]
@@ -95,7 +101,7 @@ mod tests {
             },
         ];
         let args = Args { no_trunc: false, quiet: false, format: None, image: String::new() };
-        let out = render(&rows, &args, now);
+        let out = render(&rows, &args, now).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("IMAGE          CREATED       CREATED BY"), "{out}");
         assert!(lines[1].starts_with("0123456789ab   2 weeks ago   CMD [\"sh\"]"), "{out}");
@@ -105,8 +111,8 @@ mod tests {
             "{out}"
         );
         let q = Args { quiet: true, ..args };
-        assert_eq!(render(&rows, &q, now), "0123456789ab\n<missing>\n");
+        assert_eq!(render(&rows, &q, now).unwrap(), "0123456789ab\n<missing>\n");
         let j = Args { quiet: false, format: Some("json".into()), ..q };
-        assert!(render(&rows, &j, now).lines().next().unwrap().contains("\"CreatedBy\":\"CMD [\\\"sh\\\"]\""));
+        assert!(render(&rows, &j, now).unwrap().lines().next().unwrap().contains("\"CreatedBy\":\"CMD [\\\"sh\\\"]\""));
     }
 }

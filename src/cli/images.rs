@@ -1,10 +1,11 @@
-//! `mini images [-q] [--format table|json] [REPOSITORY[:TAG]]`
+//! `mini images [-q] [--format table|json|TEMPLATE] [REPOSITORY[:TAG]]`
 
 use clap::Args as ClapArgs;
 use mini_store::Store;
 use serde_json::json;
 
 use crate::cli::format::{ago, human_size, parse_time, table};
+use crate::cli::template::Format;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::image::local::LocalImage;
@@ -15,9 +16,9 @@ pub struct Args {
     /// Show only image IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: table or json (one object per line, as docker's)
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    pub format: String,
+    /// table, json (one object per line, as docker's) or a Go template ("{{.Repository}}:{{.Tag}}")
+    #[arg(long)]
+    pub format: Option<String>,
     /// Only images of this repository (and tag)
     pub filter: Option<String>,
 }
@@ -63,13 +64,25 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         });
     }
     rows.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
-    print!("{}", render(&rows, &args));
+    let format = Format::parse(args.format.as_deref())?;
+    print!("{}", render(&rows, args.quiet, &format)?);
     Ok(0)
 }
 
-fn render(rows: &[Row], args: &Args) -> String {
+/// Docker's column titles for `--format "table …"`.
+const TITLES: [(&str, &str); 7] = [
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("ID", "IMAGE ID"),
+    ("Digest", "DIGEST"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Size", "SIZE"),
+];
+
+fn render(rows: &[Row], quiet: bool, format: &Format) -> Result<String> {
     let now = chrono::Utc::now();
-    if args.quiet {
+    if quiet {
         let mut seen = Vec::new();
         for r in rows {
             let id = r.image.id.short().to_string();
@@ -77,35 +90,34 @@ fn render(rows: &[Row], args: &Args) -> String {
                 seen.push(id);
             }
         }
-        return seen.iter().map(|id| format!("{id}\n")).collect();
+        return Ok(seen.iter().map(|id| format!("{id}\n")).collect());
     }
     let created = |r: &Row| r.image.config.created().as_deref().and_then(parse_time);
-    if args.format == "json" {
-        return rows
-            .iter()
-            .map(|r| {
-                let line = json!({
-                    "Repository": r.repository, "Tag": r.tag, "ID": r.image.id.short(),
-                    "Digest": r.image.record.digest.to_string(),
-                    "CreatedAt": r.image.config.created().clone().unwrap_or_default(),
-                    "CreatedSince": ago(created(r), now), "Size": human_size(r.size),
-                    "VirtualSize": r.size,
-                });
-                format!("{line}\n")
-            })
-            .collect();
-    }
-    let cells: Vec<Vec<String>> = rows
+    let json: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
-            vec![
-                r.repository.clone(),
-                r.tag.clone(),
-                r.image.id.short().to_string(),
-                ago(created(r), now),
-                human_size(r.size),
-            ]
+            json!({
+                "Repository": r.repository, "Tag": r.tag, "ID": r.image.id.short(),
+                "Digest": r.image.record.digest.to_string(),
+                "CreatedAt": r.image.config.created().clone().unwrap_or_default(),
+                "CreatedSince": ago(created(r), now), "Size": human_size(r.size),
+                "VirtualSize": r.size,
+            })
         })
         .collect();
-    table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &cells)
+    format.render(&json, &TITLES, || {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.repository.clone(),
+                    r.tag.clone(),
+                    r.image.id.short().to_string(),
+                    ago(created(r), now),
+                    human_size(r.size),
+                ]
+            })
+            .collect();
+        table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &cells)
+    })
 }

@@ -16,6 +16,9 @@ use mini_store::StoreError;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
+    /// A Go template per object ("{{.State.Status}}", "{{json .Config}}"), or json
+    #[arg(short, long)]
+    pub format: Option<String>,
     /// Containers or images, by name or ID
     #[arg(required = true)]
     pub images: Vec<String>,
@@ -32,6 +35,7 @@ pub fn run_images(args: Args, config: &Config) -> Result<i32> {
 }
 
 fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32> {
+    let format = crate::cli::template::Format::parse(args.format.as_deref())?;
     let store = Store::open(&config.root)?;
     let cs = crate::container::containers(&store)?;
     let mut out = Vec::new();
@@ -51,8 +55,11 @@ fn print_all(args: Args, config: &Config, containers_first: bool) -> Result<i32>
         let image = LocalImage::load(&store, text)?;
         out.push(describe(&store, &image)?);
     }
-    let text = serde_json::to_string_pretty(&Value::Array(out)).context(|| "encode inspect output")?;
-    println!("{text}");
+    // Docker: the whole array without a format; with one, a line per object.
+    let text = format.render(&out, &[], || {
+        serde_json::to_string_pretty(&Value::Array(out.clone())).map(|t| t + "\n").unwrap_or_default()
+    })?;
+    print!("{text}");
     Ok(0)
 }
 

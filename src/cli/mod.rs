@@ -41,6 +41,7 @@ mod start;
 mod stats;
 mod stop;
 mod tag;
+pub mod template;
 mod top;
 mod unshare;
 mod volume;

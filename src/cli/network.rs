@@ -70,6 +70,9 @@ pub struct LsArgs {
     /// Full ids
     #[arg(long)]
     pub no_trunc: bool,
+    /// table, json or a Go template ("{{.Name}} {{.ID}}")
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -98,19 +101,30 @@ pub fn run(cmd: Command, config: &Config) -> Result<i32> {
             Ok(0)
         }
         Command::Ls(a) => {
+            let format = super::template::Format::parse(a.format.as_deref())?;
             let nets = manage::list(config, &store)?;
             if a.quiet {
                 nets.iter().for_each(|n| println!("{}", if a.no_trunc { &n.id } else { &n.id[..12] }));
                 return Ok(0);
             }
-            let rows: Vec<Vec<String>> = nets
+            let id =
+                |n: &crate::network::records::Network| if a.no_trunc { n.id.clone() } else { n.id[..12].to_string() };
+            let json: Vec<serde_json::Value> = nets
                 .iter()
                 .map(|n| {
-                    let id = if a.no_trunc { n.id.clone() } else { n.id[..12].to_string() };
-                    vec![id, n.name.clone(), "bridge".into(), "local".into()]
+                    serde_json::json!({"ID": id(n), "Name": n.name, "Driver": "bridge", "Scope": "local",
+                        "CreatedAt": n.created, "IPv6": false, "Internal": false, "Labels": ""})
                 })
                 .collect();
-            print!("{}", super::format::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows));
+            let titles = [("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE")];
+            print!(
+                "{}",
+                format.render(&json, &titles, || {
+                    let rows: Vec<Vec<String>> =
+                        nets.iter().map(|n| vec![id(n), n.name.clone(), "bridge".into(), "local".into()]).collect();
+                    super::format::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
+                })?
+            );
             Ok(0)
         }
         Command::Inspect(a) => {

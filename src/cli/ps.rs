@@ -7,6 +7,7 @@ use mini_store::containers::{State, Status};
 use serde_json::json;
 
 use crate::cli::format::{ago, table};
+use crate::cli::template::Format;
 use crate::config::Config;
 use crate::container;
 use crate::container::record::Record;
@@ -23,7 +24,7 @@ pub struct Args {
     /// Do not truncate ids and commands
     #[arg(long)]
     pub no_trunc: bool,
-    /// "json" (one object per line) or a template like "{{.ID}} {{.Names}}"
+    /// table, json (one object per line) or a Go template ("{{.ID}} {{.Names}}", "table {{.ID}}\t{{.Status}}")
     #[arg(long)]
     pub format: Option<String>,
     /// Filter: status=created|running|paused|restarting|exited, name=SUBSTRING, id=PREFIX (repeatable)
@@ -47,6 +48,7 @@ struct Row {
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
     let filters = args.filter.iter().map(|f| parse_filter(f)).collect::<Result<Vec<_>>>()?;
+    let format = Format::parse(args.format.as_deref())?;
     let store = mini_store::Store::open(&config.root)?;
     let cs = container::containers(&store)?;
     cs.sweep_tmp();
@@ -96,29 +98,21 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
     }
     // Newest first, as Docker lists them.
     rows.sort_by_key(|r| std::cmp::Reverse(r.created));
-    let mut out = String::new();
-    match (args.quiet, args.format.as_deref()) {
-        (true, _) => rows.iter().for_each(|r| out.push_str(&format!("{}\n", r.id))),
-        (false, Some("json")) => rows.iter().for_each(|r| out.push_str(&format!("{}\n", as_json(r)))),
-        (false, Some(t)) if t != "table" => rows.iter().for_each(|r| out.push_str(&format!("{}\n", template(t, r)))),
-        _ => {
+    let out = if args.quiet {
+        rows.iter().map(|r| format!("{}\n", r.id)).collect()
+    } else {
+        let json: Vec<serde_json::Value> = rows.iter().map(as_json).collect();
+        format.render(&json, &TITLES, || {
             let cells: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
-                    vec![
-                        r.id.clone(),
-                        r.image.clone(),
-                        r.command.clone(),
-                        r.running_for.clone(),
-                        r.status.clone(),
-                        r.ports.clone(),
-                        r.name.clone(),
-                    ]
+                    let cells = [&r.id, &r.image, &r.command, &r.running_for, &r.status, &r.ports, &r.name];
+                    cells.into_iter().cloned().collect()
                 })
                 .collect();
-            out = table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &cells);
-        }
-    }
+            table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &cells)
+        })?
+    };
     print!("{out}");
     Ok(0)
 }
@@ -141,21 +135,18 @@ fn as_json(r: &Row) -> serde_json::Value {
     })
 }
 
-/// `{{.Field}}` placeholders, as Docker's Go templates name them.
-fn template(t: &str, r: &Row) -> String {
-    let fields = [
-        ("ID", &r.id),
-        ("Image", &r.image),
-        ("Command", &r.command),
-        ("CreatedAt", &r.created_at),
-        ("RunningFor", &r.running_for),
-        ("Status", &r.status),
-        ("Names", &r.name),
-        ("Ports", &r.ports),
-    ];
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).chain([("State", r.state)]).collect();
-    crate::cli::format::fill(t, &fields)
-}
+/// Docker's column titles for `--format "table …"`.
+const TITLES: [(&str, &str); 9] = [
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Names", "NAMES"),
+];
 
 fn unix(t: Option<u64>) -> Option<DateTime<Utc>> {
     t.and_then(|s| Utc.timestamp_opt(s as i64, 0).single())
@@ -246,8 +237,10 @@ mod tests {
             ports: "0.0.0.0:8080->80/tcp".into(),
             name: "web".into(),
         };
-        assert_eq!(template("{{.ID}}\\t{{.Names}} {{.State}}", &r), "abc\tweb running");
-        assert_eq!(template("{{.Ports}}", &r), "0.0.0.0:8080->80/tcp");
+        let show = |t: &str| Format::parse(Some(t)).unwrap().render(&[as_json(&r)], &TITLES, String::new).unwrap();
+        assert_eq!(show("{{.ID}}\\t{{.Names}} {{.State}}"), "abc\tweb running\n");
+        assert_eq!(show("{{.Ports}}"), "0.0.0.0:8080->80/tcp\n");
+        assert_eq!(show("table {{.ID}}\\t{{.Status}}"), "CONTAINER ID   STATUS\nabc            Up 1 second\n");
         assert_eq!(as_json(&r)["Names"], "web");
     }
 }

@@ -1,4 +1,4 @@
-//! `mini stats [--no-stream] [--format json] [CONTAINER...]`: CPU %, memory
+//! `mini stats [--no-stream] [--format json|TEMPLATE] [CONTAINER...]`: CPU %, memory
 //! usage / limit, memory %, PIDs of running containers, like `docker
 //! stats`. CPU % needs two readings, so each round samples, waits, samples
 //! again. Without `--no-stream` the table is redrawn every round until no
@@ -12,6 +12,7 @@ use mini_store::containers::Status;
 use serde_json::json;
 
 use crate::cli::format::table;
+use crate::cli::template::Format;
 use crate::config::Config;
 use crate::container;
 use crate::container::record::Record;
@@ -23,8 +24,8 @@ pub struct Args {
     /// Print one reading and exit
     #[arg(long)]
     pub no_stream: bool,
-    /// Output format: table (default) or json (one object per line)
-    #[arg(long, value_name = "table|json")]
+    /// table (default), json (one object per line) or a Go template ("{{.Name}} {{.CPUPerc}}")
+    #[arg(long)]
     pub format: Option<String>,
     /// Containers (default: all running)
     pub containers: Vec<String>,
@@ -39,11 +40,7 @@ struct Watched {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
-    let json = match args.format.as_deref() {
-        None | Some("table") => false,
-        Some("json") => true,
-        Some(f) => return Err(Error::new(format!("invalid --format \"{f}\"")).because("use table or json")),
-    };
+    let format = Format::parse(args.format.as_deref())?;
     let store = mini_store::Store::open(&config.root)?;
     container::sweep_stale(&store);
     let host_mem = host_memory();
@@ -70,10 +67,10 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
         if rows.is_empty() && !args.no_stream {
             return Ok(0);
         }
-        if !args.no_stream && !json {
+        if !args.no_stream && !matches!(format, Format::Json) {
             print!("\x1b[2J\x1b[H"); // redraw in place, as docker stats does
         }
-        print!("{}", render(&rows, json));
+        print!("{}", render(&rows, &format)?);
         if args.no_stream {
             return Ok(0);
         }
@@ -157,35 +154,45 @@ impl Row {
     }
 }
 
-fn render(rows: &[Row], json: bool) -> String {
+/// Docker's column titles for `--format "table …"`.
+const TITLES: [(&str, &str); 7] = [
+    ("ID", "CONTAINER ID"),
+    ("Container", "CONTAINER"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("PIDs", "PIDS"),
+];
+
+fn render(rows: &[Row], format: &Format) -> Result<String> {
     let mem = |r: &Row| format!("{} / {}", stats::human(r.usage), stats::human(r.limit));
-    if json {
-        return rows
-            .iter()
-            .map(|r| {
-                let v = json!({
-                    "ID": r.id, "Container": r.id, "Name": r.name,
-                    "CPUPerc": format!("{:.2}%", r.cpu), "MemUsage": mem(r),
-                    "MemPerc": format!("{:.2}%", r.mem_percent()), "PIDs": r.pids.to_string(),
-                });
-                format!("{v}\n")
-            })
-            .collect();
-    }
-    let cells: Vec<Vec<String>> = rows
+    let json: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
-            vec![
-                r.id.clone(),
-                r.name.clone(),
-                format!("{:.2}%", r.cpu),
-                mem(r),
-                format!("{:.2}%", r.mem_percent()),
-                r.pids.to_string(),
-            ]
+            json!({
+                "ID": r.id, "Container": r.id, "Name": r.name,
+                "CPUPerc": format!("{:.2}%", r.cpu), "MemUsage": mem(r),
+                "MemPerc": format!("{:.2}%", r.mem_percent()), "PIDs": r.pids.to_string(),
+            })
         })
         .collect();
-    table(&["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"], &cells)
+    format.render(&json, &TITLES, || {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.clone(),
+                    r.name.clone(),
+                    format!("{:.2}%", r.cpu),
+                    mem(r),
+                    format!("{:.2}%", r.mem_percent()),
+                    r.pids.to_string(),
+                ]
+            })
+            .collect();
+        table(&["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"], &cells)
+    })
 }
 
 /// MemTotal from /proc/meminfo, in bytes.
@@ -205,11 +212,11 @@ mod tests {
     fn rows_render_as_docker_stats() {
         let r =
             Row { id: "0123456789ab".into(), name: "web".into(), cpu: 49.5, usage: 8 << 20, limit: 16 << 20, pids: 3 };
-        let t = render(std::slice::from_ref(&r), false);
+        let t = render(std::slice::from_ref(&r), &Format::Default).unwrap();
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("CONTAINER ID   NAME   CPU %"), "{t}");
         assert!(lines[1].contains("49.50%") && lines[1].contains("8MiB / 16MiB") && lines[1].contains("50.00%"), "{t}");
-        let j: serde_json::Value = serde_json::from_str(render(&[r], true).trim()).unwrap();
+        let j: serde_json::Value = serde_json::from_str(render(&[r], &Format::Json).unwrap().trim()).unwrap();
         assert_eq!(
             (j["Name"].as_str(), j["PIDs"].as_str(), j["MemPerc"].as_str()),
             (Some("web"), Some("3"), Some("50.00%"))

@@ -39,6 +39,9 @@ pub struct LsArgs {
     /// Only names
     #[arg(short, long)]
     pub quiet: bool,
+    /// table, json or a Go template ("{{.Name}} {{.Mountpoint}}")
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -69,13 +72,28 @@ pub fn run(cmd: Command, config: &Config) -> Result<i32> {
             Ok(0)
         }
         Command::Ls(a) => {
+            let format = super::template::Format::parse(a.format.as_deref())?;
             let vols = volume::list(&store)?;
             if a.quiet {
                 vols.iter().for_each(|v| println!("{}", v.name));
                 return Ok(0);
             }
-            let rows: Vec<Vec<String>> = vols.iter().map(|v| vec!["local".into(), v.name.clone()]).collect();
-            print!("{}", super::format::table(&["DRIVER", "VOLUME NAME"], &rows));
+            let json: Vec<serde_json::Value> = vols
+                .iter()
+                .map(|v| {
+                    let mountpoint = v.data().display().to_string();
+                    serde_json::json!({"Driver": "local", "Name": v.name, "Mountpoint": mountpoint, "Scope": "local"})
+                })
+                .collect();
+            let titles =
+                [("Driver", "DRIVER"), ("Name", "VOLUME NAME"), ("Mountpoint", "MOUNTPOINT"), ("Scope", "SCOPE")];
+            print!(
+                "{}",
+                format.render(&json, &titles, || {
+                    let rows: Vec<Vec<String>> = vols.iter().map(|v| vec!["local".into(), v.name.clone()]).collect();
+                    super::format::table(&["DRIVER", "VOLUME NAME"], &rows)
+                })?
+            );
             Ok(0)
         }
         Command::Inspect(a) => {
