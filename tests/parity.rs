@@ -460,3 +460,36 @@ fn go_templates_format_listings_and_inspect_and_bad_ones_are_refused() {
         assert!(o.stdout.is_empty());
     }
 }
+
+#[test]
+fn info_and_system_df_count_what_the_store_holds() {
+    let Some(m) = Mini::new() else { return };
+    let ok = |args: &[&str]| {
+        let o = m.cmd(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let script = "dd if=/dev/zero of=/data/f bs=1k count=200 2>/dev/null; dd if=/dev/zero of=/big bs=1k count=300 2>/dev/null; echo ready; sleep 100";
+    let id = ok(&["run", "-d", "-v", "dfvol:/data", IMAGE, "sh", "-c", script]).trim().to_string();
+    ok(&["volume", "create", "spare"]);
+    ok(&["create", IMAGE, "true"]);
+    support::wait_for(std::time::Duration::from_secs(10), "the container's writes", || {
+        ok(&["logs", &id]).contains("ready").then_some(())
+    });
+    let info = ok(&[
+        "info",
+        "--format",
+        "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}} {{.Images}} {{.Volumes}} {{.CgroupDriver}}",
+    ]);
+    let df = ok(&["system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Reclaimable}}"]);
+    let plain = ok(&["info"]);
+    let _ = m.cmd(&["rm", "-f", &id]).output();
+    assert_eq!(info, "2 1 1 1 2 cgroupfs\n");
+    let lines: Vec<&str> = df.lines().collect();
+    assert_eq!(lines[0], "Images|1|1|0B (0%)", "{df}");
+    assert!(lines[1].starts_with("Containers|2|1|0B"), "the created container wrote nothing: {df}");
+    assert!(lines[2].starts_with("Local Volumes|2|1|0B"), "spare is empty: {df}");
+    assert!(plain.contains("Cgroup Driver: cgroupfs") && plain.contains("Storage Driver: overlay"), "{plain}");
+    let table = ok(&["system", "df"]);
+    assert!(table.starts_with("TYPE            TOTAL   ACTIVE   SIZE"), "{table}");
+}

@@ -19,6 +19,7 @@ pub mod format;
 mod history;
 mod images;
 mod import;
+mod info;
 mod inspect;
 mod kill;
 mod load;
@@ -178,6 +179,8 @@ enum Command {
     Man(completion::ManArgs),
     /// Show mini's version and the host's runtime features
     Version,
+    /// Show the store's counts and what this host gives containers
+    Info(info::Args),
     /// Run a command in rootless mini's user namespace
     Unshare(unshare::Args),
 }
@@ -217,6 +220,10 @@ enum SystemCommand {
     Migrate,
     /// Start the containers whose restart policy says so after a reboot (always; unless-stopped unless stopped)
     Boot,
+    /// Show what images, containers and volumes take on disk
+    Df(info::Args),
+    /// Show the store's counts and what this host gives containers (same as `mini info`)
+    Info(info::Args),
 }
 
 impl Cli {
@@ -301,6 +308,8 @@ pub fn main() -> Result<i32> {
         Command::Completion(a) => completion::completion(a),
         Command::Man(a) => completion::man(a),
         Command::Version => version(),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::info(a, &config),
+        Command::System(SystemCommand::Df(a)) => info::df(a, &config),
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),
         Command::System(SystemCommand::Migrate) => unshare::migrate(&config),

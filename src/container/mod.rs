@@ -27,6 +27,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod tree;
+pub mod usage;
 pub mod volume;
 
 use mini_store::containers::{Container, ContainerConfig, Containers, State};
