@@ -104,7 +104,7 @@ pub fn df(args: Args, config: &Config) -> Result<i32> {
 /// One line of `system df`, as Docker shows it: RECLAIMABLE with its
 /// share of SIZE.
 fn row(name: &str, k: &Kind) -> serde_json::Value {
-    let percent = if k.size == 0 { 0 } else { k.reclaimable * 100 / k.size };
+    let percent = (k.reclaimable * 100).checked_div(k.size).unwrap_or(0);
     json!({
         "Type": name, "TotalCount": k.total.to_string(), "Active": k.active.to_string(),
         "Size": human_size(k.size), "Reclaimable": format!("{} ({percent}%)", human_size(k.reclaimable)),
