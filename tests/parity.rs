@@ -493,3 +493,83 @@ fn info_and_system_df_count_what_the_store_holds() {
     let table = ok(&["system", "df"]);
     assert!(table.starts_with("TYPE            TOTAL   ACTIVE   SIZE"), "{table}");
 }
+
+#[test]
+fn events_record_what_happened_and_follow_new_ones() {
+    let Some(m) = Mini::new() else { return };
+    let ok = |args: &[&str]| {
+        let o = m.cmd(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let since =
+        format!("{:.3}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64());
+    let (code, _, _) = m.run_in(&["--name", "evrm"], &["sh", "-c", "exit 3"]);
+    assert_eq!(code, 3);
+    let id = ok(&["run", "-d", "--name", "evd", IMAGE, "sleep", "100"]).trim().to_string();
+    ok(&["pause", "evd"]);
+    ok(&["unpause", "evd"]);
+    ok(&["rename", "evd", "evd2"]);
+    ok(&["stop", "-t", "0", "evd2"]);
+    ok(&["rm", "evd2"]);
+    let show = |filters: &[&str]| {
+        let mut args = vec![
+            "events",
+            "--since",
+            &since,
+            "--until",
+            "0s",
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+        ];
+        args.extend_from_slice(filters);
+        ok(&args)
+    };
+    let rm_run = show(&["--filter", "container=evrm"]);
+    assert_eq!(rm_run, "container create evrm <no value>\ncontainer start evrm <no value>\ncontainer die evrm 3\ncontainer destroy evrm <no value>\n");
+    let by_id: Vec<String> = show(&["--filter", &format!("container={}", &id[..12])])
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect();
+    // stop -t 0: TERM, then KILL at once, as Docker records them.
+    assert_eq!(by_id, ["create", "start", "pause", "unpause", "rename", "kill", "kill", "die", "stop", "destroy"]);
+    let dies = show(&["--filter", "event=die", "--filter", "type=container"]);
+    assert_eq!(dies.lines().count(), 2, "{dies}");
+
+    // Following: a volume made after `events` started shows up.
+    let mut follow = m
+        .cmd(&["events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(&["volume", "create", "evvol"]);
+    ok(&["volume", "rm", "evvol"]);
+    let mut out = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut text = String::new();
+        while !text.contains("destroy evvol\n") {
+            match std::io::Read::read(&mut out, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        text
+    });
+    support::wait_for(std::time::Duration::from_secs(10), "the followed events", || reader.is_finished().then_some(()));
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(reader.join().unwrap(), "create evvol\ndestroy evvol\n");
+
+    for (args, start) in [
+        (&["events", "--since", "soon"][..], "mini: invalid --since \"soon\""),
+        (&["events", "--filter", "label=x", "--until", "0s"][..], "mini: invalid filter \"label=x\""),
+        (&["events", "--format", "{{.Type", "--until", "0s"][..], "mini: invalid --format \"{{.Type\""),
+    ] {
+        let o = m.cmd(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.starts_with(start) && err.trim_end().lines().count() == 1, "{err}");
+    }
+}

@@ -13,6 +13,7 @@ mod container;
 mod cp;
 mod create;
 mod diff;
+mod events;
 mod exec;
 mod export;
 pub mod format;
@@ -181,6 +182,8 @@ enum Command {
     Version,
     /// Show the store's counts and what this host gives containers
     Info(info::Args),
+    /// Show events (create, start, die, destroy, pull, …) as they happen
+    Events(events::Args),
     /// Run a command in rootless mini's user namespace
     Unshare(unshare::Args),
 }
@@ -309,6 +312,7 @@ pub fn main() -> Result<i32> {
         Command::Man(a) => completion::man(a),
         Command::Version => version(),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::info(a, &config),
+        Command::Events(a) => events::run(a, &config),
         Command::System(SystemCommand::Df(a)) => info::df(a, &config),
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),

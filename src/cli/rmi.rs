@@ -81,8 +81,13 @@ fn remove(store: &Store, text: &str, force: bool) -> Result<Vec<String>> {
                 .hint("remove the container first, or use -f"));
         }
     }
+    let id = image.id.to_string();
     for name in &doomed {
         store.images().remove(name)?;
+        crate::container::events::emit(store.root(), "image", "untag", &id, &[("name", name)]);
+    }
+    if doomed.len() == all_names.len() {
+        crate::container::events::emit(store.root(), "image", "delete", &id, &[]);
     }
     Ok(doomed)
 }

@@ -60,7 +60,9 @@ pub fn commit(config: &Config, key: &str, opts: &CommitOptions) -> Result<Digest
         variant: image.config.variant().clone(),
     });
     let new = NewImage { config: new_config, layers: &layers, platform, name, manifest_annotations: json!({}) };
-    Ok(build::write_image(&store, new).map_err(|e| e.within(what()))?.1)
+    let id = build::write_image(&store, new).map_err(|e| e.within(what()))?.1;
+    super::events::container(&c, "commit", &[("imageID", &id.to_string())]);
+    Ok(id)
 }
 
 /// A running, unpaused container frozen for as long as this lives (as

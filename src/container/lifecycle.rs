@@ -103,6 +103,7 @@ pub fn kill(store: &Store, key: &str, sig: i32) -> Result<()> {
         Some(pid) if state::is_running(&state) => {
             mark_stopped(&c, key, "kill")?;
             p::kill(pid, sig).map_err(|e| e.within(format!("kill {key}")))?;
+            super::events::container(&c, "kill", &[("signal", &sig.to_string())]);
             if sig == libc::SIGKILL {
                 thaw(&c, &state).map_err(|e| e.within(format!("kill {key}")))?;
             }
@@ -188,13 +189,15 @@ pub fn stop(store: &Store, key: &str, timeout: Duration) -> Result<()> {
         None => libc::SIGTERM,
     };
     let _ = p::kill(pid, sig);
+    super::events::container(&c, "kill", &[("signal", &sig.to_string())]);
     thaw(&c, &state).map_err(|e| e.within(format!("stop {key}")))?;
-    if wait_not_running(&c, Some(timeout)) {
-        return Ok(());
+    if !wait_not_running(&c, Some(timeout)) {
+        let _ = p::kill(pid, libc::SIGKILL);
+        super::events::container(&c, "kill", &[("signal", &libc::SIGKILL.to_string())]);
+        // SIGKILL cannot be ignored; the owner records the exit at once.
+        wait_not_running(&c, Some(Duration::from_secs(30)));
     }
-    let _ = p::kill(pid, libc::SIGKILL);
-    // SIGKILL cannot be ignored; the owner records the exit at once.
-    wait_not_running(&c, Some(Duration::from_secs(30)));
+    super::events::container(&c, "stop", &[]);
     Ok(())
 }
 

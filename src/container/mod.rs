@@ -11,6 +11,7 @@ pub mod attach;
 pub mod commit;
 pub mod cp;
 pub mod diff;
+pub mod events;
 pub mod exec;
 pub mod export;
 pub mod generate;
@@ -74,6 +75,7 @@ pub fn create(
             .hint("choose another name or remove that container"),
         e => Error::new(format!("create container {}", &id[..12])).because(e),
     })?;
+    events::emit(store.root(), "container", "create", id, &[("image", &config.image), ("name", &config.name)]);
     Ok((c, config))
 }
 
@@ -107,10 +109,12 @@ pub fn rename(store: &Store, key: &str, new: &str) -> Result<()> {
     let what = || format!("rename {key} to {new}");
     let new = spec::check_name(new).map_err(|e| e.within(what()))?;
     let c = find(store, "rename", key)?;
+    let old = c.config().map(|cfg| cfg.name).unwrap_or_default();
     containers(store)?.rename(&c.id, &new).map_err(|e| match e {
         StoreError::NameInUse(..) => Error::new(what()).because(e).hint("choose another name or remove that container"),
         e => Error::new(what()).because(e),
     })?;
+    events::container(&c, "rename", &[("oldName", &old)]);
     crate::network::attach::renamed(store, &c.id, &new)
 }
 
@@ -213,7 +217,8 @@ pub fn remove(store: &Store, key: &str, force: bool, volumes: bool) -> Result<St
     if let Some(record) = &record {
         record.container.cgroups.remove();
     }
-    cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
+    events::destroying(&c, || cs.remove(&c.id))
+        .map_err(|e| Error::new(format!("remove container {key}")).because(e))?;
     if let Some(record) = record.filter(|_| volumes) {
         volume::remove_anonymous(store, &record.container.volumes);
     }
@@ -237,7 +242,8 @@ pub fn wait_gone(pid: i32, tries: u32) -> bool {
 /// `Store::open` sweeps whatever a killed deleter left).
 pub fn discard_in_background(store: &Store, id: &str) {
     let Ok(cs) = containers(store) else { return };
-    match cs.discard(id) {
+    let c = cs.get(id);
+    match events::destroying(&c, || cs.discard(id)) {
         Ok(Some(trash)) => p::spawn_detached(move || {
             let _ = std::fs::remove_dir_all(&trash);
         }),

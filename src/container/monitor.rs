@@ -451,8 +451,8 @@ fn finish(store: &Store, c: &Container, record: &Record, code: i32) -> Result<i3
         // `mini wait`s hold the wait lock shared until they have read the
         // exit code: let them, then remove.
         let _waiters_done = StoreLock::exclusive(&c.wait_lock());
-        super::containers(store)?
-            .remove(&c.id)
+        let cs = super::containers(store)?;
+        super::events::destroying(c, || cs.remove(&c.id))
             .map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))?;
         super::volume::remove_anonymous(store, &record.container.volumes);
     }

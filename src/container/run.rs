@@ -90,6 +90,11 @@ pub fn run(config: &Config, flags: &RunFlags) -> Result<i32> {
     cgroups.remove();
     cleanup.keep = true;
     if remove {
+        // No exited state to write for a container that goes: its events only.
+        if oom_killed {
+            super::events::container(&c, "oom", &[]);
+        }
+        super::events::container(&c, "die", &[("exitCode", &code.to_string())]);
         super::discard_in_background(&store, &c.id);
         super::volume::remove_anonymous(&store, &what.record.container.volumes);
     } else {
@@ -341,7 +346,7 @@ impl Drop for Cleanup<'_> {
         if !self.keep {
             self.cgroups.remove();
             if let Ok(cs) = super::containers(self.store) {
-                let _ = cs.remove(&self.container.id);
+                let _ = super::events::destroying(self.container, || cs.remove(&self.container.id));
             }
         }
     }

@@ -58,6 +58,7 @@ pub fn running(c: &Container, pid: i32, restart_count: u32) -> Result<State> {
     state.status = Status::Running;
     (state.pid, state.started_at, state.restart_count) = (Some(pid), Some(now()), restart_count);
     write(c, &state)?;
+    super::events::container(c, "start", &[]);
     Ok(state)
 }
 
@@ -68,6 +69,7 @@ pub fn restarting(c: &Container, code: i32, count: u32) -> Result<State> {
     state.status = Status::Exited;
     (state.exit_code, state.finished_at, state.pid) = (Some(code), Some(now()), None);
     (state.restarting, state.restart_count, state.paused) = (true, count, false);
+    super::events::container(c, "die", &[("exitCode", &code.to_string())]);
     write(c, &state)?;
     Ok(state)
 }
@@ -78,6 +80,7 @@ pub fn paused(c: &Container, paused: bool) -> Result<State> {
         c.state().map_err(|e| Error::new(format!("read the state of container {}", c.short_id())).because(e))?;
     state.paused = paused;
     write(c, &state)?;
+    super::events::container(c, if paused { "pause" } else { "unpause" }, &[]);
     Ok(state)
 }
 
@@ -88,6 +91,12 @@ pub fn exited(c: &Container, code: i32, oom_killed: bool) -> Result<State> {
     (state.exit_code, state.finished_at, state.oom_killed) = (Some(code), Some(now()), oom_killed);
     (state.pid, state.monitor_pid, state.monitor_start) = (None, None, None);
     (state.restarting, state.paused) = (false, false);
+    // Recorded before the state: whoever waits for the exit (`stop`,
+    // `wait`) finds its events already there.
+    if oom_killed {
+        super::events::container(c, "oom", &[]);
+    }
+    super::events::container(c, "die", &[("exitCode", &code.to_string())]);
     write(c, &state)?;
     Ok(state)
 }
@@ -132,7 +141,8 @@ pub fn settle(cs: &Containers, c: &Container, state: State) -> Result<Settled> {
     }
     let remove = state.status == Status::Created || record.as_ref().is_ok_and(|r| r.container.rm);
     if remove {
-        cs.remove(&c.id).map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))?;
+        super::events::destroying(c, || cs.remove(&c.id))
+            .map_err(|e| Error::new(format!("remove container {}", c.short_id())).because(e))?;
         return Ok(Settled::Removed);
     }
     let state = exited(c, 137, false)?;

@@ -51,6 +51,7 @@ pub fn create(store: &Store, name: Option<&str>, labels: &[String]) -> Result<St
     };
     let (v, _) =
         volumes(store)?.create(&meta).map_err(|e| Error::new(format!("create volume {}", meta.name)).because(e))?;
+    super::events::emit(store.root(), "volume", "create", &v.name, &[("driver", "local")]);
     Ok(v.name)
 }
 
@@ -91,7 +92,9 @@ pub fn remove(store: &Store, name: &str) -> Result<()> {
             .because(format!("volume is in use by container {}", &id[..12]))
             .hint("remove the container first"));
     }
-    volumes(store)?.remove(name).map_err(|e| Error::new(format!("remove volume {name}")).because(e))
+    volumes(store)?.remove(name).map_err(|e| Error::new(format!("remove volume {name}")).because(e))?;
+    super::events::emit(store.root(), "volume", "destroy", name, &[("driver", "local")]);
+    Ok(())
 }
 
 /// `mini volume prune [-a]`: unused anonymous volumes, or with `all` every
@@ -104,6 +107,7 @@ pub fn prune(store: &Store, all: bool) -> Result<Vec<String>> {
         let anonymous = v.meta().is_ok_and(|m| m.anonymous);
         if (all || anonymous) && users(store, &v.name).is_empty() {
             vs.remove(&v.name).map_err(|e| Error::new(format!("remove volume {}", v.name)).because(e))?;
+            super::events::emit(store.root(), "volume", "destroy", &v.name, &[("driver", "local")]);
             gone.push(v.name);
         }
     }

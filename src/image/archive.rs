@@ -490,6 +490,8 @@ pub fn load_images(config: &Config, input: Option<&Path>) -> Result<Vec<String>>
     };
     let mut lines = Vec::new();
     for image in loaded {
+        let name = image.names.first().cloned().unwrap_or_else(|| image.id.to_string());
+        crate::container::events::emit(store.root(), "image", "load", &name, &[("name", &name)]);
         if image.names.is_empty() {
             lines.push(format!("Loaded image ID: {}", image.id));
         }

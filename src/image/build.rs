@@ -214,5 +214,7 @@ pub fn import(
     let host = PlatformSpec::host();
     let platform = Platform { os: host.os, architecture: host.architecture, variant: host.variant };
     let image = NewImage { config: image_config, layers: &[layer], platform, name, manifest_annotations: json!({}) };
-    Ok(write_image(&store, image).map_err(|e| e.within(what()))?.1)
+    let id = write_image(&store, image).map_err(|e| e.within(what()))?.1;
+    crate::container::events::emit(store.root(), "image", "import", &id.to_string(), &[]);
+    Ok(id)
 }

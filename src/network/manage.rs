@@ -90,6 +90,7 @@ pub fn create(
     let created = mini_store::rfc3339_now();
     recs.data.networks.push(Network { name: name.to_string(), id: id.clone(), bridge, subnet, gateway, created });
     recs.save()?;
+    crate::container::events::emit(store.root(), "network", "create", &id, &[("name", name), ("type", "bridge")]);
     Ok(id)
 }
 
@@ -129,6 +130,13 @@ pub fn remove(store: &Store, key: &str) -> Result<String> {
     recs.data.networks.retain(|n| n.id != net.id);
     recs.save()?;
     remove_bridge(&recs.data, &net)?;
+    crate::container::events::emit(
+        store.root(),
+        "network",
+        "destroy",
+        &net.id,
+        &[("name", &net.name), ("type", "bridge")],
+    );
     Ok(net.name)
 }
 

@@ -329,7 +329,11 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
                     Error::new(format!("start container {id}")).because("its process did not answer on the exec fifo")
                 )
             }
-            _ => std::thread::sleep(Duration::from_millis(1)),
+            // Woken by the byte as soon as the child writes it (a FIFO
+            // that never had a writer does not report a hang-up).
+            _ => {
+                sys::tty::poll_readable(&[fifo.as_raw_fd()], 5);
+            }
         }
     }
     let _ = std::fs::remove_file(&fifo_path);

@@ -55,6 +55,8 @@ pub fn pull(config: &Config, text: &str, opts: &PullOptions) -> Result<LocalImag
     let pulled = runtime.block_on(Puller { store: &store, config, opts, progress: &progress }.pull(&reference));
     drop(runtime); // joins its blocking threads: none may outlive the pull
     let record = pulled.map_err(|e| e.within(format!("pull {reference}")))?;
+    let name = reference.to_string();
+    crate::container::events::emit(store.root(), "image", "pull", &name, &[("name", &name)]);
     LocalImage::from_record(&store, record)
 }
 

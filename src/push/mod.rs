@@ -69,6 +69,8 @@ pub fn push(config: &Config, text: &str, opts: &PushOptions) -> Result<Digest> {
     let digest = Digest::of_bytes(&manifest);
     let tag = reference.tag.as_deref().unwrap_or("latest");
     progress.say(&format!("{tag}: digest: {digest} size: {}", manifest.len()));
+    let name = reference.to_string();
+    crate::container::events::emit(store.root(), "image", "push", &name, &[("name", &name)]);
     Ok(digest)
 }
 
@@ -156,6 +158,13 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<String> {
     let mut record = image.record.clone();
     record.name = target.to_string();
     store.images().put(record)?;
+    crate::container::events::emit(
+        store.root(),
+        "image",
+        "tag",
+        &image.id.to_string(),
+        &[("name", &target.to_string())],
+    );
     Ok(target.to_string())
 }
 

@@ -370,6 +370,11 @@ pub mod files {
 }
 
 impl Container {
+    /// The store root this container's directory lives under.
+    pub fn store_root(&self) -> &Path {
+        self.dir.parent().and_then(Path::parent).unwrap_or(Path::new("/"))
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
     }

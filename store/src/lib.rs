@@ -55,6 +55,12 @@ pub use layers::{LayerMeta, LayerStore, PendingLayer};
 pub use lock::StoreLock;
 pub use util::rfc3339_now;
 
+/// The event log under a store root (its lines are `mini events`'; the
+/// engine's `container::events` writes and reads them), and the one older
+/// file it is rotated into.
+pub const EVENTS_LOG: &str = "events.log";
+pub const EVENTS_LOG_OLD: &str = "events.log.1";
+
 use error::IoContext;
 
 const OCI_LAYOUT: &[u8] = b"{\"imageLayoutVersion\":\"1.0.0\"}";
