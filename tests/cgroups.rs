@@ -356,3 +356,61 @@ fn a_read_only_cgroupfs_means_no_cgroups_without_limits_and_an_error_with_them()
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(m.containers().is_empty());
 }
+
+#[test]
+fn update_changes_a_running_containers_limits_and_its_record() {
+    let Some(m) = Mini::new() else { return };
+    let held = Held::start(&m, "upd", &["--memory", "64m", "--pids-limit", "100"]);
+    let mem = dir_of(&held.cgroups, "memory").to_path_buf();
+    let pids = dir_of(&held.cgroups, "pids").to_path_buf();
+    let update = |args: &[&str]| {
+        let mut all = vec!["update"];
+        all.extend_from_slice(args);
+        let o = m.cmd(&all).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) =
+        update(&["--memory", "128m", "--memory-swap", "256m", "--pids-limit", "50", "--cpus", "0.5", "upd"]);
+    assert_eq!((code, out.as_str()), (0, "upd\n"), "{err}");
+    assert_eq!(read(&mem.join("memory.limit_in_bytes")), (128u64 << 20).to_string());
+    assert_eq!(read(&pids.join("pids.max")), "50");
+    let cpu = dir_of(&held.cgroups, "cpu");
+    assert_eq!(read(&cpu.join("cpu.cfs_quota_us")), "50000");
+    // Kept for the next start, with what was not changed.
+    let inspect = m.cmd(&["inspect", "-f", "{{json .HostConfig}}", "upd"]).output().unwrap();
+    let host: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!((host["Memory"].as_u64(), host["PidsLimit"].as_i64()), (Some(128 << 20), Some(50)), "{host}");
+
+    // Bad input changes nothing.
+    for (args, start) in [
+        (&["--memory", "1k", "upd"][..], "mini: invalid --memory \"1k\""),
+        (&["--restart", "bogus", "upd"][..], "mini: invalid --restart \"bogus\""),
+        (&["upd"][..], "mini: update: nothing to change"),
+        (&["--memory", "96m", "nosuch"][..], "mini: update nosuch: no such container"),
+    ] {
+        let (code, _, err) = update(args);
+        assert_eq!(code, 125, "{args:?}: {err}");
+        assert!(err.starts_with(start) && err.trim_end().lines().count() == 1, "{args:?}: {err}");
+    }
+    assert_eq!(read(&mem.join("memory.limit_in_bytes")), (128u64 << 20).to_string());
+    let (code, _, err) = update(&["--restart", "on-failure:3", "upd"]);
+    assert_eq!(code, 0, "{err}");
+    let policy = m.cmd(&["inspect", "-f", "{{json .HostConfig.RestartPolicy}}", "upd"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&policy.stdout).contains("on-failure"),
+        "{}",
+        String::from_utf8_lossy(&policy.stdout)
+    );
+    drop(held);
+
+    let o = m.cmd(&["run", "-d", "--rm", "--name", "updrm", IMAGE, "sleep", "30"]).output().unwrap();
+    assert!(o.status.success());
+    let (code, _, err) = update(&["--restart", "always", "updrm"]);
+    let _ = m.cmd(&["rm", "-f", "updrm"]).output();
+    assert_eq!(code, 125);
+    assert!(err.contains("a --rm container cannot get a restart policy"), "{err}");
+}

@@ -101,6 +101,10 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
     let state = c.state().context(what)?;
     let record = Record::of(c, &cfg)?;
     let (r, o) = (&record.process, &record.container);
+    use crate::runtime::cgroups::limits::{CpuWeight, Swap, CPU_PERIOD};
+    // As recorded (and validated) at create or by `update`.
+    let limits = crate::runtime::cgroups::Limits::from_flags(&o.resources, &crate::runtime::cgroups::online_cpus())
+        .unwrap_or_default();
     let running = is_running(&state);
     let time = |t: Option<u64>| {
         t.and_then(|s| chrono::DateTime::from_timestamp(s as i64, 0))
@@ -163,11 +167,23 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
         "RestartCount": state.restart_count,
         "LogPath": if log.exists() { log.display().to_string() } else { String::new() },
         "HostConfig": {
+            "CgroupParent": o.resources.cgroup_parent.clone().unwrap_or_default(),
             "Binds": binds,
             "AutoRemove": o.rm, "ReadonlyRootfs": r.read_only, "Init": r.init,
             "Tmpfs": tmpfs, "UsernsMode": if r.id_map.is_some() { "auto" } else { "" },
             "NetworkMode": o.network,
             "RestartPolicy": {"Name": o.restart.name(), "MaximumRetryCount": o.restart.max_retries()},
+            "Memory": limits.memory.unwrap_or(0),
+            "MemorySwap": match limits.memory_swap {
+                Some(Swap::Total(t)) => t as i64,
+                Some(Swap::Unlimited) => -1,
+                None => 0,
+            },
+            "MemoryReservation": limits.memory_reservation.unwrap_or(0),
+            "NanoCpus": limits.cpu_quota.map_or(0, |q| q * 1_000_000_000 / CPU_PERIOD),
+            "CpuShares": match limits.cpu_weight { Some(CpuWeight::Shares(s)) => s, _ => 0 },
+            "CpusetCpus": limits.cpuset_cpus.clone().unwrap_or_default(),
+            "PidsLimit": limits.pids,
             "LogConfig": {
                 "Type": if o.log.none { "none" } else { "json-file" },
                 "Config": {

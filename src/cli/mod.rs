@@ -46,6 +46,7 @@ mod tag;
 pub mod template;
 mod top;
 mod unshare;
+mod update;
 mod volume;
 mod wait;
 
@@ -184,6 +185,8 @@ enum Command {
     Info(info::Args),
     /// Show events (create, start, die, destroy, pull, …) as they happen
     Events(events::Args),
+    /// Change containers' resource limits and restart policy
+    Update(update::Args),
     /// Run a command in rootless mini's user namespace
     Unshare(unshare::Args),
 }
@@ -313,6 +316,7 @@ pub fn main() -> Result<i32> {
         Command::Version => version(),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => info::info(a, &config),
         Command::Events(a) => events::run(a, &config),
+        Command::Update(a) => update::run(a, &config),
         Command::System(SystemCommand::Df(a)) => info::df(a, &config),
         Command::Monitor { id } => crate::container::monitor::run(&config, &id),
         Command::Image(ImageCommand::Prune(a)) | Command::System(SystemCommand::Prune(a)) => prune::run(a, &config),

@@ -28,6 +28,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod tree;
+pub mod update;
 pub mod usage;
 pub mod volume;
 

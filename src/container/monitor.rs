@@ -63,14 +63,14 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
         Ok(lock) => lock,
         Err(e) => return failed(&e),
     };
-    let (cfg, record) = match c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e))
-    {
-        Ok(cfg) => match Record::of(&c, &cfg) {
-            Ok(record) => (cfg, record),
+    let (mut cfg, mut record) =
+        match c.config().map_err(|e| Error::new(format!("start container {}", c.short_id())).because(e)) {
+            Ok(cfg) => match Record::of(&c, &cfg) {
+                Ok(record) => (cfg, record),
+                Err(e) => return failed(&e),
+            },
             Err(e) => return failed(&e),
-        },
-        Err(e) => return failed(&e),
-    };
+        };
     // A new start: an earlier `stop` no longer holds back the policy.
     let _ = c.set_stopped(false);
     let (mut started, mut network, mut io) = match start(&store, &c, &cfg, &record) {
@@ -108,6 +108,10 @@ pub fn run(config: &Config, id: &str) -> Result<i32> {
         let exit = supervise(&c, started, io, &record, running);
         launch::stop_network(&store, &c, network);
         let code = exit_code(exit);
+        // `mini update` may have changed the policy or the limits meanwhile.
+        if let Some((new_cfg, new_record)) = c.config().ok().and_then(|f| Record::of(&c, &f).ok().map(|r| (f, r))) {
+            (cfg, record) = (new_cfg, new_record);
+        }
         let Some(wait) = backoff.next(record.container.restart, code, c.is_stopped(), began.elapsed()) else {
             return finish(&store, &c, &record, code);
         };

@@ -8,7 +8,6 @@ use oci_spec::runtime::{LinuxPids, LinuxResources};
 
 use super::state::{Root, Status};
 use crate::error::{Error, Result};
-use crate::runtime::cgroups::detect::Version;
 use crate::runtime::rootfs;
 
 /// The architectures a profile's rules apply to here (see
@@ -123,17 +122,8 @@ pub fn update(root: &Root, id: &str, resources: &LinuxResources) -> Result<()> {
         return Err(Error::new(what()).because("it is stopped"));
     }
     let limits = crate::runtime::plan::limits_of(resources).map_err(|e| e.within(what()))?;
-    for dir in &r.cgroups.plan.dirs {
-        for w in limits.writes(dir.version) {
-            let here = dir.version == Version::V2 || dir.controllers.iter().any(|c| c == w.controller);
-            let file = dir.path.join(w.file);
-            if !here || (w.optional && !file.exists()) {
-                continue;
-            }
-            crate::runtime::cgroups::place::write(&file, &w.value).map_err(|e| e.within(what()))?;
-        }
-    }
-    Ok(())
+    let mut cgroups = r.cgroups.clone();
+    cgroups.set_limits(&limits, true).map_err(|e| e.within(what()))
 }
 
 /// `spec`: a default config.json in `bundle` (runc's defaults: `sh` on a

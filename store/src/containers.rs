@@ -278,10 +278,7 @@ impl Containers {
         let old = config.name.clone();
         let name_file = self.claim_name(new, id)?;
         config.name = new.to_string();
-        let written = serde_json::to_vec_pretty(&config)
-            .map_err(|source| StoreError::Json { path: c.config_path(), source })
-            .and_then(|bytes| crate::util::write_atomic(&c.config_path(), &bytes));
-        if let Err(e) = written {
+        if let Err(e) = c.write_config(&config) {
             let _ = fs::remove_file(&name_file);
             return Err(e);
         }
@@ -389,6 +386,13 @@ impl Container {
 
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join(files::ROOTFS)
+    }
+
+    /// Replace config.json (written aside, synced and renamed over).
+    pub fn write_config(&self, config: &ContainerConfig) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(config)
+            .map_err(|source| StoreError::Json { path: self.config_path(), source })?;
+        crate::util::write_atomic(&self.config_path(), &bytes)
     }
 
     pub fn config_path(&self) -> PathBuf {

@@ -112,6 +112,48 @@ impl Cgroups {
         }));
     }
 
+    /// New limits (`mini update`): in the plan for every later start,
+    /// replacing the old limit writes (the device rules stay), and with
+    /// `now` written into the existing cgroups of the running container.
+    /// A second pass retries what the first refused: v1 takes a memory
+    /// limit above the current memory+swap limit only once that is raised.
+    pub fn set_limits(&mut self, limits: &Limits, now: bool) -> Result<()> {
+        let is_device_rule =
+            |file: &Path| file.file_name().is_some_and(|n| n.to_string_lossy().starts_with("devices."));
+        self.plan.steps.retain(|s| !matches!(s, place::Step::Write { file, .. } if !is_device_rule(file)));
+        let mut writes = Vec::new();
+        for dir in &self.plan.dirs {
+            for w in limits.writes(dir.version) {
+                let here = dir.version == detect::Version::V2 || dir.controllers.iter().any(|c| c == w.controller);
+                if here {
+                    writes.push(place::Step::Write {
+                        file: dir.path.join(w.file),
+                        value: w.value,
+                        optional: w.optional,
+                    });
+                }
+            }
+        }
+        self.required |= !limits.is_empty();
+        if now {
+            let apply = |steps: &[place::Step]| -> Result<()> {
+                for s in steps {
+                    if let place::Step::Write { file, value, optional } = s {
+                        if !*optional || file.exists() {
+                            place::write(file, value)?;
+                        }
+                    }
+                }
+                Ok(())
+            };
+            if apply(&writes).is_err() {
+                apply(&writes)?;
+            }
+        }
+        self.plan.steps.extend(writes);
+        Ok(())
+    }
+
     pub fn dirs(&self) -> Vec<PathBuf> {
         self.plan.dirs.iter().map(|d| d.path.clone()).collect()
     }

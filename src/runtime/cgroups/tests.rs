@@ -327,3 +327,47 @@ fn rootless_keeps_only_a_delegated_v2_tree() {
     none.keep_delegated(&|_| false);
     assert!(none.hierarchies.is_empty());
 }
+
+#[test]
+fn set_limits_replaces_the_plans_limit_writes_keeps_device_rules_and_writes_now() {
+    let f = Fake::new();
+    let own = b"6:devices:/ci\n4:memory:/ci\n3:pids:/ci\n2:cpu,cpuacct:/ci\n";
+    let layout = f.layout(&V1_MOUNTS[..5], own);
+    let old = limits(|x| {
+        x.memory = Some("16m".into());
+        x.pids_limit = Some("16".into());
+    });
+    let mut cg = Cgroups { plan: plan_of(&f, &layout, "mini", &old), required: true, parent_source: None };
+    let writes = |cg: &Cgroups| -> Vec<(String, String)> {
+        cg.plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Write { file, value, .. } => {
+                    Some((file.file_name().unwrap().to_string_lossy().into_owned(), value.clone()))
+                }
+                _ => None,
+            })
+            .filter(|(f, _)| !f.starts_with("devices."))
+            .collect()
+    };
+    assert!(writes(&cg).contains(&("pids.max".into(), "16".into())));
+    let new = limits(|x| {
+        x.memory = Some("32m".into());
+        x.cpus = Some("1".into());
+    });
+    // Not running: only the plan changes.
+    cg.set_limits(&new, false).unwrap();
+    let w = writes(&cg);
+    assert!(w.contains(&("memory.limit_in_bytes".into(), (32u64 << 20).to_string())), "{w:?}");
+    assert!(w.contains(&("cpu.cfs_quota_us".into(), "100000".into())), "{w:?}");
+    assert!(!w.iter().any(|(f, _)| f == "pids.max"), "the old limit is gone: {w:?}");
+    let rules = cg.plan.steps.iter().filter(|s| format!("{s:?}").contains("devices.allow")).count();
+    assert_eq!(rules, DEVICE_RULES.len(), "device rules stay");
+    // Running: the files are written now (on the fake tree).
+    f.cgroup("memory/ci/mini/abc", &[("memory.limit_in_bytes", ""), ("memory.memsw.limit_in_bytes", "")]);
+    f.cgroup("cpu,cpuacct/ci/mini/abc", &[("cpu.cfs_period_us", ""), ("cpu.cfs_quota_us", "")]);
+    cg.set_limits(&new, true).unwrap();
+    assert_eq!(f.read("memory/ci/mini/abc/memory.limit_in_bytes"), (32u64 << 20).to_string());
+    assert_eq!(f.read("cpu,cpuacct/ci/mini/abc/cpu.cfs_quota_us"), "100000");
+}
