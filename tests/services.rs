@@ -317,3 +317,76 @@ fn log_defaults_come_from_the_config_file_under_the_flags() {
     std::fs::write(&config, text.replace("\"1k\"", "\"lots\"")).unwrap();
     assert_refused(l.mini(&["ps"]), "log-driver/log-opts");
 }
+
+#[test]
+fn health_checks_go_starting_unhealthy_healthy_and_time_out() {
+    let Some(l) = Life::new() else { return };
+    let id = l.detach(
+        &["--health-cmd", "echo probing; test -e /tmp/ok", "--health-interval", "200ms", "--health-retries", "2"],
+        &["sleep", "100"],
+    );
+    let ps = || l.mini(&["ps", "--format", "{{.Status}}"]).1;
+    assert!(ps().contains("(health: starting)"), "{}", ps());
+    l.until("unhealthy after two failures", || ps().contains("(unhealthy)"));
+    let h = inspect(&l, &id)["State"]["Health"].clone();
+    assert_eq!(h["Status"], "unhealthy");
+    assert!(h["FailingStreak"].as_u64().unwrap() >= 2, "{h}");
+    let last = &h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["ExitCode"].as_i64(), last["Output"].as_str()), (Some(1), Some("probing\n")), "{h}");
+    let (code, _, err) = l.mini(&["exec", &id, "touch", "/tmp/ok"]);
+    assert_eq!(code, 0, "{err}");
+    l.until("healthy once the probe passes", || ps().contains("(healthy)"));
+    assert_eq!(inspect(&l, &id)["State"]["Health"]["FailingStreak"], 0);
+    let (_, events, _) = l.mini(&[
+        "events",
+        "--since",
+        "1h",
+        "--until",
+        "0s",
+        "--filter",
+        &format!("container={id}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert!(events.contains("health_status: unhealthy\n") && events.contains("health_status: healthy\n"), "{events}");
+    let (code, _, _) = l.mini(&["rm", "-f", &id]);
+    assert_eq!(code, 0);
+
+    // A probe over its timeout is killed and counts as a failure.
+    let slow = l.detach(
+        &[
+            "--health-cmd",
+            "sleep 30",
+            "--health-timeout",
+            "300ms",
+            "--health-interval",
+            "100ms",
+            "--health-retries",
+            "1",
+        ],
+        &["sleep", "100"],
+    );
+    l.until("unhealthy by timeout", || inspect(&l, &slow)["State"]["Health"]["Status"] == "unhealthy");
+    let log = inspect(&l, &slow)["State"]["Health"]["Log"][0].clone();
+    assert_eq!(log["ExitCode"], -1);
+    assert_eq!(log["Output"], "Health check exceeded timeout (0.3s)");
+    let (_, procs, _) = l.mini(&["top", &slow]);
+    assert!(procs.lines().filter(|p| p.contains("sleep 30")).count() <= 1, "timed-out probes are killed: {procs}");
+
+    // --no-healthcheck: none; bad flags: one line, nothing made.
+    let quiet = l.detach(&["--no-healthcheck"], &["sleep", "100"]);
+    assert!(inspect(&l, &quiet)["State"]["Health"].is_null());
+    let (code, _, err) = l.mini(&["rm", "-f", &slow, &quiet]);
+    assert_eq!(code, 0, "{err}");
+    for (flags, needle) in [
+        (vec!["--health-cmd", "true", "--health-interval", "soon"], "invalid --health-interval \"soon\""),
+        (vec!["--health-cmd", "true", "--health-retries", "x"], "invalid --health-retries \"x\""),
+        (vec!["--health-cmd", "true", "--health-timeout", "0s"], "at least 1ms"),
+    ] {
+        let mut args = vec!["run", "-d"];
+        args.extend(&flags);
+        args.extend([IMAGE, "true"]);
+        assert_refused(l.mini(&args), needle);
+    }
+    assert!(l.m.containers().is_empty());
+}

@@ -161,6 +161,7 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
             "Pid": if running { state.pid.unwrap_or(0) } else { 0 },
             "ExitCode": state.exit_code.unwrap_or(0), "Error": "",
             "StartedAt": time(state.started_at), "FinishedAt": time(state.finished_at),
+            "Health": o.health.as_ref().and_then(|_| c.health::<crate::container::health::Health>().ok()),
         },
         "Image": cfg.image_id,
         "Name": format!("/{}", cfg.name),
@@ -200,6 +201,11 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
         "Config": {
             "Hostname": r.hostname(), "User": user_text(&r.user), "Env": r.env, "Cmd": argv, "Image": o.image_ref,
             "WorkingDir": r.workdir, "Tty": r.tty, "OpenStdin": r.interactive, "StopSignal": o.stop_signal,
+            "Healthcheck": o.health.as_ref().map(|h| serde_json::json!({
+                "Test": std::iter::once("CMD".to_string()).chain(h.argv.iter().cloned()).collect::<Vec<_>>(),
+                "Interval": h.interval_ms * 1_000_000, "Timeout": h.timeout_ms * 1_000_000,
+                "StartPeriod": h.start_period_ms * 1_000_000, "Retries": h.retries,
+            })),
         },
     }))
 }

@@ -380,3 +380,14 @@ pub fn outcome(failed: Option<crate::error::Error>, count: usize) -> Result<i32>
         None => Ok(0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every verb (unique flag and
+    /// group names, …), which otherwise fire only when a verb is parsed.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -74,6 +74,7 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
             continue;
         }
         let record = Record::of(&c, &cfg).map_err(|e| eprintln!("mini: warning: {e}")).ok();
+        let record_health = record.as_ref().is_some_and(|r| r.container.health.is_some());
         let image = record.as_ref().map_or_else(|| cfg.image.clone(), |r| r.container.image_ref.clone());
         let argv: Vec<String> = record
             .map(|r| r.process.argv.iter().map(|a| a.to_string_lossy().into_owned()).collect())
@@ -88,7 +89,10 @@ pub fn run(args: Args, config: &Config) -> Result<i32> {
                 .unwrap_or_default(),
             running_for: ago(unix(Some(cfg.created_unix)), now),
             state: state_name,
-            status: status(&state, now),
+            status: {
+                let health = record_health && state.status == Status::Running && !state.paused;
+                status(&state, now) + &if health { container::health::ps_suffix(&c) } else { String::new() }
+            },
             ports: {
                 let maps: Vec<_> = networks.endpoints_of(&id).flat_map(|e| e.ports.iter().cloned()).collect();
                 crate::network::ports::format_ps(&maps)

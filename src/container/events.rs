@@ -209,38 +209,11 @@ pub fn follow(root: &Path, mut offset: u64, until: Option<i64>, mut f: impl FnMu
     }
 }
 
-/// `--since`/`--until` as Docker takes them: a Unix time (seconds, with
-/// an optional fraction), an RFC 3339 time, or a duration before `now`
-/// (`10m`, `1h30m`, `45s`); nanoseconds.
+/// `--since`/`--until` as Docker takes them (as `logs --since`): a Unix
+/// time, an RFC 3339 time, or a duration before `now`; nanoseconds.
 pub fn parse_time(text: &str, now: i64) -> Option<i64> {
-    if let Ok(secs) = text.parse::<f64>() {
-        return Some((secs * 1e9) as i64);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return t.timestamp_nanos_opt();
-    }
-    let (mut total, mut units) = (0f64, 0);
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let unit = match (c, chars.peek()) {
-            ('m', Some('s')) => {
-                chars.next();
-                1e6
-            }
-            ('h', _) => 3600e9,
-            ('m', _) => 60e9,
-            ('s', _) => 1e9,
-            _ => return None,
-        };
-        total += number.parse::<f64>().ok()? * unit;
-        (number, units) = (String::new(), units + 1);
-    }
-    (number.is_empty() && units > 0).then(|| now - total as i64)
+    let now = chrono::DateTime::from_timestamp_nanos(now);
+    super::logs::parse_since(text, now).ok().and_then(|t| t.timestamp_nanos_opt())
 }
 
 #[cfg(test)]

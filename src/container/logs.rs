@@ -272,7 +272,7 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
 }
 
 /// Go's duration syntax, units h, m, s, ms.
-fn parse_duration(text: &str) -> Option<chrono::Duration> {
+pub fn parse_duration(text: &str) -> Option<chrono::Duration> {
     let mut total = 0f64;
     let mut rest = text;
     if rest.is_empty() {

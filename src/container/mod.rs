@@ -15,6 +15,7 @@ pub mod events;
 pub mod exec;
 pub mod export;
 pub mod generate;
+pub mod health;
 pub mod launch;
 pub mod lifecycle;
 pub mod logs;

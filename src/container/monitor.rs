@@ -28,7 +28,7 @@ use mini_store::{Store, StoreLock};
 
 use super::logs::{self, Stream};
 use super::record::Record;
-use super::{launch, restart, state};
+use super::{health, launch, restart, state};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::network::attach::Attached;
@@ -304,20 +304,26 @@ fn supervise(
     if !running() {
         let _ = p::kill(pid, libc::SIGKILL);
     }
+    let mut health = record.container.health.as_ref().map(|check| health::Prober::new(c, check));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let mut fds: Vec<RawFd> = sources.iter().map(|(fd, _)| fd.as_ref().map_or(-1, |f| f.as_raw_fd())).collect();
         let attach_at = fds.len();
         fds.extend(attached.as_ref().map(|a| a.fds()).unwrap_or_default());
+        // The health probe's output (or a placeholder): read in `tick`.
+        fds.push(health.as_ref().and_then(|h| h.fd()).unwrap_or(-1));
         fds.push(sigfd.as_raw_fd());
-        let ready = tty::poll_readable(&fds, -1);
+        let ready = tty::poll_readable(&fds, health.as_ref().map_or(-1, |h| h.wait_ms()));
+        if let Some(h) = health.as_mut() {
+            h.tick();
+        }
         for (i, (fd, stream)) in sources.iter_mut().enumerate() {
             if ready[i] {
                 copy_out(fd, *stream, &mut log, tee.as_ref(), &mut buf);
             }
         }
         if let Some(a) = attached.as_mut() {
-            a.serve(&ready[attach_at..fds.len() - 1], &mut buf);
+            a.serve(&ready[attach_at..fds.len() - 2], &mut buf);
         }
         if !ready[fds.len() - 1] {
             continue;

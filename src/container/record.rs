@@ -41,6 +41,9 @@ pub struct ContainerOptions {
     #[serde(default)]
     pub net: crate::network::NetOptions,
     /// The image's StopSignal (`stop` sends it, else SIGTERM).
+    /// `--health-cmd` or the image's HEALTHCHECK, decided at create.
+    #[serde(default)]
+    pub health: Option<super::health::Check>,
     pub stop_signal: Option<String>,
     /// The resource flags as given (`inspect` shows them).
     pub resources: cgroups::Flags,

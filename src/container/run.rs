@@ -140,6 +140,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
     let restart = restart_policy(flags)?;
     let log = super::logs::LogConfig::of(config, flags.log_driver.as_deref(), &flags.log_opt)?;
     let image = image_for(config, store, flags)?;
+    let health = super::health::check_of(&flags.health, image_healthcheck(store, &image).as_ref())?;
     let host_env = |k: &str| std::env::var(k).ok();
     let mut process = spec::process(&ImageDefaults::from_oci(&image.config), flags, &host_env, &env_files)?;
     check_volume_sources(&process.volumes)?;
@@ -182,6 +183,7 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
         network: net.mode,
         net: net.options,
         stop_signal: image_config.and_then(|c| c.stop_signal().clone()),
+        health,
         resources: flags.resources.clone(),
         cgroups,
         etc_in_memory: Vec::new(),
@@ -193,6 +195,14 @@ fn decide(config: &Config, store: &Store, flags: &RunFlags) -> Result<Decided> {
         etc
     };
     Ok(Decided { image, id, name, record: Record { process, container }, etc })
+}
+
+/// The image's HEALTHCHECK (Docker's `config.Healthcheck`, which the OCI
+/// config type does not carry), read from the stored config blob.
+fn image_healthcheck(store: &Store, image: &LocalImage) -> Option<serde_json::Value> {
+    let bytes = store.content().read(&image.id).ok()?;
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(v["config"]["Healthcheck"].take()).filter(|h| h.is_object())
 }
 
 /// `--restart`, refused beside `--rm` as Docker does.

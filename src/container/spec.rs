@@ -136,6 +136,8 @@ pub struct RunFlags {
     pub dns_option: Vec<String>,
     #[command(flatten)]
     pub resources: cgroups::Flags,
+    #[command(flatten)]
+    pub health: super::health::HealthFlags,
     /// Image to run
     pub image: String,
     /// Command and arguments, passed byte for byte

@@ -447,3 +447,12 @@ fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
     }
     r.cgroups.freeze(frozen)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

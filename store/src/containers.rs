@@ -358,6 +358,9 @@ pub mod files {
     /// Present once `stop`, `kill` or `rm -f` has ended the container on
     /// purpose: its monitor does not apply the restart policy then.
     pub const STOPPED: &str = "stopped";
+    /// The last health-check results (`--health-cmd`), written by whoever
+    /// supervises the running container.
+    pub const HEALTH: &str = "health.json";
     /// The container's /etc files, bind-mounted over the image's.
     pub const HOSTNAME: &str = "hostname";
     pub const HOSTS: &str = "hosts";
@@ -469,6 +472,15 @@ impl Container {
     /// that finds it missing or stale treats the container as exited.
     pub fn write_state(&self, state: &State) -> Result<()> {
         write_json(&self.state_path(), state)
+    }
+
+    /// The health-check results, in the shape the engine gives them.
+    pub fn health<T: for<'de> Deserialize<'de>>(&self) -> Result<T> {
+        read_json(&self.dir.join(files::HEALTH))
+    }
+
+    pub fn write_health<T: Serialize>(&self, health: &T) -> Result<()> {
+        write_json(&self.dir.join(files::HEALTH), health)
     }
 }
 
