@@ -16,6 +16,7 @@
 //! default-network = "bridge"                       # what `run` uses without --network (as Podman's containers.conf)
 //! bridge-name = "mini0"                            # the default network's bridge ...
 //! bridge-subnet = "10.88.0.0/16"                   # ... and its subnet (the gateway is its first address)
+//! certs-dir = "/etc/mini/certs.d"                  # <host[:port]>/*.crt: CA certificates per registry
 //!
 //! [registry."quay.io"]                             # per-registry mirrors
 //! mirrors = ["http://127.0.0.1:5000"]
@@ -50,6 +51,9 @@ pub struct Config {
     /// `--log-driver` and `--log-opt`, as Docker's daemon.json has them.
     pub log_driver: Option<String>,
     pub log_opts: Vec<String>,
+    /// Per-registry CA certificates, Docker's `certs.d` layout
+    /// (`<dir>/<host[:port]>/*.crt`; `registry::tls`).
+    pub certs_dir: PathBuf,
 }
 
 pub const DEFAULT_BRIDGE_NAME: &str = "mini0";
@@ -68,6 +72,7 @@ impl Default for Config {
             bridge_subnet: DEFAULT_BRIDGE_SUBNET.parse().expect("the default subnet parses"),
             log_driver: None,
             log_opts: Vec::new(),
+            certs_dir: PathBuf::from(DEFAULT_CONFIG_FILE).with_file_name("certs.d"),
         }
     }
 }
@@ -89,6 +94,7 @@ struct ConfigFile {
     log_driver: Option<String>,
     #[serde(default)]
     log_opts: BTreeMap<String, String>,
+    certs_dir: Option<PathBuf>,
     #[serde(default)]
     registry: BTreeMap<String, RegistrySection>,
 }
@@ -169,7 +175,13 @@ impl Config {
     }
 
     fn over(defaults: &Defaults) -> Config {
-        Config { root: defaults.root.clone(), default_network: defaults.default_network.clone(), ..Config::default() }
+        Config {
+            root: defaults.root.clone(),
+            default_network: defaults.default_network.clone(),
+            // Beside the config file, as Docker's /etc/docker/certs.d.
+            certs_dir: defaults.config_file.with_file_name("certs.d"),
+            ..Config::default()
+        }
     }
 
     fn parse_over(text: &str, defaults: &Defaults) -> Result<Config> {
@@ -189,6 +201,9 @@ impl Config {
             config.alpine_mirror = m;
         }
         config.cgroup_parent = file.cgroup_parent;
+        if let Some(dir) = file.certs_dir {
+            config.certs_dir = dir;
+        }
         if let Some(n) = file.default_network {
             crate::network::Mode::parse(&n).map_err(|e| e.within("default-network"))?;
             config.default_network = n;

@@ -152,6 +152,7 @@ pub fn pull(config: &Config, text: &str, opts: &PullOptions) -> Result<LocalImag
 }
 
 async fn fetch(store: &Store, base: &str, progress: &Progress) -> Result<(Release, Ingest)> {
+    crate::registry::tls::init();
     let client = reqwest::Client::builder()
         .user_agent(concat!("mini/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(10))

@@ -132,7 +132,10 @@ impl RegistryClient {
             auth: auth_for(creds, &reference.registry)?,
             image,
         });
+        let hosts: Vec<String> = endpoints.iter().map(|e| e.image.resolve_registry().to_string()).collect();
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let client = Client::new(ClientConfig {
+            extra_root_certificates: super::tls::oci_roots(config, &hosts)?,
             protocol: ClientProtocol::HttpsExcept(plain_http),
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
@@ -271,9 +274,12 @@ impl RegistryClient {
             Failure::Denied => err
                 .because(format!("access denied: {}", short_reason(&e)))
                 .hint("check the credentials in ~/.docker/config.json (or $DOCKER_CONFIG)"),
-            Failure::Unreachable => err
-                .because(format!("registry unreachable: {}", chain(&e)))
-                .hint("check the address, or configure a mirror with --registry-mirror"),
+            Failure::Unreachable => {
+                let cause = chain(&e);
+                let hint = super::tls::untrusted_hint(&cause, ep.image.resolve_registry())
+                    .unwrap_or_else(|| "check the address, or configure a mirror with --registry-mirror".into());
+                err.because(format!("registry unreachable: {cause}")).hint(hint)
+            }
             Failure::Transient => err.because(format!("{} (gave up after {MAX_ATTEMPTS} attempts)", chain(&e))),
             Failure::Fatal => err.because(chain(&e)),
         }

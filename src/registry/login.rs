@@ -31,7 +31,7 @@ pub fn check(config: &Config, registry: &str, creds: &Credentials) -> Result<()>
 async fn check_async(config: &Config, registry: &str, creds: &Credentials) -> Result<()> {
     let host = if registry == DOCKER_HUB { "registry-1.docker.io" } else { registry };
     let scheme = if config.is_insecure(host) { "http" } else { "https" };
-    let client = reqwest::Client::builder()
+    let client = super::tls::client_builder(config, &[host])?
         .timeout(std::time::Duration::from_secs(30))
         .user_agent(concat!("mini/", env!("CARGO_PKG_VERSION")))
         .build()

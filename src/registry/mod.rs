@@ -4,4 +4,5 @@ pub mod auth;
 pub mod client;
 pub mod login;
 pub mod session;
+pub mod tls;
 pub mod upload;

@@ -49,13 +49,14 @@ impl Uploader {
         let insecure = config.is_insecure(&reference.registry);
         let client = Client::new(ClientConfig {
             protocol: if insecure { ClientProtocol::Http } else { ClientProtocol::Https },
+            extra_root_certificates: super::tls::oci_roots(config, &[&host])?,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(120)),
             use_monolithic_push: true,
             user_agent: concat!("mini/", env!("CARGO_PKG_VERSION")),
             ..Default::default()
         });
-        let http = reqwest::Client::builder()
+        let http = super::tls::client_builder(config, &[&host])?
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(120))
             .user_agent(concat!("mini/", env!("CARGO_PKG_VERSION")))
@@ -148,7 +149,15 @@ impl Uploader {
             Failure::Denied => err
                 .because("authentication required: the registry refused to let this client push")
                 .hint(format!("log in first: mini login {}", self.image.registry())),
-            Failure::Unreachable => err.because(format!("registry unreachable: {}", chain(&e))),
+            Failure::Unreachable => {
+                let cause = chain(&e);
+                let hint = super::tls::untrusted_hint(&cause, self.image.resolve_registry());
+                let err = err.because(format!("registry unreachable: {cause}"));
+                match hint {
+                    Some(h) => err.hint(h),
+                    None => err,
+                }
+            }
             Failure::Transient => err.because(format!("{} (gave up after {MAX_ATTEMPTS} attempts)", chain(&e))),
             Failure::NotFound | Failure::Fatal => err.because(chain(&e)),
         }
