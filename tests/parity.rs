@@ -573,3 +573,18 @@ fn events_record_what_happened_and_follow_new_ones() {
         assert!(err.starts_with(start) && err.trim_end().lines().count() == 1, "{err}");
     }
 }
+
+#[test]
+fn inspect_shows_entrypoint_and_cmd_apart() {
+    let Some(m) = Mini::new() else { return };
+    let show = |args: &[&str]| {
+        let o = m.cmd(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let f = m.cmd(&["inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", &id]).output().unwrap();
+        let _ = m.cmd(&["rm", "-f", &id]).output();
+        String::from_utf8_lossy(&f.stdout).into_owned()
+    };
+    assert_eq!(show(&["create", "--entrypoint", "sh", IMAGE, "-c", "sleep 1"]), "[\"sh\"] [\"-c\",\"sleep 1\"]\n");
+    assert_eq!(show(&["create", IMAGE, "echo", "hi"]), "null [\"echo\",\"hi\"]\n");
+}

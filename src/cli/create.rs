@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
-    let id = crate::container::run::create(config, &args.flags)?;
+    let id = crate::container::run::create(config, &args.flags.split_positionals()?)?;
     println!("{id}");
     Ok(0)
 }

@@ -199,7 +199,9 @@ fn describe_container(store: &Store, c: &mini_store::containers::Container) -> R
             &cfg.id,
         ),
         "Config": {
-            "Hostname": r.hostname(), "User": user_text(&r.user), "Env": r.env, "Cmd": argv, "Image": o.image_ref,
+            "Hostname": r.hostname(), "User": user_text(&r.user), "Env": r.env,
+            "Entrypoint": (r.entrypoint_len > 0).then(|| &argv[..r.entrypoint_len.min(argv.len())]),
+            "Cmd": argv.get(r.entrypoint_len..).filter(|c| !c.is_empty()), "Image": o.image_ref,
             "WorkingDir": r.workdir, "Tty": r.tty, "OpenStdin": r.interactive, "StopSignal": o.stop_signal,
             "Healthcheck": o.health.as_ref().map(|h| serde_json::json!({
                 "Test": std::iter::once("CMD".to_string()).chain(h.argv.iter().cloned()).collect::<Vec<_>>(),

@@ -20,10 +20,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, config: &Config) -> Result<i32> {
+    let flags = args.flags.split_positionals()?;
     if args.detach {
-        let id = crate::container::run::run_detached(config, &args.flags)?;
+        let id = crate::container::run::run_detached(config, &flags)?;
         println!("{id}");
         return Ok(0);
     }
-    crate::container::run::run(config, &args.flags)
+    crate::container::run::run(config, &flags)
 }

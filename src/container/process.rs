@@ -61,6 +61,10 @@ pub struct Tmpfs {
 pub struct RunSpec {
     /// Byte for byte as given (serialized as bytes when not UTF-8).
     pub argv: Vec<OsString>,
+    /// How many leading words of `argv` are the entrypoint (`inspect`
+    /// shows `Config.Entrypoint` and `Config.Cmd` apart, as Docker).
+    #[serde(default)]
+    pub entrypoint_len: usize,
     /// KEY=VALUE, in order, keys unique. HOME is added inside the container
     /// once the user is resolved, unless set here.
     pub env: Vec<String>,

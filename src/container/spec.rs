@@ -138,11 +138,36 @@ pub struct RunFlags {
     pub resources: cgroups::Flags,
     #[command(flatten)]
     pub health: super::health::HealthFlags,
-    /// Image to run
+    /// The image, then the command and its arguments (passed byte for
+    /// byte): flags end at the image, as Docker's (`--entrypoint sh IMAGE -c …`)
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub positionals: Vec<OsString>,
+    /// The image, from `positionals` (see [`RunFlags::split_positionals`]).
+    #[arg(skip)]
     pub image: String,
-    /// Command and arguments, passed byte for byte
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(skip)]
     pub command: Vec<OsString>,
+}
+
+impl RunFlags {
+    /// `positionals` → `image` and `command`. An unknown flag before the
+    /// image lands in `positionals` (they take leading hyphens, for the
+    /// command's sake) and is refused here, as clap would refuse it.
+    pub fn split_positionals(mut self) -> Result<RunFlags> {
+        let mut words = std::mem::take(&mut self.positionals).into_iter();
+        let image = words.next().unwrap_or_default();
+        let image = image.into_string().map_err(|i| Error::new(format!("invalid image {i:?}")).because("not UTF-8"))?;
+        if image.starts_with('-') {
+            return Err(Error::new(format!("unknown flag: {image}")).hint("see mini run --help"));
+        }
+        (self.image, self.command) = (image, words.collect());
+        Ok(self)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,11 +213,13 @@ pub fn process(
     env_files: &[EnvFile],
 ) -> Result<RunSpec> {
     let hostname = flags.hostname.as_deref().map(check_hostname).transpose()?;
+    let (argv, entrypoint_len) = argv(image, flags)?;
     let (volumes, tmpfs, fill) = mounts(flags)?;
     let capabilities = if flags.privileged { Some(all_caps()) } else { cap_names(flags)? };
     let (no_new_privs, seccomp) = security_opts(&flags.security_opt, capabilities.as_deref())?;
     Ok(RunSpec {
-        argv: argv(image, flags)?,
+        argv,
+        entrypoint_len,
         env: env(image, flags, host_env, env_files, hostname.as_deref())?,
         workdir: workdir(image, flags)?,
         user: UserSpec::parse(flags.user.as_deref().unwrap_or(&image.user)).map_err(|e| {
@@ -305,7 +332,8 @@ pub fn parse_device(text: &str) -> Result<(PathBuf, PathBuf, String)> {
     Ok((clean(Path::new(src)), check_target("--device", text, Path::new(dst))?, perms.to_string()))
 }
 
-fn argv(image: &ImageDefaults, flags: &RunFlags) -> Result<Vec<OsString>> {
+/// The command, and how many of its leading words are the entrypoint.
+fn argv(image: &ImageDefaults, flags: &RunFlags) -> Result<(Vec<OsString>, usize)> {
     // As Docker: --entrypoint replaces the image's entrypoint and drops its
     // Cmd; trailing arguments replace Cmd.
     let (entry, cmd): (Vec<OsString>, Vec<OsString>) = match &flags.entrypoint {
@@ -314,13 +342,14 @@ fn argv(image: &ImageDefaults, flags: &RunFlags) -> Result<Vec<OsString>> {
         None if flags.command.is_empty() => (os(&image.entrypoint), os(&image.cmd)),
         None => (os(&image.entrypoint), flags.command.clone()),
     };
+    let entrypoint_len = entry.len();
     let argv: Vec<OsString> = entry.into_iter().chain(cmd).collect();
     if argv.is_empty() {
         return Err(Error::new(format!("run {}", flags.image))
             .because("no command specified")
             .hint("the image has no Entrypoint or Cmd; give a command after the image"));
     }
-    Ok(argv)
+    Ok((argv, entrypoint_len))
 }
 
 fn os(v: &[String]) -> Vec<OsString> {
@@ -745,6 +774,24 @@ mod tests {
 
     fn build(f: RunFlags) -> Result<RunSpec> {
         process(&image(), &f, &host, &[])
+    }
+
+    #[test]
+    fn flags_end_at_the_image_as_dockers() {
+        use clap::Parser;
+        #[derive(Parser)]
+        #[command(disable_help_flag = true)]
+        struct Cli {
+            #[command(flatten)]
+            flags: RunFlags,
+        }
+        let parse = |words: &[&str]| Cli::try_parse_from(words).map(|c| c.flags.split_positionals());
+        let f = parse(&["run", "--entrypoint", "sh", "img", "-c", "echo -n hi", "--rm"]).unwrap().unwrap();
+        assert_eq!((f.entrypoint.as_deref(), f.image.as_str(), f.rm), (Some("sh"), "img", false));
+        assert_eq!(f.command, ["-c", "echo -n hi", "--rm"]);
+        let e = parse(&["run", "--bogus", "img"]).unwrap().unwrap_err().to_string();
+        assert_eq!(e, "unknown flag: --bogus (see mini run --help)");
+        assert!(parse(&["run", "--rm"]).is_err(), "an image is required");
     }
 
     fn flags() -> RunFlags {
