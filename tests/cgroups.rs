@@ -390,6 +390,7 @@ fn update_changes_a_running_containers_limits_and_its_record() {
         (&["--memory", "1k", "upd"][..], "mini: invalid --memory \"1k\""),
         (&["--restart", "bogus", "upd"][..], "mini: invalid --restart \"bogus\""),
         (&["upd"][..], "mini: update: nothing to change"),
+        (&["--cgroup-parent", "elsewhere", "upd"][..], "mini: invalid --cgroup-parent \"elsewhere\""),
         (&["--memory", "96m", "nosuch"][..], "mini: update nosuch: no such container"),
     ] {
         let (code, _, err) = update(args);

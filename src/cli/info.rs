@@ -111,23 +111,26 @@ fn row(name: &str, k: &Kind) -> serde_json::Value {
     })
 }
 
-struct HostFacts {
-    cgroup_version: &'static str,
-    kernel: String,
+pub struct HostFacts {
+    /// As `info` shows it ("1", "2", "1 and 2 (hybrid)").
+    pub cgroup_version: &'static str,
+    /// As `version` shows it ("v1", "v2", "v1 and v2 (hybrid)").
+    pub cgroups: &'static str,
+    pub kernel: String,
     os: String,
     cpus: usize,
     memory: u64,
 }
 
-fn host_facts() -> HostFacts {
+pub fn host_facts() -> HostFacts {
     use crate::runtime::cgroups::{detect::Version, Host};
     let layout = Host::current().layout;
     let has = |v: Version| layout.hierarchies.iter().any(|h| h.version == v && !h.controllers.is_empty());
-    let cgroup_version = match (has(Version::V1), has(Version::V2)) {
-        (true, true) => "1 and 2 (hybrid)",
-        (true, false) => "1",
-        (false, true) => "2",
-        (false, false) => "none usable",
+    let (cgroup_version, cgroups) = match (has(Version::V1), has(Version::V2)) {
+        (true, true) => ("1 and 2 (hybrid)", "v1 and v2 (hybrid)"),
+        (true, false) => ("1", "v1"),
+        (false, true) => ("2", "v2"),
+        (false, false) => ("none usable", "none usable"),
     };
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
@@ -143,7 +146,7 @@ fn host_facts() -> HostFacts {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    HostFacts { cgroup_version, kernel, os, cpus, memory }
+    HostFacts { cgroup_version, cgroups, kernel, os, cpus, memory }
 }
 
 #[cfg(test)]

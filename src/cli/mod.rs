@@ -332,20 +332,11 @@ pub fn main() -> Result<i32> {
 
 /// `mini version`: the version, and what this host gives containers.
 fn version() -> Result<i32> {
-    use crate::runtime::cgroups::{detect::Version, Host};
-    let layout = Host::current().layout;
-    let has = |v: Version| layout.hierarchies.iter().any(|h| h.version == v && !h.controllers.is_empty());
-    let cgroups = match (has(Version::V1), has(Version::V2)) {
-        (true, true) => "v1 and v2 (hybrid)",
-        (true, false) => "v1",
-        (false, true) => "v2",
-        (false, false) => "none usable",
-    };
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let host = info::host_facts();
     println!("mini version {}", env!("CARGO_PKG_VERSION"));
     println!(" OS/Arch:         {}/{}", std::env::consts::OS, std::env::consts::ARCH);
-    println!(" Kernel:          {}", kernel.trim());
-    println!(" Cgroups:         {cgroups}");
+    println!(" Kernel:          {}", host.kernel);
+    println!(" Cgroups:         {}", host.cgroups);
     println!(
         " Runtime:         mini (built in), seccomp, {} capabilities",
         caps::runtime::thread_all_supported().len()

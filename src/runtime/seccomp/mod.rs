@@ -406,22 +406,15 @@ fn condition(asm: &mut Asm, c: &Cond, ok: Label, fail: Label) -> Label {
             asm.load(hi)
         }
         // a > v, a >= v: above in the high word, or equal there and
-        // above (or equal) in the low word.
-        Op::ScmpCmpGt | Op::ScmpCmpGe => {
-            let low = if c.op == Op::ScmpCmpGt { JGT_K } else { JGE_K };
-            asm.jump(low, vl, ok, fail);
+        // above (or equal) in the low word. a < v is not (a >= v), a <= v
+        // not (a > v): the same test with its outcomes swapped.
+        Op::ScmpCmpGt | Op::ScmpCmpGe | Op::ScmpCmpLt | Op::ScmpCmpLe => {
+            let low = if matches!(c.op, Op::ScmpCmpGt | Op::ScmpCmpLe) { JGT_K } else { JGE_K };
+            let (yes, no) = if matches!(c.op, Op::ScmpCmpGt | Op::ScmpCmpGe) { (ok, fail) } else { (fail, ok) };
+            asm.jump(low, vl, yes, no);
             let x = asm.load(lo);
-            let x = asm.jump(JEQ_K, vh, x, fail);
-            asm.jump(JGT_K, vh, ok, x);
-            asm.load(hi)
-        }
-        // a < v is not (a >= v); a <= v is not (a > v).
-        Op::ScmpCmpLt | Op::ScmpCmpLe => {
-            let low = if c.op == Op::ScmpCmpLt { JGE_K } else { JGT_K };
-            asm.jump(low, vl, fail, ok);
-            let x = asm.load(lo);
-            let x = asm.jump(JEQ_K, vh, x, ok);
-            asm.jump(JGT_K, vh, fail, x);
+            let x = asm.jump(JEQ_K, vh, x, no);
+            asm.jump(JGT_K, vh, yes, x);
             asm.load(hi)
         }
         Op::ScmpCmpMaskedEq => {
