@@ -7,6 +7,8 @@
 //!   they could not be made). EOF instead means "abort".
 //! - [`READY`], child → parent, one byte when mini is to plug in the
 //!   child's network: the namespace exists.
+//! - [`NET_READY`], parent → child, one byte after [`Go`]: the network
+//!   mini connects from outside is in place.
 //! - [`MAPPED`] and [`CREATED`], the OCI runtime's extra steps (see
 //!   `oci::launch`).
 //! - [`Failed`], child → parent, one line when setup or exec failed;
@@ -19,6 +21,12 @@ use crate::error::{Error, Kind};
 /// Child → parent, one byte before [`Go`] when mini must plug a veth into
 /// the child's network namespace: it exists now.
 pub const READY: u8 = b'r';
+
+/// Parent → child, one byte after [`Go`] when mini connects the child's
+/// network from outside: the veth pair (or the user-mode stack) is in
+/// place. mini makes it while the child mounts its root; the child
+/// configures its end only then, before its command runs.
+pub const NET_READY: u8 = b'w';
 
 /// Parent → child (OCI runtime, new user namespace): the id maps are
 /// written; the child may become the namespace's root.

@@ -11,7 +11,10 @@
 //! parent → child one [`Go`] once the cgroups exist (and, under a user
 //! namespace, the id maps are written and the root overlay sent); EOF
 //! means "abort". The child joins its cgroups itself before unsharing its
-//! cgroup namespace. Child → parent: nothing at all when exec succeeds
+//! cgroup namespace. A network mini connects from outside (a veth pair,
+//! a user-mode stack) is made after [`Go`], while the child mounts its
+//! root, and announced with [`NET_READY`], which the child waits for
+//! before it configures its end and runs its command. Child → parent: nothing at all when exec succeeds
 //! (the write end closes on exec), else one [`Failed`] line that the
 //! parent turns into mini's error and exit code.
 
@@ -21,7 +24,7 @@ use std::path::Path;
 
 use super::cgroups::{self, Cgroups};
 use super::child::{self, Never};
-use super::message::{Failed, Go, READY};
+use super::message::{Failed, Go, NET_READY, READY};
 use super::net::{self, NetNs};
 use super::overlay::MountPlan;
 use super::plan::Plan;
@@ -204,9 +207,6 @@ fn handshake(
     if reports_ready(l) && p::recv_byte(&go) != Some(READY) {
         return Err(Error::new("connect the container's network").because("it ended before making its namespace"));
     }
-    if let Some(plug) = l.net.plug() {
-        net::plug_host_side(pid, plug)?;
-    }
     if let (Some(uid_map), Some(gid_map), Some(sock)) = (&l.plan.uid_map, &l.plan.gid_map, root_sock) {
         p::write_id_maps(pid, uid_map, gid_map)?;
         let root = super::userns::overlay_for(pid, l.overlay)?;
@@ -216,12 +216,20 @@ fn handshake(
             sys::fdpass::send_fd(sock.as_raw_fd(), fd.as_raw_fd())?;
         }
     }
+    p::send_byte(&go, if with_cgroups { Go::WithCgroups } else { Go::WithoutCgroups }.encode())
+        .map_err(|e| Error::new("signal the container process to go on").because(e))?;
+    // The network, while the child mounts its root (it waits for
+    // NET_READY before configuring its end and running its command).
+    if let Some(plug) = l.net.plug() {
+        net::plug_host_side(pid, plug)?;
+    }
     let helper = match l.net {
         NetNs::UserMode(stack) => Some(super::usermode::start(pid, stack)?),
         _ => None,
     };
-    p::send_byte(&go, if with_cgroups { Go::WithCgroups } else { Go::WithoutCgroups }.encode())
-        .map_err(|e| Error::new("signal the container process to go on").because(e))?;
+    if l.net.connects_later() {
+        p::send_byte(&go, NET_READY).map_err(|e| Error::new("tell the container its network is in place").because(e))?;
+    }
     Ok(helper)
 }
 
@@ -291,13 +299,12 @@ fn setup_and_exec(
     if reports_ready(l) {
         p::send_byte(&go, READY).map_err(|e| Error::new("tell mini the network namespace exists").because(e))?;
     }
-    let go = p::recv_byte(&go).and_then(Go::decode);
-    let Some(go) = go else {
+    let Some(decided) = p::recv_byte(&go).and_then(Go::decode) else {
         p::exit_now(125); // mini gave up on us (and reports why)
     };
     // Cgroups made; id maps written, root overlay sent (user namespace).
     let without_cgroups;
-    let rootfs = match (&l.cgroups, go) {
+    let rootfs = match (&l.cgroups, decided) {
         (CgroupEntry::Opened(files), _) => {
             cgroups::join(files)?;
             &l.plan.root
@@ -313,6 +320,12 @@ fn setup_and_exec(
     };
     p::unshare(ns::CGROUP)?; // rooted at the cgroups just joined
     enter_root(l, rootfs, root_sock)?;
+    if l.net.connects_later() && p::recv_byte(&go) != Some(NET_READY) {
+        p::exit_now(125); // mini could not connect it (and reports why)
+    }
+    if let Some(plug) = l.net.plug() {
+        net::plug_container_side(plug)?;
+    }
     let pr = &l.plan.process;
     let user = pr.user_spec();
     let cmd = child::Command {
@@ -325,7 +338,7 @@ fn setup_and_exec(
 }
 
 /// Mount the container's root as planned and pivot into it; then its host
-/// name and loopback interface.
+/// name and loopback interface (its own veth end comes after NET_READY).
 fn enter_root(l: &Launch, plan: &rootfs::Plan, root_sock: Option<OwnedFd>) -> Result<()> {
     // Under a user namespace: the root overlay, then one mount per volume.
     let mut detached = Vec::new();
@@ -346,10 +359,7 @@ fn enter_root(l: &Launch, plan: &rootfs::Plan, root_sock: Option<OwnedFd>) -> Re
     if l.net.is_new() {
         sys.loopback_up()?;
     }
-    match l.net.plug() {
-        Some(plug) => net::plug_container_side(plug),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
