@@ -228,7 +228,8 @@ fn handshake(
         _ => None,
     };
     if l.net.connects_later() {
-        p::send_byte(&go, NET_READY).map_err(|e| Error::new("tell the container its network is in place").because(e))?;
+        p::send_byte(&go, NET_READY)
+            .map_err(|e| Error::new("tell the container its network is in place").because(e))?;
     }
     Ok(helper)
 }
