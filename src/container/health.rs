@@ -112,6 +112,11 @@ pub fn check_of(flags: &HealthFlags, image: Option<&serde_json::Value>) -> Resul
     }))
 }
 
+/// A probe's time, with nanoseconds as Docker writes them.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 fn shell(cmd: &str) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), cmd.into()]
 }
@@ -184,6 +189,20 @@ struct Running {
     began: Instant,
 }
 
+impl Running {
+    /// What the probe wrote so far, up to Docker's 4 KiB (non-blocking).
+    fn drain(&mut self) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = OUTPUT.saturating_sub(self.output.len());
+            self.output.extend_from_slice(&buf[..n.min(room)]);
+        }
+    }
+}
+
 /// The probes of one running container, driven by its supervisor's poll
 /// loop: [`Prober::wait_ms`] bounds the poll, [`Prober::fd`] joins it, and
 /// [`Prober::tick`] after every wake-up does what is due.
@@ -227,18 +246,14 @@ impl Prober {
     }
 
     pub fn tick(&mut self) {
-        if let Some(r) = self.running.as_mut() {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = r.out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let room = OUTPUT.saturating_sub(r.output.len());
-                r.output.extend_from_slice(&buf[..n.min(room)]);
-            }
+        if let Some(mut r) = self.running.take() {
+            r.drain();
             let timed_out = r.began.elapsed() > Duration::from_millis(self.check.timeout_ms);
             let exit = match r.child.try_wait() {
-                Ok(Some(status)) => Some(status.code().unwrap_or(-1)),
+                Ok(Some(status)) => {
+                    r.drain(); // what it wrote just before exiting
+                    Some(status.code().unwrap_or(-1))
+                }
                 _ if timed_out => {
                     // The probe's whole process group, the command inside
                     // the container included.
@@ -250,9 +265,9 @@ impl Prober {
                 }
                 _ => None,
             };
-            if let Some(code) = exit {
-                let r = self.running.take().expect("a running probe");
-                self.finish(r, code);
+            match exit {
+                Some(code) => self.finish(r, code),
+                None => self.running = Some(r),
             }
         }
         if self.running.is_none() && Instant::now() >= self.next {
@@ -260,7 +275,7 @@ impl Prober {
             match self.spawn() {
                 Ok(r) => self.running = Some(r),
                 Err(e) => {
-                    let now = mini_store::rfc3339_now();
+                    let now = now();
                     let probe = Probe { start: now.clone(), end: now, exit_code: -1, output: e.to_string() };
                     self.record(probe);
                 }
@@ -275,7 +290,7 @@ impl Prober {
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg0("mini").arg("--root").arg(&root).arg("exec").arg(&self.container.id).args(&self.check.argv);
         cmd.stdin(Stdio::null()).stdout(writer).stderr(err).process_group(0);
-        let start = mini_store::rfc3339_now();
+        let start = now();
         let child = cmd.spawn().map_err(|e| Error::new("start the health check").because(e))?;
         drop(cmd); // our copies of the pipe's write end
         crate::sys::process::set_nonblocking(out.as_raw_fd())?;
@@ -284,7 +299,7 @@ impl Prober {
 
     fn finish(&mut self, r: Running, exit_code: i32) {
         let output = String::from_utf8_lossy(&r.output).into_owned();
-        self.record(Probe { start: r.start, end: mini_store::rfc3339_now(), exit_code, output });
+        self.record(Probe { start: r.start, end: now(), exit_code, output });
     }
 
     fn record(&mut self, probe: Probe) {
