@@ -49,18 +49,21 @@ pub fn push(config: &Config, text: &str, opts: &PushOptions) -> Result<Digest> {
     let story = async {
         uploader.authenticate().await?;
         let mounts = mount_sources(&store, &reference)?;
-        // All layers at once, as docker push and skopeo do: the registry
-        // hashes and stores while mini reads the next chunk.
-        let mut layers = Vec::new();
+        // Every blob at once, as docker push and skopeo do: the registry
+        // hashes and stores one while mini sends the next. The config goes
+        // with them (shown as docker shows it: not at all); only the
+        // manifest has to wait for all of them.
+        let quiet = Progress::Quiet;
+        let mut blobs = Vec::new();
         for layer in image.manifest.layers() {
             let digest: Digest = layer.digest().to_string().parse().map_err(|e| Error::new(what()).because(e))?;
-            layers.push((digest, layer.size()));
+            blobs.push((digest, layer.size(), &progress));
         }
-        let sends = layers.iter().map(|(digest, size)| send(&store, &uploader, &progress, digest, *size, &mounts));
-        futures_util::future::try_join_all(sends).await?;
         let config_blob = image.manifest.config();
         let digest: Digest = config_blob.digest().to_string().parse().map_err(|e| Error::new(what()).because(e))?;
-        send(&store, &uploader, &Progress::Quiet, &digest, config_blob.size(), &mounts).await?;
+        blobs.push((digest, config_blob.size(), &quiet));
+        let sends = blobs.iter().map(|(digest, size, shown)| send(&store, &uploader, shown, digest, *size, &mounts));
+        futures_util::future::try_join_all(sends).await?;
         uploader.manifest(manifest.clone(), &media_type).await
     };
     let pushed = runtime.block_on(story);

@@ -43,10 +43,11 @@ async fn check_async(config: &Config, registry: &str, creds: &Credentials) -> Re
         200..=299 => Ok(()),
         401 => {
             let challenge = answer.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("");
-            match bearer_token_url(challenge, &creds.username) {
+            match super::challenge::bearer(challenge) {
                 // A Basic challenge to a request that carried credentials.
                 None => Err(denied()),
-                Some(token_url) => {
+                Some(bearer) => {
+                    let token_url = bearer.token_url(None, Some(&creds.username));
                     let token = send(token_url.clone()).await.map_err(|e| unreachable(&token_url, &e))?;
                     match token.status().as_u16() {
                         200..=299 => Ok(()),
@@ -68,43 +69,6 @@ fn denied() -> Error {
 
 fn unreachable(url: &str, e: &reqwest::Error) -> Error {
     Error::new(format!("GET {url}")).caused_by(e).hint("check the registry's address")
-}
-
-/// The token URL of a `Bearer realm="…",service="…"` challenge, for
-/// `account`; None for any other scheme.
-fn bearer_token_url(challenge: &str, account: &str) -> Option<String> {
-    let params = challenge.strip_prefix("Bearer ")?;
-    let mut realm = None;
-    let mut query = Vec::new();
-    for part in split_params(params) {
-        let (k, v) = part.split_once('=')?;
-        let v = v.trim().trim_matches('"');
-        match k.trim() {
-            "realm" => realm = Some(v.to_string()),
-            "service" => query.push(format!("service={v}")),
-            _ => {}
-        }
-    }
-    query.push(format!("account={account}"));
-    Some(format!("{}?{}", realm?, query.join("&")))
-}
-
-/// `a="x,y",b=z` → [`a="x,y"`, `b=z`]: commas inside quotes stay.
-fn split_params(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                out.push(s[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(s[start..].trim());
-    out.into_iter().filter(|p| !p.is_empty()).collect()
 }
 
 /// Store `creds` for `registry`; returns the file written.
@@ -211,16 +175,6 @@ fn write_doc(path: &Path, doc: &Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_challenges_give_the_token_url() {
-        let c = r#"Bearer realm="http://127.0.0.1:5003/token",service="mini registry",scope="repository:a:pull,push""#;
-        assert_eq!(
-            bearer_token_url(c, "mini").unwrap(),
-            "http://127.0.0.1:5003/token?service=mini registry&account=mini"
-        );
-        assert!(bearer_token_url("Basic realm=\"x\"", "mini").is_none());
-    }
 
     #[test]
     fn helpers_come_from_cred_helpers_then_the_store() {

@@ -1,8 +1,9 @@
 //! Talking to OCI registries: credentials and the client.
 
 pub mod auth;
+mod challenge;
 pub mod client;
 pub mod login;
-pub mod session;
+mod session;
 pub mod tls;
 pub mod upload;
