@@ -1,7 +1,7 @@
 //! The distribution API's push side, spoken here rather than through
 //! oci-client: with basic auth, oci-client asks `GET /v2/` again before
-//! every request (it caches bearer tokens, not a basic header), which for
-//! a six-layer push was 10 of its 36 requests; and its uploads either hold
+//! every request (it caches bearer tokens, not a basic header), a round
+//! trip more for every blob checked and uploaded; and its uploads either hold
 //! the blob in memory (monolithic) or send 4 MiB PATCHes that cannot
 //! resume. Here every request carries the header `Uploader::authenticate`
 //! settled on, and:
