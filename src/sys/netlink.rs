@@ -74,7 +74,14 @@ impl Netlink {
         peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
         peer_msg.attributes.push(LinkAttribute::Address(peer_mac.to_vec()));
         peer_msg.attributes.push(LinkAttribute::NetNsPid(peer_pid as u32));
+        // One queue each way from the start: veth makes one per CPU unless
+        // told, then cuts them to one once registered, and a cut waits for
+        // an RCU grace period with the RTNL held, for each end (0.8 ms of
+        // a start, and every other netlink user of the host waits too).
+        let one_queue = [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)];
+        peer_msg.attributes.extend(one_queue.clone());
         let mut msg = LinkMessage::default();
+        msg.attributes.extend(one_queue);
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
         msg.attributes.push(LinkAttribute::Controller(master));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
