@@ -5,8 +5,9 @@
 //!   is done (cgroups made; under a user namespace the id maps written and
 //!   the root sent): go on with the cgroups or without them (best effort,
 //!   they could not be made). EOF instead means "abort".
-//! - [`READY`], child → parent, one byte when mini is to plug in the
-//!   child's network: the namespace exists.
+//! - [`READY`], child → parent, one byte after [`Go`] when mini is to plug
+//!   in the child's network: the namespace exists and the child is in
+//!   its cgroups.
 //! - [`NET_READY`], parent → child, one byte after [`Go`]: the network
 //!   mini connects from outside is in place.
 //! - [`MAPPED`] and [`CREATED`], the OCI runtime's extra steps (see
@@ -18,8 +19,10 @@
 
 use crate::error::{Error, Kind};
 
-/// Child → parent, one byte before [`Go`] when mini must plug a veth into
-/// the child's network namespace: it exists now.
+/// Child → parent, one byte once it joined its cgroups after [`Go`], when
+/// mini must plug a veth into the child's network namespace: it exists
+/// now. (Sent after the join, not before: making the pair while the child
+/// joins its cgroups slowed the join by as much as the pair took.)
 pub const READY: u8 = b'r';
 
 /// Parent → child, one byte after [`Go`] when mini connects the child's

@@ -12,9 +12,11 @@
 //! namespace, the id maps are written and the root overlay sent); EOF
 //! means "abort". The child joins its cgroups itself before unsharing its
 //! cgroup namespace. A network mini connects from outside (a veth pair,
-//! a user-mode stack) is made after [`Go`], while the child mounts its
-//! root, and announced with [`NET_READY`], which the child waits for
-//! before it configures its end and runs its command. Child → parent: nothing at all when exec succeeds
+//! a user-mode stack) is made once the child says [`READY`] (after it
+//! joined its cgroups; its network namespace exists since it unshared),
+//! while the child mounts its root, and announced with [`NET_READY`],
+//! which the child waits for before it brings its loopback and its end
+//! up and runs its command. Child → parent: nothing at all when exec succeeds
 //! (the write end closes on exec), else one [`Failed`] line that the
 //! parent turns into mini's error and exit code.
 
@@ -192,8 +194,8 @@ fn reports_ready(l: &Launch) -> bool {
 }
 
 /// The parent's side of the handshake: the cgroups, the id maps and the
-/// mounts it prepares (user namespace only), the network connected from
-/// outside, then "go". Returns the user-mode network's pid, if any.
+/// mounts it prepares (user namespace only), "go", then the network
+/// connected from outside. Returns the user-mode network's pid, if any.
 fn handshake(
     l: &Launch,
     pid: i32,
@@ -204,9 +206,6 @@ fn handshake(
         CgroupEntry::Opened(_) => true,
         CgroupEntry::Deferred(cgroups) => cgroups.make()?,
     };
-    if reports_ready(l) && p::recv_byte(&go) != Some(READY) {
-        return Err(Error::new("connect the container's network").because("it ended before making its namespace"));
-    }
     if let (Some(uid_map), Some(gid_map), Some(sock)) = (&l.plan.uid_map, &l.plan.gid_map, root_sock) {
         p::write_id_maps(pid, uid_map, gid_map)?;
         let root = super::userns::overlay_for(pid, l.overlay)?;
@@ -218,8 +217,12 @@ fn handshake(
     }
     p::send_byte(&go, if with_cgroups { Go::WithCgroups } else { Go::WithoutCgroups }.encode())
         .map_err(|e| Error::new("signal the container process to go on").because(e))?;
-    // The network, while the child mounts its root (it waits for
-    // NET_READY before configuring its end and running its command).
+    // The network, once its namespace exists, while the child joins its
+    // cgroups and mounts its root (it waits for NET_READY before
+    // configuring its end and running its command).
+    if reports_ready(l) && p::recv_byte(&go) != Some(READY) {
+        return Err(Error::new("connect the container's network").because("it ended before making its namespace"));
+    }
     if let Some(plug) = l.net.plug() {
         net::plug_host_side(pid, plug)?;
     }
@@ -297,9 +300,6 @@ fn setup_and_exec(
     if let NetNs::Join(fd) = l.net {
         p::setns(fd, ns::NET, "network")?;
     }
-    if reports_ready(l) {
-        p::send_byte(&go, READY).map_err(|e| Error::new("tell mini the network namespace exists").because(e))?;
-    }
     let Some(decided) = p::recv_byte(&go).and_then(Go::decode) else {
         p::exit_now(125); // mini gave up on us (and reports why)
     };
@@ -319,12 +319,16 @@ fn setup_and_exec(
             &without_cgroups
         }
     };
+    if reports_ready(l) {
+        p::send_byte(&go, READY).map_err(|e| Error::new("tell mini the network namespace exists").because(e))?;
+    }
     p::unshare(ns::CGROUP)?; // rooted at the cgroups just joined
     enter_root(l, rootfs, root_sock)?;
     if l.net.connects_later() && p::recv_byte(&go) != Some(NET_READY) {
         p::exit_now(125); // mini could not connect it (and reports why)
     }
     if let Some(plug) = l.net.plug() {
+        sys::RealSys.loopback_up()?;
         net::plug_container_side(plug)?;
     }
     let pr = &l.plan.process;
@@ -357,7 +361,10 @@ fn enter_root(l: &Launch, plan: &rootfs::Plan, root_sock: Option<OwnedFd>) -> Re
     if let Some(h) = &l.plan.hostname {
         sys.sethostname(h)?;
     }
-    if l.net.is_new() {
+    // A plugged namespace's loopback comes up with its veth end, after
+    // NET_READY: here it would wait for the RTNL that mini holds while it
+    // makes the pair.
+    if l.net.is_new() && l.net.plug().is_none() {
         sys.loopback_up()?;
     }
     Ok(())
