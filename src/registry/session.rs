@@ -392,6 +392,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refusals_say_whether_to_retry_or_log_in() {
+        let kind = |code: u16| refused("x", StatusCode::from_u16(code).unwrap(), "").kind;
+        assert_eq!((kind(401), kind(403)), (Kind::Denied, Kind::Denied));
+        assert_eq!(kind(404), Kind::NotFound);
+        assert_eq!((kind(408), kind(429), kind(503)), (Kind::Transient, Kind::Transient, Kind::Transient));
+        assert_eq!((kind(400), kind(416)), (Kind::Fatal, Kind::Fatal));
+        let e = refused("put the manifest", StatusCode::BAD_REQUEST, &format!("  {}\n", "x".repeat(300))).error;
+        assert_eq!(e.to_string(), format!("put the manifest: HTTP 400 Bad Request: {}", "x".repeat(200)));
+    }
+
+    #[test]
     fn ranges_say_how_much_the_registry_holds() {
         assert_eq!(parse_range_end("0-1048575"), Some(1048575));
         assert_eq!(parse_range_end("bytes=0-99"), Some(99));
