@@ -370,18 +370,30 @@ impl BlobSink for Collect {
     fn event(&self, _: &str) {}
 }
 
-/// 200 ms, 400 ms, 800 ms, ... capped at 5 s.
 /// `request` again after a back-off while it fails transiently, up to
-/// MAX_ATTEMPTS in all: the one retry loop of pulls and pushes.
-pub(super) async fn retrying<T, F, Fut>(mut request: F) -> std::result::Result<T, OciDistributionError>
+/// MAX_ATTEMPTS in all, for oci-client's requests.
+pub(super) async fn retrying<T, F, Fut>(request: F) -> std::result::Result<T, OciDistributionError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
 {
+    retrying_while(|e| classify(e) == Failure::Transient, request).await
+}
+
+/// `request` again after a back-off while `transient` says its error may
+/// pass, up to MAX_ATTEMPTS in all: the one retry loop of pulls and pushes.
+pub(super) async fn retrying_while<T, E, F, Fut>(
+    transient: impl Fn(&E) -> bool,
+    mut request: F,
+) -> std::result::Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+{
     let mut attempt = 1;
     loop {
         match request().await {
-            Err(e) if classify(&e) == Failure::Transient && attempt < MAX_ATTEMPTS => {
+            Err(e) if transient(&e) && attempt < MAX_ATTEMPTS => {
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
@@ -390,6 +402,7 @@ where
     }
 }
 
+/// 200 ms, 400 ms, 800 ms, ... capped at 5 s.
 pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(6)).min(5000))
 }

@@ -34,7 +34,7 @@ use reqwest::StatusCode;
 
 use super::auth::{Credentials, TOKEN_USER};
 use super::challenge;
-use super::client::{backoff, Failure as Kind, MAX_ATTEMPTS};
+use super::client::{backoff, retrying_while, Failure as Kind, MAX_ATTEMPTS};
 use crate::error::{Error, Result};
 use mini_store::digest::Digest;
 
@@ -113,23 +113,13 @@ async fn expect(what: &str, r: reqwest::Response, want: StatusCode) -> Outcome<r
     Err(refused(what, status, &r.text().await.unwrap_or_default()))
 }
 
-/// `request` again after a back-off while it fails transiently, up to
-/// MAX_ATTEMPTS in all.
-async fn retrying<T, F, Fut>(mut request: F) -> Outcome<T>
+/// `request` again after a back-off while it fails transiently.
+async fn retrying<T, F, Fut>(request: F) -> Outcome<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Outcome<T>>,
 {
-    let mut attempt = 1;
-    loop {
-        match request().await {
-            Err(e) if e.transient() && attempt < MAX_ATTEMPTS => {
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    retrying_while(Failure::transient, request).await
 }
 
 fn with_auth(t: &Target, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -196,6 +186,12 @@ fn header_value(text: String) -> Outcome<HeaderValue> {
     })
 }
 
+/// The session's URL for its next request, from an accepted answer.
+fn session_url(t: &Target, what: &str, r: reqwest::Response) -> Outcome<String> {
+    location_of(t, &r)
+        .ok_or_else(|| Failure { error: Error::new(what).because("the registry sent no Location"), kind: Kind::Fatal })
+}
+
 /// Whether the repository has blob `digest`.
 pub async fn exists(t: &Target<'_>, digest: &Digest) -> Outcome<bool> {
     let url = format!("{}/v2/{}/blobs/{digest}", t.base, t.repository);
@@ -249,7 +245,14 @@ pub async fn upload(
 ) -> Outcome<()> {
     let what = || format!("upload blob {digest}");
     if size <= WHOLE_MAX {
-        return upload_whole(t, path, digest, size, sent).await.map_err(|e| e.within(what()));
+        // A new session, then one PUT with every byte; a new session for
+        // each attempt after a break.
+        let whole = retrying(|| async {
+            let location = open(t).await?;
+            let body = file_range(path, 0, size, sent.clone()).map_err(|error| Failure { error, kind: Kind::Fatal })?;
+            finish(t, &location, digest, body, size).await
+        });
+        return whole.await.map_err(|e| e.within(what()));
     }
     let mut location = open(t).await.map_err(|e| e.within(what()))?;
     let mut offset = 0u64;
@@ -276,30 +279,11 @@ pub async fn upload(
     finish(t, &location, digest, reqwest::Body::from(Bytes::new()), 0).await.map_err(|e| e.within(what()))
 }
 
-/// A new session, then one PUT with every byte; a new session for each
-/// attempt after a break.
-async fn upload_whole(
-    t: &Target<'_>,
-    path: &Path,
-    digest: &Digest,
-    size: u64,
-    sent: &Arc<dyn Fn(u64) + Send + Sync>,
-) -> Outcome<()> {
-    retrying(|| async {
-        let location = open(t).await?;
-        let body = file_range(path, 0, size, sent.clone()).map_err(|error| Failure { error, kind: Kind::Fatal })?;
-        finish(t, &location, digest, body, size).await
-    })
-    .await
-}
-
 async fn open(t: &Target<'_>) -> Outcome<String> {
     let url = format!("{}/v2/{}/blobs/uploads/", t.base, t.repository);
     let what = "open an upload";
     let r = with_auth(t, t.http.post(&url)).header(CONTENT_LENGTH, 0).send().await.map_err(|e| failed(what, e))?;
-    let r = expect(what, r, StatusCode::ACCEPTED).await?;
-    location_of(t, &r)
-        .ok_or_else(|| Failure { error: Error::new(what).because("the registry sent no Location"), kind: Kind::Fatal })
+    session_url(t, what, expect(what, r, StatusCode::ACCEPTED).await?)
 }
 
 /// PATCH bytes `offset..offset+len` of the file; the session's next URL.
@@ -321,9 +305,7 @@ async fn patch(
         .send()
         .await
         .map_err(|e| failed(&what, e))?;
-    let r = expect(&what, r, StatusCode::ACCEPTED).await?;
-    location_of(t, &r)
-        .ok_or_else(|| Failure { error: Error::new(what).because("the registry sent no Location"), kind: Kind::Fatal })
+    session_url(t, &what, expect(&what, r, StatusCode::ACCEPTED).await?)
 }
 
 /// How much of the session the registry holds: (its URL, bytes held).
