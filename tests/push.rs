@@ -106,7 +106,9 @@ fn push_needs_a_login_on_the_token_registry_and_login_checks_the_password() {
     env.run(&["pull", "-q", SOURCE]).assert_ok();
     let target = format!("{TOKEN}/mini/{}:1", repo("private"));
     env.run(&["tag", SOURCE, &target]).assert_ok();
-    env.run(&["push", "-q", &target]).assert_error(&["push", "mini login 127.0.0.1:5002"]);
+    let before = env.snapshot();
+    env.run(&["push", "-q", &target]).assert_error(&["push", "authentication required", "mini login 127.0.0.1:5002"]);
+    assert_eq!(env.snapshot(), before, "a refused push changes nothing in the store");
     let config = env.docker_config().join("config.json");
     env.run(&["login", "-u", USER, "-p", "wrong", TOKEN]).assert_error(&["incorrect username or password"]);
     assert!(!config.exists(), "a failed login writes nothing");
